@@ -1,0 +1,12 @@
+"""The entry point the Azure Functions Python worker indexes: the app and its blueprints."""
+
+import azure.functions as func
+
+from mms_tracker.blueprints import BLUEPRINTS
+from mms_tracker.runtime import RUNTIME
+
+RUNTIME.configure_from_environment()
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+for blueprint in BLUEPRINTS:
+    app.register_functions(blueprint)

@@ -1,0 +1,33 @@
+"""``GET /api/health``: is the app up and can it reach its table storage?"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from ..logs import log_event
+from ..problems import Problem, json_response, problem_response
+from ..runtime import RUNTIME
+from ..store import StorageUnavailable
+
+blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
+_log = logging.getLogger(__name__)
+
+
+@blueprint.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def health(req: func.HttpRequest) -> func.HttpResponse:
+    """200 ``{"status": "ok"}`` when table storage answers, 503 problem when it does not."""
+    try:
+        await RUNTIME.store().ping()
+    except StorageUnavailable as exc:
+        log_event(_log, logging.WARNING, "health_storage_unavailable", reason=str(exc))
+        return problem_response(
+            Problem(
+                503,
+                "Table storage is unreachable; check TRACKING_STORAGE_* settings.",
+                "Storage unavailable",
+                headers={"Retry-After": "5"},
+            )
+        )
+    return json_response({"status": "ok", "storage": "ok"})

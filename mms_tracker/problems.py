@@ -1,0 +1,63 @@
+"""The one mapping from errors to ``application/problem+json`` responses (RFC 9457)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+import azure.functions as func
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One validation failure: the JSON path of the field and what is wrong with it."""
+
+    field: str
+    message: str
+
+
+@dataclass
+class Problem(Exception):
+    """An error meant for the client: its status, a short title and a human-readable detail."""
+
+    status: int
+    detail: str
+    title: str | None = None
+    errors: Sequence[FieldError] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.detail)
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": "about:blank",
+            "title": self.title or HTTPStatus(self.status).phrase,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.errors:
+            body["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
+        return body
+
+
+def problem_response(problem: Problem) -> func.HttpResponse:
+    """Render ``problem`` as an ``application/problem+json`` HTTP response."""
+    return func.HttpResponse(
+        body=json.dumps(problem.body()),
+        status_code=problem.status,
+        headers=dict(problem.headers),
+        mimetype=PROBLEM_JSON,
+    )
+
+
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> func.HttpResponse:
+    """Render ``body`` as ``application/json``."""
+    return func.HttpResponse(
+        body=json.dumps(body), status_code=status, headers=dict(headers or {}), mimetype="application/json"
+    )

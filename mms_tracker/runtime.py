@@ -1,0 +1,82 @@
+"""Per-worker state: the settings, read once, and the clients, built once and reused.
+
+The Functions Python worker runs every async invocation on one event loop, so clients are
+built on first use and kept for the life of the loop. ``RUNTIME.configure`` is how
+``function_app.py`` (and tests) hand in validated settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from azure.data.tables.aio import TableServiceClient
+
+from .settings import Settings
+from .store import TableStore
+
+_STORAGE_RETRIES = 3
+
+
+class Runtime:
+    """Holds the settings and lazily builds the clients that depend on them."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._store: TableStore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def configure(self, settings: Settings) -> None:
+        """Adopt ``settings``; clients built for earlier settings are dropped."""
+        self._settings = settings
+        self._store = None
+        self._loop = None
+
+    def configure_from_environment(self, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read, validate and adopt settings from the environment; raise ``SettingsError``."""
+        settings = Settings.from_environment(os.environ if environ is None else environ)
+        self.configure(settings)
+        return settings
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            raise RuntimeError("settings are not configured: function_app.py configures them")
+        return self._settings
+
+    def store(self) -> TableStore:
+        """The table store for the running event loop, built on first use."""
+        loop = asyncio.get_running_loop()
+        if self._store is None or self._loop is not loop:
+            self._store = TableStore(
+                _table_service(self.settings), self.settings.table_prefix, self.settings.storage_timeout_seconds
+            )
+            self._loop = loop
+        return self._store
+
+    async def aclose(self) -> None:
+        """Close the clients (for tests and orderly shutdown)."""
+        if self._store is not None:
+            await self._store.close()
+        self._store = None
+        self._loop = None
+
+
+def _table_service(settings: Settings) -> TableServiceClient:
+    timeout = settings.storage_timeout_seconds
+    options: dict[str, Any] = {
+        "retry_total": _STORAGE_RETRIES,
+        "connection_timeout": timeout,
+        "read_timeout": timeout,
+    }
+    if settings.storage_connection_string:
+        return TableServiceClient.from_connection_string(settings.storage_connection_string, **options)
+    from azure.identity.aio import DefaultAzureCredential
+
+    assert settings.storage_table_endpoint is not None
+    return TableServiceClient(settings.storage_table_endpoint, credential=DefaultAzureCredential(), **options)
+
+
+RUNTIME = Runtime()

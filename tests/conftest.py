@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from mms_tracker.runtime import RUNTIME
+from mms_tracker.settings import Settings
+from tests.support import Azurite
+
+SIMULATOR_CONNECTION_STRING = (
+    "endpoint=http://127.0.0.1:7072/;accesskey=bW1zLXRyYWNrZXItc2ltdWxhdG9yLWtleS1ub3QtYS1zZWNyZXQtMDAwMDAwMDA="
+)
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """A real Azurite (tables), started once for the session on a free port."""
+    server = Azurite().start()
+    yield server
+    server.stop()
+
+
+def app_environment(storage_connection_string: str, **overrides: str) -> dict[str, str]:
+    """The settings a test app runs with; every test gets its own table prefix."""
+    env = {
+        "TRACKING_STORAGE_CONNECTION_STRING": storage_connection_string,
+        "ACS_CONNECTION_STRING": SIMULATOR_CONNECTION_STRING,
+        "MMS_SENDERS": "+18004567891,+18005550100",
+        "TRACKING_TABLE_PREFIX": "t" + uuid.uuid4().hex[:12],
+        "TRACKING_STORAGE_TIMEOUT_SECONDS": "5",
+    }
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+async def runtime(azurite: Azurite) -> AsyncIterator[Settings]:
+    """``RUNTIME`` configured against the session's Azurite, closed after the test."""
+    settings = RUNTIME.configure_from_environment(app_environment(azurite.connection_string))
+    yield settings
+    await RUNTIME.aclose()

@@ -1,0 +1,375 @@
+"""The local Functions host against the behaviours of the real one (CONTRACT.md, Event Grid)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import azure.functions as func
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from localdev.host import LocalHost, UnsupportedFunction, index_functions
+from tests.support import fixture
+
+KEY = "local-test-key"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[func.EventGridEvent | func.CloudEvent] = []
+        self.ticks: list[func.TimerRequest] = []
+
+
+def build_app(recorder: Recorder) -> func.FunctionApp:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+    @app.route(route="items/{itemId}", methods=["GET", "DELETE"])
+    async def get_item(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(
+            json.dumps(
+                {
+                    "route": dict(req.route_params),
+                    "query": dict(req.params),
+                    "header": req.headers.get("x-custom"),
+                    "method": req.method,
+                }
+            ),
+            mimetype="application/json",
+        )
+
+    @app.route(route="items/special", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+    def special(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("literal wins", status_code=200)
+
+    @app.route(route="items", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+    def create_item(req: func.HttpRequest) -> func.HttpResponse:
+        body = req.get_json()
+        return func.HttpResponse(
+            json.dumps({"got": body}),
+            status_code=201,
+            mimetype="application/json",
+            headers={"Location": "/api/items/1"},
+        )
+
+    @app.route(route="boom", auth_level=func.AuthLevel.ANONYMOUS)
+    async def boom(req: func.HttpRequest) -> func.HttpResponse:
+        raise RuntimeError("secret internals")
+
+    @app.route(route="admin-op", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+    async def admin_op(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("ok")
+
+    @app.event_grid_trigger(arg_name="event")
+    async def on_event(event: func.EventGridEvent) -> None:
+        data = event.get_json()
+        if isinstance(data, dict) and data.get("fail"):
+            raise RuntimeError("transient")
+        recorder.events.append(event)
+
+    @app.timer_trigger(schedule="* * * * * *", arg_name="timer", run_on_startup=False)
+    def tick(timer: func.TimerRequest) -> None:
+        recorder.ticks.append(timer)
+
+    return app
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+async def make_client(recorder: Recorder, **options: Any) -> TestClient[Any, Any]:
+    host = LocalHost(index_functions(build_app(recorder)), **options)
+    client: TestClient[Any, Any] = TestClient(TestServer(host.build()))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def client(recorder: Recorder) -> AsyncIterator[TestClient[Any, Any]]:
+    c = await make_client(recorder, run_timers=False)
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+async def keyed_client(recorder: Recorder) -> AsyncIterator[TestClient[Any, Any]]:
+    c = await make_client(recorder, run_timers=False, function_key=KEY, max_body_bytes=1024)
+    yield c
+    await c.close()
+
+
+WEBHOOK = "/runtime/webhooks/eventgrid?functionName=on_event"
+
+
+def notification(body: Any, **headers: str) -> dict[str, Any]:
+    return {"json": body, "headers": {"aeg-event-type": "Notification", **headers}}
+
+
+def cloud_event(event_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "/subscriptions/x/resourceGroups/rg/providers/microsoft.communication/communicationservices/acs",
+        "type": "Microsoft.Communication.SMSDeliveryReportReceived",
+        "subject": "/phonenumber/15555555555",
+        "time": "2020-09-18T00:22:20.2855749Z",
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+
+
+# --- HTTP triggers -------------------------------------------------------------------------------
+
+
+async def test_route_parameters_query_and_headers_reach_the_function(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/api/items/abc-123?x=1", headers={"x-custom": "hello"})
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert await response.json() == {
+        "route": {"itemId": "abc-123"},
+        "query": {"x": "1"},
+        "header": "hello",
+        "method": "GET",
+    }
+
+
+async def test_literal_route_is_preferred_over_a_parameter(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/api/items/special")
+    assert await response.text() == "literal wins"
+
+
+async def test_sync_function_gets_body_and_response_headers_come_back(client: TestClient[Any, Any]) -> None:
+    response = await client.post("/api/items", json={"a": 1})
+    assert response.status == 201
+    assert response.headers["Location"] == "/api/items/1"
+    assert await response.json() == {"got": {"a": 1}}
+
+
+async def test_undeclared_method_is_405_with_allow(client: TestClient[Any, Any]) -> None:
+    response = await client.put("/api/items/abc")
+    assert response.status == 405
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "DELETE"}
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+
+
+async def test_unknown_route_is_404_problem(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/api/nothing/here")
+    assert response.status == 404
+    assert (await response.json())["status"] == 404
+
+
+async def test_failing_function_is_500_without_internals(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/api/boom")
+    assert response.status == 500
+    assert "secret internals" not in await response.text()
+
+
+async def test_no_key_needed_when_local_function_key_is_unset(client: TestClient[Any, Any]) -> None:
+    assert (await client.get("/api/items/1")).status == 200
+    assert (await client.post("/api/admin-op")).status == 200
+
+
+@pytest.mark.parametrize("path", ["/api/items/1", "/api/items/1?code=wrong"])
+async def test_function_route_without_the_key_is_401(keyed_client: TestClient[Any, Any], path: str) -> None:
+    response = await keyed_client.get(path)
+    assert response.status == 401
+
+
+async def test_function_key_accepted_as_header_or_code(keyed_client: TestClient[Any, Any]) -> None:
+    assert (await keyed_client.get("/api/items/1", headers={"x-functions-key": KEY})).status == 200
+    assert (await keyed_client.get(f"/api/items/1?code={KEY}")).status == 200
+    assert (await keyed_client.post("/api/admin-op", headers={"x-functions-key": KEY})).status == 200
+    assert (await keyed_client.post("/api/admin-op")).status == 401
+
+
+async def test_anonymous_route_never_asks_for_a_key(keyed_client: TestClient[Any, Any]) -> None:
+    assert (await keyed_client.get("/api/items/special")).status == 200
+
+
+async def test_body_over_the_limit_is_413(keyed_client: TestClient[Any, Any]) -> None:
+    response = await keyed_client.post("/api/items", data=b"x" * 2048)
+    assert response.status == 413
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+
+
+# --- Event Grid webhook --------------------------------------------------------------------------
+
+
+async def test_subscription_validation_answers_the_code(client: TestClient[Any, Any], recorder: Recorder) -> None:
+    response = await client.post(
+        WEBHOOK,
+        json=fixture("subscription_validation.eventgrid.json"),
+        headers={"aeg-event-type": "SubscriptionValidation"},
+    )
+    assert response.status == 200
+    assert await response.json() == {"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"}
+    assert recorder.events == []
+
+
+async def test_notification_converts_the_event_grid_fixture(client: TestClient[Any, Any], recorder: Recorder) -> None:
+    response = await client.post(WEBHOOK, **notification(fixture("sms_delivery_report.eventgrid.json")))
+    assert response.status == 202
+    [event] = recorder.events
+    assert isinstance(event, func.EventGridEvent)
+    assert event.id == "Outgoing_202009180022138813a09b-0cbf-4304-9b03-1546683bb910"
+    assert event.event_type == "Microsoft.Communication.SMSDeliveryReportReceived"
+    assert event.event_time == dt.datetime(2020, 9, 18, 0, 22, 20, tzinfo=dt.UTC)
+    assert event.get_json()["deliveryStatus"] == "Delivered"
+
+
+async def test_notification_invokes_once_per_event(client: TestClient[Any, Any], recorder: Recorder) -> None:
+    [template] = fixture("sms_delivery_report.eventgrid.json")
+    batch = []
+    for i in range(5):
+        event = copy.deepcopy(template)
+        event["id"] = f"event-{i}"
+        batch.append(event)
+    response = await client.post(WEBHOOK, **notification(batch))
+    assert response.status == 202
+    assert sorted(e.id for e in recorder.events) == [f"event-{i}" for i in range(5)]
+
+
+async def test_cloudevents_single_and_batch_become_cloud_events(
+    client: TestClient[Any, Any], recorder: Recorder
+) -> None:
+    single = await client.post(WEBHOOK, **notification(cloud_event("ce-1", {"MessageId": "m1"})))
+    batch = await client.post(WEBHOOK, **notification([cloud_event("ce-2", {}), cloud_event("ce-3", {})]))
+    assert (single.status, batch.status) == (202, 202)
+    assert sorted(e.id for e in recorder.events) == ["ce-1", "ce-2", "ce-3"]
+    first = next(e for e in recorder.events if e.id == "ce-1")
+    assert isinstance(first, func.CloudEvent)
+    assert first.type == "Microsoft.Communication.SMSDeliveryReportReceived"
+    assert first.get_json() == {"MessageId": "m1"}
+
+
+async def test_a_failing_event_makes_the_delivery_500(client: TestClient[Any, Any], recorder: Recorder) -> None:
+    [good] = fixture("sms_delivery_report.eventgrid.json")
+    bad = {**good, "id": "bad", "data": {"fail": True}}
+    response = await client.post(WEBHOOK, **notification([good, bad]))
+    assert response.status == 500
+    assert [e.id for e in recorder.events] == [good["id"]]
+
+
+async def test_events_of_a_delivery_run_concurrently(recorder: Recorder) -> None:
+    app = func.FunctionApp()
+    running: list[int] = []
+    peak: list[int] = [0]
+
+    @app.event_grid_trigger(arg_name="event")
+    async def slow(event: func.EventGridEvent) -> None:
+        running.append(1)
+        peak[0] = max(peak[0], len(running))
+        await asyncio.sleep(0.05)
+        running.pop()
+
+    client: TestClient[Any, Any] = TestClient(TestServer(LocalHost(index_functions(app), run_timers=False).build()))
+    await client.start_server()
+    try:
+        events = [{"id": str(i), "eventType": "t", "data": {}, "eventTime": "2020-01-01T00:00:00Z"} for i in range(4)]
+        response = await client.post("/runtime/webhooks/eventgrid?functionName=slow", **notification(events))
+        assert response.status == 202
+        assert peak[0] == 4
+    finally:
+        await client.close()
+
+
+async def test_unsubscribe_is_accepted(client: TestClient[Any, Any], recorder: Recorder) -> None:
+    response = await client.post(WEBHOOK, json=[], headers={"aeg-event-type": "Unsubscribe"})
+    assert response.status == 202
+    assert recorder.events == []
+
+
+@pytest.mark.parametrize("headers", [{}, {"aeg-event-type": "Bogus"}])
+async def test_missing_or_unknown_event_type_header_is_400(
+    client: TestClient[Any, Any], recorder: Recorder, headers: dict[str, str]
+) -> None:
+    response = await client.post(WEBHOOK, json=fixture("sms_delivery_report.eventgrid.json"), headers=headers)
+    assert response.status == 400
+    assert recorder.events == []
+
+
+async def test_unknown_function_name_is_404(client: TestClient[Any, Any]) -> None:
+    response = await client.post(
+        "/runtime/webhooks/eventgrid?functionName=nope", **notification(fixture("sms_delivery_report.eventgrid.json"))
+    )
+    assert response.status == 404
+    http_function = await client.post("/runtime/webhooks/eventgrid?functionName=get_item", **notification([]))
+    assert http_function.status == 404
+
+
+async def test_webhook_path_is_case_insensitive_and_code_is_optional(
+    keyed_client: TestClient[Any, Any], recorder: Recorder
+) -> None:
+    response = await keyed_client.post(
+        "/Runtime/Webhooks/EventGrid?functionName=on_event&code=anything",
+        **notification(fixture("sms_delivery_report.eventgrid.json")),
+    )
+    assert response.status == 202
+    assert len(recorder.events) == 1
+
+
+async def test_cloudevents_options_handshake(client: TestClient[Any, Any]) -> None:
+    response = await client.options(WEBHOOK, headers={"WebHook-Request-Origin": "eventgrid.azure.net"})
+    assert response.status == 200
+    assert response.headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"
+
+
+async def test_malformed_notification_body_is_400(client: TestClient[Any, Any]) -> None:
+    response = await client.post(WEBHOOK, data=b"{not json", headers={"aeg-event-type": "Notification"})
+    assert response.status == 400
+
+
+# --- timers and admin invocation -----------------------------------------------------------------
+
+
+async def test_timer_fires_on_its_schedule(recorder: Recorder) -> None:
+    client = await make_client(recorder, run_timers=True)
+    try:
+        deadline = time.monotonic() + 5
+        while not recorder.ticks and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert recorder.ticks, "the every-second timer never fired"
+        assert isinstance(recorder.ticks[0], func.TimerRequest)
+        assert recorder.ticks[0].past_due is False
+    finally:
+        await client.close()
+
+
+async def test_admin_endpoint_invokes_a_timer_on_demand(client: TestClient[Any, Any], recorder: Recorder) -> None:
+    response = await client.post("/admin/functions/tick", json={"input": ""})
+    assert response.status == 202
+    deadline = time.monotonic() + 5
+    while not recorder.ticks and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert len(recorder.ticks) == 1
+
+
+async def test_admin_endpoint_needs_the_key_when_set(keyed_client: TestClient[Any, Any]) -> None:
+    assert (await keyed_client.post("/admin/functions/tick", json={"input": ""})).status == 401
+    ok = await keyed_client.post("/admin/functions/tick", json={"input": ""}, headers={"x-functions-key": KEY})
+    assert ok.status == 202
+
+
+async def test_admin_endpoint_unknown_function_is_404(client: TestClient[Any, Any]) -> None:
+    assert (await client.post("/admin/functions/nope", json={"input": ""})).status == 404
+
+
+# --- indexing ------------------------------------------------------------------------------------
+
+
+def test_unsupported_binding_is_refused_at_start_up() -> None:
+    app = func.FunctionApp()
+
+    @app.queue_trigger(arg_name="msg", queue_name="q", connection="AzureWebJobsStorage")
+    def on_queue(msg: func.QueueMessage) -> None:
+        pass
+
+    with pytest.raises(UnsupportedFunction, match="queueTrigger"):
+        index_functions(app)

@@ -1,0 +1,75 @@
+"""Helpers shared by the test tiers: free ports, deadlines, fixtures from ../shared, Azurite."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from localdev.stack import azurite_command, azurite_connection_string, stop_group, wait_for_port
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+
+T = TypeVar("T")
+
+
+def fixture(name: str) -> Any:
+    """A public sample payload from ``../shared/fixtures``."""
+    return json.loads((FIXTURES / name).read_text())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def poll(check: Callable[[], T | None], deadline_seconds: float = 10.0, interval: float = 0.05) -> T:
+    """Call ``check`` until it returns something other than None/False; fail at the deadline."""
+    deadline = time.monotonic() + deadline_seconds
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {deadline_seconds}s (last: {last!r})")
+
+
+class Azurite:
+    """A real Azurite table service on a free port, in memory, started and stopped by the tests."""
+
+    def __init__(self) -> None:
+        self.table_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def connection_string(self) -> str:
+        return azurite_connection_string(self.table_port)
+
+    def start(self) -> Azurite:
+        command = azurite_command(0, 0, self.table_port, None, table_only=True)
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for_port(self.table_port, 60, self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_group(self.process)
+            self.process = None

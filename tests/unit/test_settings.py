@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+
+from mms_tracker.settings import Settings, SettingsError
+
+GOOD = {
+    "ACS_CONNECTION_STRING": "endpoint=https://acs.communication.azure.com/;accesskey=c2VjcmV0LWtleQ==",
+    "MMS_SENDERS": "+18004567891, +18005550100",
+    "TRACKING_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+}
+
+
+def with_(**changes: str | None) -> dict[str, str]:
+    env = dict(GOOD)
+    for key, value in changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def test_valid_environment_is_read_into_typed_settings() -> None:
+    settings = Settings.from_environment(GOOD)
+    assert settings.acs_endpoint == "https://acs.communication.azure.com"
+    assert settings.acs_access_key is not None and settings.acs_access_key.access_key == b"secret-key"
+    assert settings.senders == ("+18004567891", "+18005550100")
+    assert settings.default_sender == "+18004567891"
+    assert settings.table_prefix == "mms"
+
+
+def test_acs_endpoint_alone_selects_entra_id_auth() -> None:
+    settings = Settings.from_environment(
+        with_(ACS_CONNECTION_STRING=None, ACS_ENDPOINT="https://acs.communication.azure.com/")
+    )
+    assert settings.acs_access_key is None
+    assert settings.acs_endpoint == "https://acs.communication.azure.com"
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"ACS_CONNECTION_STRING": None}, "ACS_CONNECTION_STRING"),
+        ({"ACS_CONNECTION_STRING": "endpoint=https://x/"}, "ACS_CONNECTION_STRING"),
+        ({"ACS_CONNECTION_STRING": "endpoint=https://x/;accesskey=not base64!"}, "ACS_CONNECTION_STRING"),
+        ({"ACS_CONNECTION_STRING": None, "ACS_ENDPOINT": "ftp://x"}, "ACS_ENDPOINT"),
+        ({"MMS_SENDERS": None}, "MMS_SENDERS"),
+        ({"MMS_SENDERS": "+1800,12345"}, "MMS_SENDERS"),
+        ({"TRACKING_STORAGE_CONNECTION_STRING": None}, "TRACKING_STORAGE_CONNECTION_STRING"),
+        ({"TRACKING_STORAGE_CONNECTION_STRING": "nonsense"}, "TRACKING_STORAGE_CONNECTION_STRING"),
+        ({"TRACKING_TABLE_PREFIX": "9bad"}, "TRACKING_TABLE_PREFIX"),
+        ({"TRACKING_STORAGE_TIMEOUT_SECONDS": "-1"}, "TRACKING_STORAGE_TIMEOUT_SECONDS"),
+    ],
+)
+def test_missing_or_malformed_setting_fails_naming_it(changes: dict[str, str | None], named: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_environment(with_(**changes))
+    assert caught.value.name == named
+    assert named in str(caught.value)
+
+
+def test_settings_error_never_echoes_the_access_key() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_environment(with_(ACS_CONNECTION_STRING="endpoint=nope;accesskey=c2VjcmV0LWtleQ=="))
+    assert "c2VjcmV0LWtleQ" not in str(caught.value)
+    assert "c2VjcmV0LWtleQ" not in repr(Settings.from_environment(GOOD))
