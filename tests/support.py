@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from localdev.stack import azurite_command, azurite_connection_string, stop_group, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+FIXTURES = ROOT / "tests" / "fixtures"  # copies of ../shared/fixtures: public sample payloads
 
 T = TypeVar("T")
 
