@@ -8,6 +8,7 @@ built on first use and kept for the life of the loop. ``RUNTIME.configure`` is h
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -50,8 +51,9 @@ class Runtime:
         """The table store for the running event loop, built on first use."""
         loop = asyncio.get_running_loop()
         if self._store is None or self._loop is not loop:
+            settings = self.settings
             self._store = TableStore(
-                _table_service(self.settings), self.settings.table_prefix, self.settings.storage_timeout_seconds
+                _table_service(settings), settings.table_prefix, settings.storage_timeout_seconds, _token_key(settings)
             )
             self._loop = loop
         return self._store
@@ -77,6 +79,14 @@ def _table_service(settings: Settings) -> TableServiceClient:
 
     assert settings.storage_table_endpoint is not None
     return TableServiceClient(settings.storage_table_endpoint, credential=DefaultAzureCredential(), **options)
+
+
+def _token_key(settings: Settings) -> bytes:
+    """The key that seals continuation tokens: ``QUERY_TOKEN_KEY``, or one derived from the storage target."""
+    if settings.query_token_key:
+        return settings.query_token_key.encode()
+    target = settings.storage_connection_string or settings.storage_table_endpoint or ""
+    return hashlib.sha256(b"mms-tracker continuation tokens\x00" + target.encode()).digest()
 
 
 RUNTIME = Runtime()

@@ -45,6 +45,8 @@ class Settings:
     storage_table_endpoint: str | None
     table_prefix: str = "mms"
     storage_timeout_seconds: float = 10.0
+    expiry_window_hours: float = 72.0
+    query_token_key: str | None = field(default=None, repr=False)
 
     @property
     def default_sender(self) -> str:
@@ -81,6 +83,8 @@ class Settings:
             storage_table_endpoint=table_endpoint,
             table_prefix=prefix,
             storage_timeout_seconds=_positive_float(environ, "TRACKING_STORAGE_TIMEOUT_SECONDS", 10.0),
+            expiry_window_hours=_positive_float(environ, "EXPIRY_WINDOW_HOURS", 72.0),
+            query_token_key=environ.get("QUERY_TOKEN_KEY", "").strip() or None,
         )
 
 

@@ -1,24 +1,106 @@
-"""Tracking storage on Azure Table Storage (azure-data-tables, async client)."""
+"""Tracking storage on Azure Table Storage (azure-data-tables, async client).
+
+Tables (all prefixed with ``TRACKING_TABLE_PREFIX``; design notes in ``docs/storage.md``):
+
+- ``Messages``: one entity per message, ``PartitionKey=<messageId>``, ``RowKey="record"``; the
+  whole record with its report history. Point reads; updates guarded by ETag.
+- ``Tags``: ``PartitionKey=<tag>``, ``RowKey=<messageId>``; the record without history. Listing
+  and summaries read only the tag's partition.
+- ``Due``: ``PartitionKey=<hour the message falls due for expiry>``, ``RowKey=<messageId>``; the
+  expiry timer reads only the buckets that are due.
+- ``Poison``: ``PartitionKey=<day>``, ``RowKey=<event id>``; events that can never be processed.
+
+Keys are percent-encoded, so any tag or id is a valid key.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote, unquote
 
-from azure.core.exceptions import AzureError
-from azure.data.tables.aio import TableServiceClient
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from .domain import Change, DeliveryAttempt, RecordedEvent, Status, TrackingRecord
+from .representation import attempts_json, timestamp
+
+MAX_CONFLICT_RETRIES = 12
+POISON_PAYLOAD_CHARS = 16_000
+_RECORD_ROW = "record"
+_CURSOR_PARTITION = "cursor"
 
 
 class StorageUnavailable(Exception):
     """Table storage did not answer in time or answered with an error."""
 
 
+class StorageConflict(StorageUnavailable):
+    """Optimistic concurrency kept failing; the caller should let the event be redelivered."""
+
+
+class InvalidContinuationToken(ValueError):
+    """A continuation token that this store did not issue for this query."""
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[TrackingRecord]
+    continuation_token: str | None
+
+
+class TrackingStore(Protocol):
+    """The port the services use; :class:`TableStore` is the adapter, tests bring fakes."""
+
+    async def get(self, message_id: str) -> TrackingRecord | None: ...
+
+    async def apply(self, message_id: str, decide: Callable[[TrackingRecord | None], Change | None]) -> Change | None:
+        """Read the record, ``decide`` a change, write it under optimistic concurrency; retry on conflict."""
+        ...
+
+    async def add_due(self, message_id: str, due_at: dt.datetime) -> None: ...
+
+    async def due(self, hour: dt.datetime) -> list[tuple[str, dt.datetime]]: ...
+
+    async def remove_due(self, message_id: str, due_at: dt.datetime) -> None: ...
+
+    async def due_cursor(self) -> dt.datetime | None: ...
+
+    async def set_due_cursor(self, hour: dt.datetime) -> None: ...
+
+    async def record_poison(self, envelope: Mapping[str, Any], reason: str, now: dt.datetime) -> None: ...
+
+
 class TableStore:
     """The app's tables, reached through one :class:`TableServiceClient` per worker."""
 
-    def __init__(self, service: TableServiceClient, prefix: str, timeout_seconds: float) -> None:
+    def __init__(self, service: TableServiceClient, prefix: str, timeout_seconds: float, token_key: bytes) -> None:
         self._service = service
-        self._prefix = prefix
         self._timeout = timeout_seconds
+        self._token_key = token_key
+        self.messages = service.get_table_client(f"{prefix}Messages")
+        self.tags = service.get_table_client(f"{prefix}Tags")
+        self.due_table = service.get_table_client(f"{prefix}Due")
+        self.poison = service.get_table_client(f"{prefix}Poison")
+        self._ready: asyncio.Task[None] | None = None
 
     async def ping(self) -> None:
         """One cheap round trip (the first page of the table list); raise :class:`StorageUnavailable`."""
@@ -29,5 +111,327 @@ class TableStore:
         except (AzureError, TimeoutError, OSError) as exc:
             raise StorageUnavailable(type(exc).__name__) from exc
 
+    async def ensure_tables(self) -> None:
+        """Create the tables once per worker (concurrent callers share one attempt)."""
+        if self._ready is None or (self._ready.done() and self._ready.exception() is not None):
+            self._ready = asyncio.ensure_future(self._create_tables())
+        await asyncio.shield(self._ready)
+
+    async def _create_tables(self) -> None:
+        async def create(table: TableClient) -> None:
+            with contextlib.suppress(ResourceExistsError):
+                await table.create_table()
+
+        try:
+            await asyncio.gather(*(create(t) for t in (self.messages, self.tags, self.due_table, self.poison)))
+        except (AzureError, OSError) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+
+    # --- records ---------------------------------------------------------------------------
+
+    async def get(self, message_id: str) -> TrackingRecord | None:
+        entity = await self._read(message_id)
+        return None if entity is None else decode_record(entity)
+
+    async def apply(self, message_id: str, decide: Callable[[TrackingRecord | None], Change | None]) -> Change | None:
+        """Read-decide-write under ETags. The tag index is written *before* each attempt's commit,
+        so the last committed writer is also the last to write the index; a writer that lost the
+        race rewrites the index from the committed record before it gives up or returns."""
+        await self.ensure_tables()
+        index_dirty = False
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            entity = await self._read(message_id)
+            current = None if entity is None else decode_record(entity)
+            change = decide(current)
+            if change is None or not change.changed:
+                if index_dirty and current is not None:
+                    await self._write_index(current)
+                return change
+            if change.after.tag:
+                await self._write_index(change.after)
+                index_dirty = True
+            try:
+                await self._commit(change.after, entity)
+                return change
+            except (ResourceExistsError, ResourceModifiedError):
+                await asyncio.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
+            except HttpResponseError as exc:
+                if exc.status_code != 412:
+                    raise StorageUnavailable(type(exc).__name__) from exc
+                await asyncio.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
+        latest = await self.get(message_id)
+        if index_dirty and latest is not None:
+            await self._write_index(latest)
+        raise StorageConflict(f"gave up after {MAX_CONFLICT_RETRIES} conflicting writes")
+
+    async def _read(self, message_id: str) -> dict[str, Any] | None:
+        try:
+            entity = await self.messages.get_entity(_key(message_id), _RECORD_ROW)
+        except ResourceNotFoundError:
+            return None
+        except (AzureError, OSError) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+        return dict(entity) | {"__etag": entity.metadata["etag"]}
+
+    async def _commit(self, record: TrackingRecord, previous: Mapping[str, Any] | None) -> None:
+        entity = encode_record(record)
+        try:
+            if previous is None:
+                await self.messages.create_entity(entity)
+            else:
+                await self.messages.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=previous["__etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (ResourceExistsError, ResourceModifiedError, HttpResponseError):
+            raise
+        except (AzureError, OSError) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+
+    async def _write_index(self, record: TrackingRecord) -> None:
+        assert record.tag
+        entity = encode_record(record, with_history=False)
+        entity["PartitionKey"] = _key(record.tag)
+        entity["RowKey"] = _key(record.message_id)
+        try:
+            await self.tags.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        except (AzureError, OSError) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+
+    # --- tag queries ---------------------------------------------------------------------
+
+    async def list_tag(self, tag: str, status: Status | None, page_size: int, continuation_token: str | None) -> Page:
+        """One page of the tag's index partition, optionally filtered by status."""
+        await self.ensure_tables()
+        position = self._open_token(continuation_token, tag, status) if continuation_token else None
+        query = "PartitionKey eq @pk" + (" and status eq @status" if status else "")
+        parameters = {"pk": _key(tag)} | ({"status": status.value} if status else {})
+        try:
+            pages = self.tags.query_entities(query, parameters=parameters, results_per_page=page_size).by_page(
+                continuation_token=position  # type: ignore[arg-type]  # the Tables pager takes its dict token
+            )
+            items = [decode_record(e) async for e in await anext(pages)]
+            next_position = pages.continuation_token  # type: ignore[attr-defined]
+        except StopAsyncIteration:
+            items, next_position = [], None
+        except (AzureError, OSError) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+        token = self._seal_token(next_position, tag, status) if next_position else None
+        return Page(items, token)
+
+    async def tag_counts(self, tag: str) -> Counter[str]:
+        """Messages per status in the tag's index partition."""
+        await self.ensure_tables()
+        counts: Counter[str] = Counter()
+        try:
+            async for entity in self.tags.query_entities(
+                "PartitionKey eq @pk", parameters={"pk": _key(tag)}, select=["status"], results_per_page=1000
+            ):
+                counts[str(entity.get("status"))] += 1
+        except (AzureError, OSError) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+        return counts
+
+    def _seal_token(self, position: Mapping[str, Any], tag: str, status: Status | None) -> str:
+        payload = json.dumps({"p": position, "t": tag, "s": status.value if status else None}, separators=(",", ":"))
+        mac = hmac.new(self._token_key, payload.encode(), hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(mac + payload.encode()).decode().rstrip("=")
+
+    def _open_token(self, token: str, tag: str, status: Status | None) -> dict[str, Any]:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            mac, payload = raw[:16], raw[16:]
+            if not hmac.compare_digest(mac, hmac.new(self._token_key, payload, hashlib.sha256).digest()[:16]):
+                raise InvalidContinuationToken("continuationToken was not issued by this service")
+            body = json.loads(payload)
+        except (ValueError, TypeError) as exc:
+            raise InvalidContinuationToken("continuationToken is not a token this service issued") from exc
+        if body.get("t") != tag or body.get("s") != (status.value if status else None):
+            raise InvalidContinuationToken("continuationToken belongs to another tag or status filter")
+        position = body.get("p")
+        if not isinstance(position, dict):
+            raise InvalidContinuationToken("continuationToken is not a token this service issued")
+        return position
+
+    # --- expiry index ------------------------------------------------------------------------
+
+    async def add_due(self, message_id: str, due_at: dt.datetime) -> None:
+        await self.ensure_tables()
+        entity = {"PartitionKey": due_bucket(due_at), "RowKey": _key(message_id), "dueAt": _iso(due_at)}
+        try:
+            await self.due_table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        except (AzureError, OSError) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+
+    async def due(self, hour: dt.datetime) -> list[tuple[str, dt.datetime]]:
+        await self.ensure_tables()
+        found = []
+        try:
+            async for entity in self.due_table.query_entities(
+                "PartitionKey eq @pk", parameters={"pk": due_bucket(hour)}, results_per_page=1000
+            ):
+                found.append((unquote(entity["RowKey"]), _parse(entity["dueAt"])))
+        except (AzureError, OSError) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+        return found
+
+    async def remove_due(self, message_id: str, due_at: dt.datetime) -> None:
+        try:
+            await self.due_table.delete_entity(due_bucket(due_at), _key(message_id))
+        except ResourceNotFoundError:
+            pass
+        except (AzureError, OSError) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+
+    async def due_cursor(self) -> dt.datetime | None:
+        """The first hour bucket not yet fully handled by the expiry timer."""
+        await self.ensure_tables()
+        try:
+            entity = await self.due_table.get_entity(_CURSOR_PARTITION, "expiry")
+        except ResourceNotFoundError:
+            return None
+        except (AzureError, OSError) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+        return _parse(entity["hour"])
+
+    async def set_due_cursor(self, hour: dt.datetime) -> None:
+        entity = {"PartitionKey": _CURSOR_PARTITION, "RowKey": "expiry", "hour": _iso(hour)}
+        try:
+            await self.due_table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        except (AzureError, OSError) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+
+    # --- poison ------------------------------------------------------------------------------
+
+    async def record_poison(self, envelope: Mapping[str, Any], reason: str, now: dt.datetime) -> None:
+        """Keep an unprocessable event (payload capped) with the reason; redeliveries overwrite it."""
+        await self.ensure_tables()
+        payload = json.dumps(envelope, default=str)
+        event_id = str(envelope.get("id") or hashlib.sha256(payload.encode()).hexdigest())
+        entity = {
+            "PartitionKey": now.strftime("%Y%m%d"),
+            "RowKey": _key(event_id),
+            "reason": reason[:1000],
+            "eventType": str(envelope.get("eventType") or envelope.get("type") or ""),
+            "payload": payload[:POISON_PAYLOAD_CHARS],
+            "truncated": len(payload) > POISON_PAYLOAD_CHARS,
+            "recordedAt": _iso(now),
+        }
+        try:
+            await self.poison.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        except (AzureError, OSError) as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+
+    async def poison_entries(self, day: dt.datetime) -> list[dict[str, Any]]:
+        await self.ensure_tables()
+        return [
+            dict(e)
+            async for e in self.poison.query_entities("PartitionKey eq @pk", parameters={"pk": day.strftime("%Y%m%d")})
+        ]
+
     async def close(self) -> None:
         await self._service.close()
+
+
+def due_bucket(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y%m%d%H")
+
+
+def _key(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _opt_parse(value: Any) -> dt.datetime | None:
+    return _parse(value) if isinstance(value, str) and value else None
+
+
+def _attempts_from(items: list[dict[str, Any]]) -> tuple[DeliveryAttempt, ...]:
+    return tuple(
+        DeliveryAttempt(
+            _opt_parse(i.get("timestamp")), int(i.get("segmentsSucceeded", 0)), int(i.get("segmentsFailed", 0))
+        )
+        for i in items
+    )
+
+
+def encode_record(record: TrackingRecord, *, with_history: bool = True) -> dict[str, Any]:
+    """A record as a table entity (``None`` values left out, as the service drops them)."""
+    entity: dict[str, Any] = {
+        "PartitionKey": _key(record.message_id),
+        "RowKey": _RECORD_ROW,
+        "messageId": record.message_id,
+        "status": record.status.value,
+        "to": record.to,
+        "from": record.from_,
+        "tag": record.tag,
+        "statusDetails": record.status_details,
+        "createdAt": _iso(record.created_at),
+        "updatedAt": _iso(record.updated_at),
+        "completedAt": timestamp(record.completed_at),
+        "expiredAt": timestamp(record.expired_at),
+        "sent": record.sent,
+        "rejected": record.rejected,
+        "revision": record.revision,
+        "deliveryAttempts": json.dumps(attempts_json(record.delivery_attempts)),
+    }
+    if with_history:
+        entity["events"] = json.dumps(
+            [
+                {
+                    "eventId": e.event_id,
+                    "eventType": e.event_type,
+                    "fingerprint": e.fingerprint,
+                    "deliveryStatus": e.delivery_status,
+                    "deliveryStatusDetails": e.delivery_status_details,
+                    "receivedTimestamp": timestamp(e.received_timestamp),
+                    "recordedAt": _iso(e.recorded_at),
+                    "deliveryAttempts": attempts_json(e.delivery_attempts),
+                }
+                for e in record.events
+            ]
+        )
+    return {k: v for k, v in entity.items() if v is not None}
+
+
+def decode_record(entity: Mapping[str, Any]) -> TrackingRecord:
+    """The inverse of :func:`encode_record`; a tag-index entity decodes with an empty history."""
+    events = tuple(
+        RecordedEvent(
+            event_id=e["eventId"],
+            event_type=e["eventType"],
+            fingerprint=e["fingerprint"],
+            delivery_status=e["deliveryStatus"],
+            delivery_status_details=e.get("deliveryStatusDetails"),
+            received_timestamp=_opt_parse(e.get("receivedTimestamp")),
+            recorded_at=_parse(e["recordedAt"]),
+            delivery_attempts=_attempts_from(e.get("deliveryAttempts", [])),
+        )
+        for e in json.loads(entity.get("events") or "[]")
+    )
+    return TrackingRecord(
+        message_id=entity["messageId"],
+        status=Status(entity["status"]),
+        created_at=_parse(entity["createdAt"]),
+        updated_at=_parse(entity["updatedAt"]),
+        to=entity.get("to"),
+        from_=entity.get("from"),
+        tag=entity.get("tag"),
+        status_details=entity.get("statusDetails"),
+        completed_at=_opt_parse(entity.get("completedAt")),
+        delivery_attempts=_attempts_from(json.loads(entity.get("deliveryAttempts") or "[]")),
+        events=events,
+        sent=bool(entity.get("sent", False)),
+        rejected=bool(entity.get("rejected", False)),
+        expired_at=_opt_parse(entity.get("expiredAt")),
+        revision=int(entity.get("revision", 0)),
+    )

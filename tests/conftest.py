@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from localdev.host import LocalHost, index_functions
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.settings import Settings
 from tests.support import Azurite
@@ -41,3 +45,24 @@ async def runtime(azurite: Azurite) -> AsyncIterator[Settings]:
     settings = RUNTIME.configure_from_environment(app_environment(azurite.connection_string))
     yield settings
     await RUNTIME.aclose()
+
+
+@pytest.fixture
+async def app_client(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+    """The real ``function_app`` served in-process by the local host, against the session's Azurite."""
+    client = await serve_function_app(monkeypatch, app_environment(azurite.connection_string))
+    yield client
+    await client.close()
+    await RUNTIME.aclose()
+
+
+async def serve_function_app(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], **host_options: Any) -> Any:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    import function_app
+
+    importlib.reload(function_app)  # re-reads the settings, as a fresh worker would
+    host = LocalHost(index_functions(function_app.app), run_timers=False, **host_options)
+    client: TestClient[Any, Any] = TestClient(TestServer(host.build()))
+    await client.start_server()
+    return client

@@ -1,0 +1,247 @@
+"""The tracking record and its rules, in plain Python (no framework, no I/O).
+
+A record's status is never patched in place: it is *derived* from what the record holds (every
+distinct delivery report, whether the send was accepted or rejected, whether it expired) by
+:func:`decide_status`, the one place that decides. That makes the rules of the contract hold
+whatever order, multiplicity or timing the inputs arrive in:
+
+- a final status is never replaced by a non-final one;
+- between two final reports, the one with the later ``receivedTimestamp`` wins;
+- every distinct report is kept once (same event id, or same content under another id);
+- a report that arrives before the send creates the record; the send fills in what it lacked;
+- ``Expired`` applies only while no final report exists; a late real report replaces it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+MAX_EVENTS = 100
+EXPIRED_DETAILS = "No final delivery report within the expiry window."
+
+
+class Status(StrEnum):
+    ACCEPTED = "Accepted"
+    DELIVERED = "Delivered"
+    FAILED = "Failed"
+    REJECTED = "Rejected"
+    EXPIRED = "Expired"
+
+    @property
+    def final(self) -> bool:
+        return self is not Status.ACCEPTED
+
+
+REPORT_STATUSES = {"delivered": Status.DELIVERED, "failed": Status.FAILED}
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    timestamp: dt.datetime | None
+    segments_succeeded: int
+    segments_failed: int
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """One delivery report as ACS sends it, whatever the schema or casing it came in."""
+
+    event_id: str
+    event_type: str
+    message_id: str
+    delivery_status: str
+    delivery_status_details: str | None = None
+    received_timestamp: dt.datetime | None = None
+    to: str | None = None
+    from_: str | None = None
+    tag: str | None = None
+    delivery_attempts: tuple[DeliveryAttempt, ...] = ()
+
+    @property
+    def status(self) -> Status | None:
+        """The record status this report asserts: Delivered or Failed, or None for a non-final report."""
+        return REPORT_STATUSES.get(self.delivery_status.lower())
+
+    @property
+    def fingerprint(self) -> str:
+        """The report's identity apart from its event id: redelivered under another id, it matches."""
+        stamp = self.received_timestamp.isoformat() if self.received_timestamp else ""
+        text = "\x1f".join((self.message_id, self.delivery_status.lower(), self.delivery_status_details or "", stamp))
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """A distinct report as kept in the record's history."""
+
+    event_id: str
+    event_type: str
+    fingerprint: str
+    delivery_status: str
+    delivery_status_details: str | None
+    received_timestamp: dt.datetime | None
+    recorded_at: dt.datetime
+    delivery_attempts: tuple[DeliveryAttempt, ...] = ()
+
+    @property
+    def status(self) -> Status | None:
+        return REPORT_STATUSES.get(self.delivery_status.lower())
+
+    def order_key(self) -> tuple[dt.datetime, str]:
+        return (self.received_timestamp or self.recorded_at, self.fingerprint)
+
+
+@dataclass(frozen=True)
+class Send:
+    """What the send path knows about one recipient."""
+
+    message_id: str
+    to: str
+    from_: str
+    tag: str | None
+    accepted: bool
+    at: dt.datetime
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class TrackingRecord:
+    """Everything known about one message; ``status`` and friends are derived by :func:`decide_status`."""
+
+    message_id: str
+    status: Status
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    to: str | None = None
+    from_: str | None = None
+    tag: str | None = None
+    status_details: str | None = None
+    completed_at: dt.datetime | None = None
+    delivery_attempts: tuple[DeliveryAttempt, ...] = ()
+    events: tuple[RecordedEvent, ...] = ()
+    sent: bool = False
+    rejected: bool = False
+    expired_at: dt.datetime | None = None
+    revision: int = 0
+
+
+@dataclass(frozen=True)
+class Change:
+    """What applying something did: the record before and after, and how it is to be logged."""
+
+    before: TrackingRecord | None
+    after: TrackingRecord
+    outcome: str  # "applied", "duplicate", "unchanged"
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome == "applied"
+
+
+def decide_status(record: TrackingRecord) -> TrackingRecord:
+    """Derive status, details, completion time and attempts from the record's contents."""
+    finals = [e for e in record.events if e.status is not None]
+    latest_any = max(record.events, key=RecordedEvent.order_key, default=None)
+    if finals:
+        winner = max(finals, key=RecordedEvent.order_key)
+        assert winner.status is not None
+        return replace(
+            record,
+            status=winner.status,
+            status_details=winner.delivery_status_details,
+            completed_at=winner.received_timestamp or winner.recorded_at,
+            delivery_attempts=winner.delivery_attempts or _latest_attempts(record.events),
+        )
+    attempts = _latest_attempts(record.events)
+    if record.rejected:
+        return replace(record, status=Status.REJECTED, completed_at=record.created_at, delivery_attempts=attempts)
+    if record.expired_at is not None:
+        return replace(
+            record,
+            status=Status.EXPIRED,
+            status_details=EXPIRED_DETAILS,
+            completed_at=record.expired_at,
+            delivery_attempts=attempts,
+        )
+    details = latest_any.delivery_status_details if latest_any else record.status_details
+    return replace(
+        record, status=Status.ACCEPTED, status_details=details, completed_at=None, delivery_attempts=attempts
+    )
+
+
+def apply_report(record: TrackingRecord | None, report: DeliveryReport, now: dt.datetime) -> Change:
+    """Add ``report`` to the history of ``record`` (creating it if the report came first)."""
+    if record is not None and any(
+        e.event_id == report.event_id or e.fingerprint == report.fingerprint for e in record.events
+    ):
+        return Change(record, record, "duplicate")
+    event = RecordedEvent(
+        event_id=report.event_id,
+        event_type=report.event_type,
+        fingerprint=report.fingerprint,
+        delivery_status=report.delivery_status,
+        delivery_status_details=report.delivery_status_details,
+        received_timestamp=report.received_timestamp,
+        recorded_at=now,
+        delivery_attempts=report.delivery_attempts,
+    )
+    base = record or TrackingRecord(
+        message_id=report.message_id, status=Status.ACCEPTED, created_at=now, updated_at=now
+    )
+    events = tuple(sorted((*base.events, event), key=RecordedEvent.order_key))[-MAX_EVENTS:]
+    after = replace(
+        base,
+        to=base.to or report.to,
+        from_=base.from_ or report.from_,
+        tag=base.tag or report.tag,
+        events=events,
+    )
+    return _finish(record, after, now)
+
+
+def apply_send(record: TrackingRecord | None, send: Send, now: dt.datetime) -> Change:
+    """Record the send's outcome; fills what an earlier report lacked, never lowers the status."""
+    if record is not None and record.sent:
+        return Change(record, record, "duplicate")
+    base = record or TrackingRecord(
+        message_id=send.message_id, status=Status.ACCEPTED, created_at=send.at, updated_at=now
+    )
+    after = replace(
+        base,
+        to=send.to,
+        from_=send.from_,
+        tag=send.tag if send.tag is not None else base.tag,
+        created_at=min(base.created_at, send.at),
+        sent=True,
+        rejected=not send.accepted,
+        status_details=base.status_details if send.accepted else send.error,
+    )
+    return _finish(record, after, now)
+
+
+def apply_expiry(record: TrackingRecord | None, now: dt.datetime) -> Change | None:
+    """Mark a record that is still ``Accepted`` as ``Expired``; no-op for anything else."""
+    if record is None or record.status is not Status.ACCEPTED:
+        return None
+    return _finish(record, replace(record, expired_at=now), now)
+
+
+def _finish(before: TrackingRecord | None, candidate: TrackingRecord, now: dt.datetime) -> Change:
+    decided = decide_status(candidate)
+    if before is not None and _same_content(before, decided):
+        return Change(before, before, "unchanged")
+    return Change(before, replace(decided, updated_at=now, revision=(before.revision + 1) if before else 1), "applied")
+
+
+def _same_content(a: TrackingRecord, b: TrackingRecord) -> bool:
+    return replace(a, updated_at=b.updated_at, revision=b.revision) == b
+
+
+def _latest_attempts(events: tuple[RecordedEvent, ...]) -> tuple[DeliveryAttempt, ...]:
+    with_attempts = [e for e in events if e.delivery_attempts]
+    if not with_attempts:
+        return ()
+    return max(with_attempts, key=RecordedEvent.order_key).delivery_attempts

@@ -1,0 +1,80 @@
+"""Use cases as plain functions: primitives and a store in, domain results out."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+from .domain import Change, DeliveryReport, Send, Status, TrackingRecord, apply_expiry, apply_report, apply_send
+from .logs import log_event, mask_phone
+from .store import TrackingStore
+
+_log = logging.getLogger("mms_tracker.tracking")
+EXPIRY_LOOKBACK_HOURS = 24 * 14
+
+
+class MessageNotFound(LookupError):
+    """No tracking record has this message id."""
+
+
+async def record_report(store: TrackingStore, report: DeliveryReport, now: dt.datetime) -> Change:
+    """Apply one delivery report to its record (creating it if the report beat the send)."""
+    change = await store.apply(report.message_id, lambda record: apply_report(record, report, now))
+    assert change is not None
+    log_event(
+        _log,
+        logging.INFO,
+        "delivery_report",
+        message_id=report.message_id,
+        event_id=report.event_id,
+        delivery_status=report.delivery_status,
+        old_status=change.before.status.value if change.before else None,
+        new_status=change.after.status.value,
+        outcome=change.outcome,
+        to=mask_phone(report.to),
+    )
+    return change
+
+
+async def record_sends(store: TrackingStore, sends: list[Send], now: dt.datetime, expiry_window: dt.timedelta) -> None:
+    """Write one record per recipient of a send, concurrently; accepted ones join the expiry index."""
+
+    async def one(send: Send) -> None:
+        change = await store.apply(send.message_id, lambda record: apply_send(record, send, now))
+        if send.accepted and change is not None and change.after.status is Status.ACCEPTED:
+            await store.add_due(send.message_id, send.at + expiry_window)
+
+    await asyncio.gather(*(one(s) for s in sends))
+
+
+async def get_message(store: TrackingStore, message_id: str) -> TrackingRecord:
+    record = await store.get(message_id)
+    if record is None:
+        raise MessageNotFound(message_id)
+    return record
+
+
+async def expire_due(store: TrackingStore, now: dt.datetime) -> int:
+    """Mark every message whose expiry time has passed and that is still ``Accepted`` as ``Expired``.
+
+    Reads only the hourly buckets of the due index from the last fully handled hour (a cursor;
+    two weeks back the first time) up to ``now``, never the records table. Idempotent: a due
+    entry is removed once handled; a record that got a final report meanwhile is left alone.
+    """
+    expired = 0
+    current = now.replace(minute=0, second=0, microsecond=0)
+    hour = await store.due_cursor() or current - dt.timedelta(hours=EXPIRY_LOOKBACK_HOURS)
+    while hour <= current:
+        for message_id, due_at in await store.due(hour):
+            if due_at > now:
+                continue
+            change = await store.apply(message_id, lambda record: apply_expiry(record, now))
+            if change is not None and change.changed:
+                expired += 1
+                log_event(_log, logging.INFO, "message_expired", message_id=message_id, new_status="Expired")
+            await store.remove_due(message_id, due_at)
+        hour += dt.timedelta(hours=1)
+        if hour <= current:
+            await store.set_due_cursor(hour)
+    return expired

@@ -1,0 +1,129 @@
+"""Delivery reports through the local host's Event Grid webhook into Azurite, read back over HTTP."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from mms_tracker.runtime import RUNTIME
+from tests.conftest import app_environment, serve_function_app
+from tests.support import Azurite, fixture, free_port
+
+WEBHOOK = "/runtime/webhooks/eventgrid?functionName=on_delivery_report"
+NOTIFY = {"aeg-event-type": "Notification"}
+SMS_REPORT = "Microsoft.Communication.SMSDeliveryReportReceived"
+
+
+def grid_event() -> dict[str, Any]:
+    [event] = fixture("sms_delivery_report.eventgrid.json")
+    return copy.deepcopy(event)  # type: ignore[no-any-return]
+
+
+def cloud_event(event_id: str, message_id: str, status: str, received: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "/acs",
+        "type": SMS_REPORT,
+        "time": "2024-01-01T00:00:00Z",
+        "subject": "/phonenumber/18335852071",
+        "data": {
+            "MessageId": message_id,
+            "From": "18004567891",
+            "To": "+18335852071",
+            "DeliveryStatus": status,
+            "DeliveryStatusDetails": f"{status}.",
+            "ReceivedTimestamp": received,
+            **extra,
+        },
+    }
+
+
+async def get_record(client: Any, message_id: str) -> dict[str, Any]:
+    response = await client.get(f"/api/messages/{message_id}")
+    assert response.status == 200, await response.text()
+    return await response.json()  # type: ignore[no-any-return]
+
+
+async def test_official_fixture_event_is_recorded(app_client: Any) -> None:
+    event = grid_event()
+    response = await app_client.post(WEBHOOK, json=[event], headers=NOTIFY)
+    assert response.status == 202
+    record = await get_record(app_client, event["data"]["messageId"])
+    assert record["status"] == "Delivered"
+    assert record["statusDetails"] == "No error."
+    assert record["from"] == "+15555555555"
+    assert record["completedAt"] == "2020-09-18T00:22:20.285574Z"
+    assert record["deliveryAttempts"] == [
+        {"timestamp": "2020-09-18T00:22:14.931591Z", "segmentsSucceeded": 1, "segmentsFailed": 0}
+    ]
+    [history] = record["events"]
+    assert history["eventId"] == event["id"] and history["eventType"] == SMS_REPORT
+
+
+async def test_pascal_case_cloud_event_with_capital_tag_is_recorded_and_indexed(app_client: Any) -> None:
+    event = cloud_event("ce-1", "m-pascal", "Failed", "2024-01-01T00:00:01.1234567Z", Tag="Spring")
+    response = await app_client.post(WEBHOOK, json=event, headers=NOTIFY)
+    assert response.status == 202
+    record = await get_record(app_client, "m-pascal")
+    assert (record["status"], record["tag"], record["from"]) == ("Failed", "Spring", "+18004567891")
+    counts = await RUNTIME.store().tag_counts("Spring")
+    assert counts == {"Failed": 1}
+
+
+async def test_cloudevents_batch_is_recorded_per_event(app_client: Any) -> None:
+    batch = [
+        cloud_event("b-1", "m-batch", "Failed", "2024-01-01T00:00:01Z"),
+        cloud_event("b-2", "m-batch", "Delivered", "2024-01-01T00:00:02Z"),
+        cloud_event("b-3", "m-other", "Delivered", "2024-01-01T00:00:03Z"),
+    ]
+    response = await app_client.post(WEBHOOK, json=batch, headers=NOTIFY)
+    assert response.status == 202
+    record = await get_record(app_client, "m-batch")
+    assert record["status"] == "Delivered"
+    assert [e["eventId"] for e in record["events"]] == ["b-1", "b-2"]
+    assert (await get_record(app_client, "m-other"))["status"] == "Delivered"
+
+
+async def test_redelivered_event_is_recorded_once(app_client: Any) -> None:
+    event = grid_event()
+    for _ in range(3):
+        assert (await app_client.post(WEBHOOK, json=[event], headers=NOTIFY)).status == 202
+    record = await get_record(app_client, event["data"]["messageId"])
+    assert len(record["events"]) == 1
+
+
+async def test_poison_event_is_acknowledged_and_kept_for_inspection(app_client: Any) -> None:
+    event = grid_event()
+    del event["data"]["messageId"]
+    event["id"] = "poison-1"
+    response = await app_client.post(WEBHOOK, json=[event], headers=NOTIFY)
+    assert response.status == 202
+    entries = await RUNTIME.store().poison_entries(dt.datetime.now(dt.UTC))
+    assert [(e["RowKey"], e["reason"]) for e in entries] == [("poison-1", "no messageId")]
+
+
+async def test_unknown_message_is_404_problem(app_client: Any) -> None:
+    response = await app_client.get("/api/messages/never-sent")
+    assert response.status == 404
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert (await response.json())["status"] == 404
+
+
+async def test_storage_outage_answers_500_so_event_grid_redelivers(monkeypatch: pytest.MonkeyPatch) -> None:
+    closed = Azurite()
+    closed.table_port = free_port()
+    env = app_environment(closed.connection_string, TRACKING_STORAGE_TIMEOUT_SECONDS="1")
+    client = await serve_function_app(monkeypatch, env)
+    try:
+        response = await client.post(WEBHOOK, json=[grid_event()], headers=NOTIFY)
+        assert response.status == 500
+        lookup = await client.get("/api/messages/any")
+        assert lookup.status == 503
+        assert lookup.headers["Content-Type"].startswith("application/problem+json")
+    finally:
+        await client.close()
+        await RUNTIME.aclose()

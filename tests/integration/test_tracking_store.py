@@ -1,0 +1,111 @@
+"""Correlation against a real Azurite: concurrency, report-before-send, expiry, poison, tag index."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from mms_tracker.domain import DeliveryReport, Send, Status
+from mms_tracker.runtime import RUNTIME
+from mms_tracker.services import expire_due, record_report, record_sends
+from mms_tracker.settings import Settings
+
+T0 = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
+WINDOW = dt.timedelta(hours=72)
+
+
+def report(
+    message_id: str, status: str, received: float, event_id: str | None = None, tag: str | None = "camp"
+) -> DeliveryReport:
+    return DeliveryReport(
+        event_id=event_id or f"{message_id}-{status}-{received}",
+        event_type="Microsoft.Communication.SMSDeliveryReportReceived",
+        message_id=message_id,
+        delivery_status=status,
+        delivery_status_details=f"{status} ({received})",
+        received_timestamp=T0 + dt.timedelta(seconds=received),
+        to="+18335852071",
+        from_="+18004567891",
+        tag=tag,
+    )
+
+
+def send(message_id: str, tag: str = "camp", accepted: bool = True) -> Send:
+    return Send(message_id, "+18335852071", "+18004567891", tag, accepted, T0)
+
+
+async def test_twenty_concurrent_reports_converge_with_all_twenty_in_history(runtime: Settings) -> None:
+    store = RUNTIME.store()
+    await record_sends(store, [send("m20")], T0, WINDOW)
+    statuses = ["Delivered", "Failed", "Sent", "Queued"]
+    reports = [report("m20", statuses[i % 4], i) for i in range(20)]
+    await asyncio.gather(*(record_report(store, r, T0) for r in reports))
+    record = await store.get("m20")
+    assert record is not None
+    assert len(record.events) == 20
+    assert record.status is Status.FAILED  # the report at 17 s (17 % 4 == 1) is the latest final
+    assert record.revision == 21  # the send, then each of the 20 reports exactly once
+    index = await store.list_tag("camp", None, 100, None)
+    assert [(i.message_id, i.status) for i in index.items] == [("m20", record.status)]
+
+
+async def test_redelivered_report_is_recorded_once(runtime: Settings) -> None:
+    store = RUNTIME.store()
+    first = await record_report(store, report("mdup", "Delivered", 1, event_id="e1"), T0)
+    again = await record_report(store, report("mdup", "Delivered", 1, event_id="e1"), T0)
+    other_id = await record_report(store, report("mdup", "Delivered", 1, event_id="e2"), T0)
+    assert (first.outcome, again.outcome, other_id.outcome) == ("applied", "duplicate", "duplicate")
+    record = await store.get("mdup")
+    assert record is not None and len(record.events) == 1
+
+
+async def test_report_before_send_then_send(runtime: Settings) -> None:
+    store = RUNTIME.store()
+    await record_report(store, report("early", "Delivered", 1, tag=None), T0)
+    early = await store.get("early")
+    assert early is not None and early.status is Status.DELIVERED and not early.sent
+    await record_sends(store, [send("early", tag="late-tag")], T0, WINDOW)
+    record = await store.get("early")
+    assert record is not None
+    assert (record.status, record.sent, record.tag) == (Status.DELIVERED, True, "late-tag")
+    page = await store.list_tag("late-tag", None, 10, None)
+    assert [(i.message_id, i.status) for i in page.items] == [("early", Status.DELIVERED)]
+    assert await store.due(T0 + WINDOW) == []  # already final: nothing to expire
+
+
+async def test_expiry_then_late_report(runtime: Settings) -> None:
+    store = RUNTIME.store()
+    await record_sends(store, [send("silent"), send("answered")], T0, WINDOW)
+    await record_report(store, report("answered", "Delivered", 1), T0)
+    assert await expire_due(store, T0 + WINDOW - dt.timedelta(minutes=1)) == 0
+    assert await expire_due(store, T0 + WINDOW + dt.timedelta(minutes=1)) == 1
+    assert await expire_due(store, T0 + WINDOW + dt.timedelta(minutes=6)) == 0  # idempotent
+    silent = await store.get("silent")
+    answered = await store.get("answered")
+    assert silent is not None and silent.status is Status.EXPIRED
+    assert answered is not None and answered.status is Status.DELIVERED
+    await record_report(store, report("silent", "Failed", 5), T0 + WINDOW + dt.timedelta(hours=1))
+    late = await store.get("silent")
+    assert late is not None and late.status is Status.FAILED
+    summary = await store.tag_counts("camp")
+    assert summary == {"Failed": 1, "Delivered": 1}
+
+
+async def test_poison_is_recorded_with_reason_and_capped_payload(runtime: Settings) -> None:
+    store = RUNTIME.store()
+    envelope = {
+        "id": "bad/1",
+        "eventType": "Microsoft.Communication.SMSDeliveryReportReceived",
+        "data": {"x": "y" * 50_000},
+    }
+    await store.record_poison(envelope, "no messageId", T0)
+    await store.record_poison(envelope, "no messageId", T0)  # a redelivery overwrites, not duplicates
+    [entry] = await store.poison_entries(T0)
+    assert entry["reason"] == "no messageId"
+    assert entry["truncated"] is True and len(entry["payload"]) <= 16_000
+
+
+async def test_rejected_recipient_is_counted_in_its_tag(runtime: Settings) -> None:
+    store = RUNTIME.store()
+    await record_sends(store, [send("ok", "t2"), send("app-made-id", "t2", accepted=False)], T0, WINDOW)
+    assert await store.tag_counts("t2") == {"Accepted": 1, "Rejected": 1}

@@ -1,0 +1,97 @@
+"""The one delivery-report parser, for both schemas and every casing the official samples use."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import azure.functions as func
+import pytest
+from azure.functions import meta
+from azure.functions.eventgrid import EventGridEventInConverter
+
+from mms_tracker.reports import PoisonEvent, parse_report, parse_timestamp
+from tests.support import fixture
+
+
+def decode(event: dict[str, object]) -> func.EventGridEvent | func.CloudEvent:
+    """What the trigger receives: the azure-functions converter's output."""
+    return EventGridEventInConverter.decode(meta.Datum(json.dumps(event), "json"), trigger_metadata={})
+
+
+def grid_fixture() -> dict[str, object]:
+    [event] = fixture("sms_delivery_report.eventgrid.json")
+    return event  # type: ignore[no-any-return]
+
+
+def test_official_event_grid_sample_is_parsed() -> None:
+    report = parse_report(decode(grid_fixture()))
+    assert report.message_id == "Outgoing_202009180022138813a09b-0cbf-4304-9b03-1546683bb910"
+    assert report.event_id == report.message_id
+    assert report.delivery_status == "Delivered"
+    assert report.from_ == "+15555555555"  # the sample omits the +
+    assert report.received_timestamp == dt.datetime(2020, 9, 18, 0, 22, 20, 285574, tzinfo=dt.UTC)
+    assert report.delivery_attempts[0].segments_succeeded == 1
+    assert report.tag is None
+
+
+def test_pascal_case_cloud_event_with_tag_is_parsed() -> None:
+    event = {
+        "specversion": "1.0",
+        "id": "ce-1",
+        "source": "/acs",
+        "time": "2024-01-01T00:00:00Z",
+        "type": "Microsoft.Communication.SMSDeliveryReportReceived",
+        "data": {
+            "MessageId": "m-1",
+            "From": "+18004567891",
+            "To": "+18335852071",
+            "DeliveryStatus": "Failed",
+            "DeliveryStatusDetails": "Carrier refused",
+            "ReceivedTimestamp": "2024-01-01T00:00:01.1234567Z",
+            "Tag": "Campaign-A",
+            "DeliveryAttempts": [{"Timestamp": "2024-01-01T00:00:00Z", "SegmentsSucceeded": 0, "SegmentsFailed": 1}],
+        },
+    }
+    report = parse_report(decode(event))
+    assert (report.message_id, report.delivery_status, report.tag) == ("m-1", "Failed", "Campaign-A")
+    assert report.delivery_attempts[0].segments_failed == 1
+
+
+def test_future_mms_event_type_is_accepted() -> None:
+    event = grid_fixture() | {"eventType": "Microsoft.Communication.MMSDeliveryReportReceived"}
+    assert parse_report(decode(event)).delivery_status == "Delivered"
+
+
+def test_optional_fields_may_be_absent() -> None:
+    event = grid_fixture() | {"data": {"messageId": "m", "deliveryStatus": "Delivered"}}
+    report = parse_report(decode(event))
+    assert report.received_timestamp is None and report.to is None and report.delivery_attempts == ()
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"eventType": "Microsoft.Storage.BlobCreated"}, "unknown event type"),
+        ({"data": {"deliveryStatus": "Delivered"}}, "no messageId"),
+        ({"data": {"messageId": "m"}}, "no deliveryStatus"),
+        ({"data": ["not", "an", "object"]}, "not an object"),
+        ({"data": {"messageId": "m", "deliveryStatus": "Delivered", "receivedTimestamp": "yesterday"}}, "timestamp"),
+    ],
+)
+def test_unprocessable_events_are_poison(change: dict[str, object], reason: str) -> None:
+    with pytest.raises(PoisonEvent, match=reason):
+        parse_report(decode(grid_fixture() | change))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2020-09-18T00:22:20.2855749Z", dt.datetime(2020, 9, 18, 0, 22, 20, 285574, tzinfo=dt.UTC)),
+        ("2020-09-18T00:22:20Z", dt.datetime(2020, 9, 18, 0, 22, 20, tzinfo=dt.UTC)),
+        ("2020-09-18T02:22:20.5+02:00", dt.datetime(2020, 9, 18, 0, 22, 20, 500000, tzinfo=dt.UTC)),
+        ("2020-09-18T00:22:20", dt.datetime(2020, 9, 18, 0, 22, 20, tzinfo=dt.UTC)),
+    ],
+)
+def test_timestamps_in_every_form_acs_writes(text: str, expected: dt.datetime) -> None:
+    assert parse_timestamp(text) == expected
