@@ -13,8 +13,10 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
 from azure.data.tables.aio import TableServiceClient
 
+from .acs import AcsClient, EntraSigner, HmacSigner, RetryPolicy, Signer
 from .settings import Settings
 from .store import TableStore
 
@@ -27,13 +29,20 @@ class Runtime:
     def __init__(self) -> None:
         self._settings: Settings | None = None
         self._store: TableStore | None = None
+        self._acs: AcsClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._acs_transport: httpx.AsyncBaseTransport | None = None
 
-    def configure(self, settings: Settings) -> None:
-        """Adopt ``settings``; clients built for earlier settings are dropped."""
+    def configure(self, settings: Settings, *, acs_transport: httpx.AsyncBaseTransport | None = None) -> None:
+        """Adopt ``settings``; clients built for earlier settings are dropped.
+
+        ``acs_transport`` replaces the network under the ACS client (tests use ``httpx.MockTransport``).
+        """
         self._settings = settings
         self._store = None
+        self._acs = None
         self._loop = None
+        self._acs_transport = acs_transport
 
     def configure_from_environment(self, environ: Mapping[str, str] | None = None) -> Settings:
         """Read, validate and adopt settings from the environment; raise ``SettingsError``."""
@@ -47,23 +56,51 @@ class Runtime:
             raise RuntimeError("settings are not configured: function_app.py configures them")
         return self._settings
 
+    def _same_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._store, self._acs, self._loop = None, None, loop
+
     def store(self) -> TableStore:
         """The table store for the running event loop, built on first use."""
-        loop = asyncio.get_running_loop()
-        if self._store is None or self._loop is not loop:
+        self._same_loop()
+        if self._store is None:
             settings = self.settings
             self._store = TableStore(
                 _table_service(settings), settings.table_prefix, settings.storage_timeout_seconds, _token_key(settings)
             )
-            self._loop = loop
         return self._store
+
+    def acs(self) -> AcsClient:
+        """The ACS client for the running event loop, built on first use."""
+        self._same_loop()
+        if self._acs is None:
+            settings = self.settings
+            signer: Signer
+            if settings.acs_access_key is not None:
+                signer = HmacSigner(settings.acs_access_key.access_key)
+            else:
+                from azure.identity.aio import DefaultAzureCredential
+
+                signer = EntraSigner(DefaultAzureCredential())
+            self._acs = AcsClient(
+                settings.acs_endpoint,
+                signer,
+                transport=self._acs_transport,
+                timeout=httpx.Timeout(settings.acs_timeout_seconds, connect=min(5.0, settings.acs_timeout_seconds)),
+                retry=RetryPolicy(
+                    max_attempts=settings.acs_max_attempts, max_total_seconds=settings.acs_retry_max_seconds
+                ),
+            )
+        return self._acs
 
     async def aclose(self) -> None:
         """Close the clients (for tests and orderly shutdown)."""
         if self._store is not None:
             await self._store.close()
-        self._store = None
-        self._loop = None
+        if self._acs is not None:
+            await self._acs.aclose()
+        self._store, self._acs, self._loop = None, None, None
 
 
 def _table_service(settings: Settings) -> TableServiceClient:

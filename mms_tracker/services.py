@@ -41,7 +41,7 @@ async def record_sends(store: TrackingStore, sends: list[Send], now: dt.datetime
     """Write one record per recipient of a send, concurrently; accepted ones join the expiry index."""
 
     async def one(send: Send) -> None:
-        change = await store.apply(send.message_id, lambda record: apply_send(record, send, now))
+        change = await store.apply(send.message_id, lambda record: apply_send(record, send, now), expect_new=True)
         if send.accepted and change is not None and change.after.status is Status.ACCEPTED:
             await store.add_due(send.message_id, send.at + expiry_window)
 

@@ -47,6 +47,11 @@ class Settings:
     storage_timeout_seconds: float = 10.0
     expiry_window_hours: float = 72.0
     query_token_key: str | None = field(default=None, repr=False)
+    max_request_bytes: int = 2 * 1024 * 1024
+    max_attachment_bytes: int = 1024 * 1024
+    acs_timeout_seconds: float = 20.0
+    acs_max_attempts: int = 4
+    acs_retry_max_seconds: float = 30.0
 
     @property
     def default_sender(self) -> str:
@@ -85,6 +90,11 @@ class Settings:
             storage_timeout_seconds=_positive_float(environ, "TRACKING_STORAGE_TIMEOUT_SECONDS", 10.0),
             expiry_window_hours=_positive_float(environ, "EXPIRY_WINDOW_HOURS", 72.0),
             query_token_key=environ.get("QUERY_TOKEN_KEY", "").strip() or None,
+            max_request_bytes=int(_positive_float(environ, "MMS_MAX_REQUEST_BYTES", 2 * 1024 * 1024)),
+            max_attachment_bytes=int(_positive_float(environ, "MMS_MAX_ATTACHMENT_BYTES", 1024 * 1024)),
+            acs_timeout_seconds=_positive_float(environ, "ACS_TIMEOUT_SECONDS", 20.0),
+            acs_max_attempts=int(_positive_float(environ, "ACS_MAX_ATTEMPTS", 4)),
+            acs_retry_max_seconds=_positive_float(environ, "ACS_RETRY_MAX_SECONDS", 30.0),
         )
 
 

@@ -72,7 +72,9 @@ class TrackingStore(Protocol):
 
     async def get(self, message_id: str) -> TrackingRecord | None: ...
 
-    async def apply(self, message_id: str, decide: Callable[[TrackingRecord | None], Change | None]) -> Change | None:
+    async def apply(
+        self, message_id: str, decide: Callable[[TrackingRecord | None], Change | None], *, expect_new: bool = False
+    ) -> Change | None:
         """Read the record, ``decide`` a change, write it under optimistic concurrency; retry on conflict."""
         ...
 
@@ -100,6 +102,7 @@ class TableStore:
         self.tags = service.get_table_client(f"{prefix}Tags")
         self.due_table = service.get_table_client(f"{prefix}Due")
         self.poison = service.get_table_client(f"{prefix}Poison")
+        self.requests = service.get_table_client(f"{prefix}Requests")
         self._ready: asyncio.Task[None] | None = None
 
     async def ping(self) -> None:
@@ -123,7 +126,9 @@ class TableStore:
                 await table.create_table()
 
         try:
-            await asyncio.gather(*(create(t) for t in (self.messages, self.tags, self.due_table, self.poison)))
+            await asyncio.gather(
+                *(create(t) for t in (self.messages, self.tags, self.due_table, self.poison, self.requests))
+            )
         except (AzureError, OSError) as exc:
             raise StorageUnavailable(type(exc).__name__) from exc
 
@@ -133,14 +138,17 @@ class TableStore:
         entity = await self._read(message_id)
         return None if entity is None else decode_record(entity)
 
-    async def apply(self, message_id: str, decide: Callable[[TrackingRecord | None], Change | None]) -> Change | None:
-        """Read-decide-write under ETags. The tag index is written *before* each attempt's commit,
+    async def apply(
+        self, message_id: str, decide: Callable[[TrackingRecord | None], Change | None], *, expect_new: bool = False
+    ) -> Change | None:
+        """Read-decide-write under ETags (``expect_new`` skips the first read: a create that
+        finds the record already there falls back to the read). The tag index is written *before* each attempt's commit,
         so the last committed writer is also the last to write the index; a writer that lost the
         race rewrites the index from the committed record before it gives up or returns."""
         await self.ensure_tables()
         index_dirty = False
         for attempt in range(MAX_CONFLICT_RETRIES):
-            entity = await self._read(message_id)
+            entity = None if (expect_new and attempt == 0) else await self._read(message_id)
             current = None if entity is None else decode_record(entity)
             change = decide(current)
             if change is None or not change.changed:
@@ -302,6 +310,35 @@ class TableStore:
             await self.due_table.upsert_entity(entity, mode=UpdateMode.REPLACE)
         except (AzureError, OSError) as exc:
             raise StorageUnavailable(type(exc).__name__) from exc
+
+    # --- send results by client repeatabilityRequestId --------------------------------------
+
+    async def get_send_results(self, request_ids: list[str]) -> dict[str, dict[str, Any]]:
+        await self.ensure_tables()
+
+        async def one(request_id: str) -> tuple[str, dict[str, Any] | None]:
+            try:
+                entity = await self.requests.get_entity(_key(request_id), "result")
+            except ResourceNotFoundError:
+                return request_id, None
+            except (AzureError, OSError) as exc:
+                raise StorageUnavailable(type(exc).__name__) from exc
+            return request_id, json.loads(entity["item"])
+
+        found = await asyncio.gather(*(one(i) for i in dict.fromkeys(request_ids)))
+        return {request_id: item for request_id, item in found if item is not None}
+
+    async def put_send_results(self, results: Mapping[str, dict[str, Any]]) -> None:
+        await self.ensure_tables()
+
+        async def one(request_id: str, item: dict[str, Any]) -> None:
+            entity = {"PartitionKey": _key(request_id), "RowKey": "result", "item": json.dumps(item)}
+            try:
+                await self.requests.upsert_entity(entity, mode=UpdateMode.REPLACE)
+            except (AzureError, OSError) as exc:
+                raise StorageUnavailable(type(exc).__name__) from exc
+
+        await asyncio.gather(*(one(k, v) for k, v in results.items()))
 
     # --- poison ------------------------------------------------------------------------------
 

@@ -21,7 +21,9 @@ class InMemoryStore:
     async def get(self, message_id: str) -> TrackingRecord | None:
         return self.records.get(message_id)
 
-    async def apply(self, message_id: str, decide: Callable[[TrackingRecord | None], Change | None]) -> Change | None:
+    async def apply(
+        self, message_id: str, decide: Callable[[TrackingRecord | None], Change | None], *, expect_new: bool = False
+    ) -> Change | None:
         change = decide(self.records.get(message_id))
         if change is not None and change.changed:
             self.records[message_id] = change.after

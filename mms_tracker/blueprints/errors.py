@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 import azure.functions as func
 
+from ..acs import AcsError
 from ..logs import log_event
 from ..problems import Problem, problem_response
+from ..send_request import RequestInvalid, RequestTooLarge
 from ..store import StorageUnavailable
 
 _log = logging.getLogger("mms_tracker.http")
+
+_ACS_TITLES = {
+    429: "ACS is throttling",
+    502: "ACS error",
+    503: "ACS unavailable",
+    504: "ACS timeout",
+    400: "Refused by ACS",
+}
 
 Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
 
@@ -26,6 +37,23 @@ def answers_problems(handler: Handler) -> Handler:
             return await handler(req)
         except Problem as problem:
             return problem_response(problem)
+        except RequestInvalid as exc:
+            return problem_response(
+                Problem(400, "The request is not a valid MMS send request.", "Invalid request", errors=exc.errors)
+            )
+        except RequestTooLarge as exc:
+            return problem_response(Problem(413, str(exc), "Content Too Large"))
+        except AcsError as exc:
+            log_event(
+                _log,
+                logging.WARNING,
+                "acs_failed",
+                route=handler.__name__,
+                kind=type(exc).__name__,
+                upstream_status=exc.upstream_status,
+            )
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after or 1)))} if exc.status == 429 else {}
+            return problem_response(Problem(exc.status, exc.detail, _ACS_TITLES.get(exc.status), headers=headers))
         except StorageUnavailable as exc:
             log_event(_log, logging.WARNING, "storage_unavailable", route=handler.__name__, reason=str(exc))
             return problem_response(

@@ -1,16 +1,39 @@
-"""The message routes: ``GET /api/messages/{messageId}``."""
+"""The message routes: ``POST /api/messages`` and ``GET /api/messages/{messageId}``."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import azure.functions as func
 
 from ..problems import Problem, json_response
 from ..representation import record_json
 from ..runtime import RUNTIME
+from ..send_request import SendLimits, parse_send_request
+from ..sending import send_mms
 from ..services import MessageNotFound, get_message
 from .errors import answers_problems
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
+
+
+@blueprint.route(route="messages", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@answers_problems
+async def send_message(req: func.HttpRequest) -> func.HttpResponse:
+    """Send an MMS through ACS (the ACS ``MmsSendMessageRequest``), tracking every recipient."""
+    settings = RUNTIME.settings
+    request = parse_send_request(
+        req.get_body(), settings.senders, SendLimits(settings.max_request_bytes, settings.max_attachment_bytes)
+    )
+    items = await send_mms(
+        request,
+        RUNTIME.acs(),
+        RUNTIME.store(),
+        RUNTIME.store(),
+        dt.datetime.now(dt.UTC),
+        dt.timedelta(hours=settings.expiry_window_hours),
+    )
+    return json_response({"value": items}, status=202)
 
 
 @blueprint.route(route="messages/{messageId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

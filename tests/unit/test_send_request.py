@@ -1,0 +1,127 @@
+"""Whole-request validation of ``POST /api/messages``: one test per rule, each naming its field."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from mms_tracker.send_request import RequestInvalid, RequestTooLarge, SendLimits, parse_send_request
+from tests.support import fixture
+
+SENDERS = ("+18004567891", "+18005550100")
+LIMITS = SendLimits(max_request_bytes=200_000, max_attachment_bytes=50_000)
+
+
+def seed() -> dict[str, Any]:
+    return copy.deepcopy(fixture("seed_send_request.json"))  # type: ignore[no-any-return]
+
+
+def fields_of(body: Any, limits: SendLimits = LIMITS) -> list[str]:
+    with pytest.raises(RequestInvalid) as caught:
+        parse_send_request(json.dumps(body).encode() if not isinstance(body, bytes) else body, SENDERS, limits)
+    return [e.field for e in caught.value.errors]
+
+
+def test_seed_request_is_valid_and_keeps_the_invalid_number_for_its_item() -> None:
+    request = parse_send_request(json.dumps(seed()).encode(), SENDERS, LIMITS)
+    assert request.from_ == "+18004567891" and request.tag == "CustomerId"
+    assert [(r.to, r.valid) for r in request.recipients] == [
+        ("+18335852071", True),
+        ("+11234567890", True),
+        ("+112345678910abc", False),
+    ]
+
+
+def test_body_not_json_is_refused() -> None:
+    assert fields_of(b"{nope") == ["body"]
+
+
+def test_body_not_an_object_is_refused() -> None:
+    assert fields_of([1, 2]) == ["body"]
+
+
+def test_no_recipients_is_refused() -> None:
+    assert fields_of(seed() | {"recipients": []}) == ["recipients"]
+
+
+def test_more_than_100_recipients_is_refused() -> None:
+    assert fields_of(seed() | {"recipients": [{"to": "+18335852071"}] * 101}) == ["recipients"]
+
+
+def test_recipient_without_to_is_refused() -> None:
+    assert fields_of(seed() | {"recipients": [{"nope": 1}]}) == ["recipients[0].to"]
+
+
+def test_half_a_repeatability_pair_is_refused() -> None:
+    assert fields_of(seed() | {"recipients": [{"to": "+18335852071", "repeatabilityRequestId": "x"}]}) == [
+        "recipients[0]"
+    ]
+
+
+def test_no_attachments_is_refused() -> None:
+    assert fields_of(seed() | {"attachments": []}) == ["attachments"]
+
+
+def test_more_than_10_attachments_is_refused() -> None:
+    body = seed()
+    body["attachments"] = body["attachments"] * 11
+    assert fields_of(body) == ["attachments"]
+
+
+def test_content_type_outside_the_list_is_refused() -> None:
+    body = seed()
+    body["attachments"][0]["contentType"] = "application/x-msdownload"
+    assert fields_of(body) == ["attachments[0].contentType"]
+
+
+def test_empty_content_is_refused() -> None:
+    body = seed()
+    body["attachments"][0]["contentInBase64"] = ""
+    assert fields_of(body) == ["attachments[0].contentInBase64"]
+
+
+def test_content_not_base64_is_refused() -> None:
+    body = seed()
+    body["attachments"][0]["contentInBase64"] = "not base64!!"
+    assert fields_of(body) == ["attachments[0].contentInBase64"]
+
+
+def test_message_over_1000_characters_is_refused() -> None:
+    assert fields_of(seed() | {"message": "x" * 1001}) == ["message"]
+
+
+def test_attachments_over_the_configured_total_are_refused() -> None:
+    assert fields_of(seed(), SendLimits(max_request_bytes=200_000, max_attachment_bytes=100)) == ["attachments"]
+
+
+def test_sender_not_allowed_is_refused() -> None:
+    assert fields_of(seed() | {"from": "+19999999999"}) == ["from"]
+
+
+def test_missing_sender_defaults_to_the_first_allowed() -> None:
+    body = seed()
+    del body["from"]
+    assert parse_send_request(json.dumps(body).encode(), SENDERS, LIMITS).from_ == "+18004567891"
+
+
+def test_send_options_may_be_omitted() -> None:
+    body = seed()
+    del body["sendOptions"]
+    assert parse_send_request(json.dumps(body).encode(), SENDERS, LIMITS).tag is None
+
+
+def test_body_over_the_byte_limit_is_413() -> None:
+    with pytest.raises(RequestTooLarge):
+        parse_send_request(json.dumps(seed()).encode(), SENDERS, SendLimits(max_request_bytes=100))
+
+
+def test_every_failing_field_is_named_at_once() -> None:
+    assert sorted(fields_of({"from": "+1999", "recipients": [], "attachments": [], "message": 5})) == [
+        "attachments",
+        "from",
+        "message",
+        "recipients",
+    ]
