@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import simulator
+
 ROOT = Path(__file__).resolve().parent.parent
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -136,8 +138,9 @@ def main() -> int:
     app_env.setdefault("TRACKING_STORAGE_CONNECTION_STRING", azurite_connection_string(table_port))
     app_env.setdefault("AzureWebJobsStorage", azurite_connection_string(table_port, blob_port, queue_port))
     app_env.setdefault("MMS_SENDERS", DEFAULT_SENDER)
-    app_env.setdefault("ACS_CONNECTION_STRING", simulator_connection_string(simulator_port))
+    app_env.setdefault("ACS_CONNECTION_STRING", simulator.connection_string(simulator_port))
     app_env["LOCAL_HOST_PORT"] = str(host_port)
+    app_env["ACS_SIMULATOR_PORT"] = str(simulator_port)
     app_env["PYTHONUNBUFFERED"] = "1"
 
     signal.signal(signal.SIGINT, _raise_stop)
@@ -152,6 +155,7 @@ def main() -> int:
                 app_env,
             )
         )
+        children.append(_start("simulator", [sys.executable, "-m", "localdev.simulator"], simulator_port, app_env))
         children.append(
             _start("host", [sys.executable, "-m", "localdev.host", "--port", str(host_port)], host_port, app_env)
         )
@@ -179,14 +183,6 @@ def main() -> int:
             stop_group(child.process)
 
 
-def simulator_connection_string(port: int) -> str:
-    """Placeholder until the ACS simulator lands: the documented fixed key on the simulator's port."""
-    return f"endpoint=http://127.0.0.1:{port}/;accesskey={SIMULATOR_ACCESS_KEY}"
-
-
-SIMULATOR_ACCESS_KEY = "bW1zLXRyYWNrZXItc2ltdWxhdG9yLWtleS1ub3QtYS1zZWNyZXQtMDAwMDAwMDA="
-
-
 def _start(name: str, command: list[str], port: int, env: dict[str, str]) -> Child:
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     child = Child(name, process, port)
@@ -201,17 +197,20 @@ def _start(name: str, command: list[str], port: int, env: dict[str, str]) -> Chi
 
 def _banner(host_port: int, simulator_port: int, table_port: int) -> None:
     base = f"http://127.0.0.1:{host_port}"
-    print(
-        f"""
-mms-tracker is running (Ctrl-C stops everything):
-  Functions host : {base}/api/health
-  Azurite tables : http://127.0.0.1:{table_port}/{AZURITE_ACCOUNT}
-
-Check it:
-  curl -s {base}/api/health
-""",
-        flush=True,
-    )
+    lines = [
+        "",
+        "mms-tracker is running (Ctrl-C stops everything):",
+        f"  Functions host : {base}/api/health",
+        f"  ACS simulator  : http://127.0.0.1:{simulator_port}/simulator/stats",
+        f"  Azurite tables : http://127.0.0.1:{table_port}/{AZURITE_ACCOUNT}",
+        "",
+        "Send the sample MMS (two valid recipients, one invalid), then look up a messageId it returns:",
+        f"  curl -s -X POST {base}/api/messages -H 'content-type: application/json' "
+        "-d @tests/fixtures/seed_send_request.json",
+        f"  curl -s {base}/api/messages/<messageId>",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import ROOT, free_port, poll, port_is_free
+from tests.support import ROOT, fixture, free_port, poll, port_is_free
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +42,7 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_stack_serves_health_and_sigint_stops_every_process_and_port() -> None:
+def test_stack_sends_tracks_and_sigint_stops_every_process_and_port() -> None:
     ports = {
         name: free_port()
         for name in (
@@ -74,7 +74,24 @@ def test_stack_serves_health_and_sigint_stops_every_process_and_port() -> None:
         poll(healthy, deadline_seconds=60, interval=0.2)
         assert httpx.get(url).json()["status"] == "ok"
         children = descendants(stack.pid)
-        assert len(children) >= 2, "expected at least Azurite and the host"
+        assert len(children) >= 3, "expected Azurite, the simulator and the host"
+
+        base = f"http://127.0.0.1:{ports['LOCAL_HOST_PORT']}/api"
+        sent = httpx.post(f"{base}/messages", json=fixture("seed_send_request.json"), timeout=30)
+        assert sent.status_code == 202, sent.text
+        items = sent.json()["value"]
+        assert [i["successful"] for i in items] == [True, True, False]
+        assert items[2]["errorMessage"] == "Invalid phone number format."
+
+        def delivered(message_id: str) -> dict[str, object] | None:
+            record = httpx.get(f"{base}/messages/{message_id}", timeout=10).json()
+            return record if record.get("status") == "Delivered" else None
+
+        for item in items[:2]:
+            record = poll(lambda i=item: delivered(i["messageId"]), deadline_seconds=30, interval=0.2)
+            assert record["tag"] == "CustomerId" and len(record["events"]) == 1  # type: ignore[arg-type]
+        sim = f"http://127.0.0.1:{ports['ACS_SIMULATOR_PORT']}/simulator/stats"
+        assert httpx.get(sim).json()["sent"] == 2
 
         stack.send_signal(signal.SIGINT)
         output, _ = stack.communicate(timeout=30)
