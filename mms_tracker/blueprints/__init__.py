@@ -3,7 +3,9 @@
 from .delivery_reports import blueprint as delivery_reports
 from .health import blueprint as health
 from .messages import blueprint as messages
+from .openapi import blueprint as openapi
+from .tags import blueprint as tags
 
-BLUEPRINTS = (health, messages, delivery_reports)
+BLUEPRINTS = (health, messages, tags, delivery_reports, openapi)
 
 __all__ = ["BLUEPRINTS"]

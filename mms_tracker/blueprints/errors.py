@@ -11,9 +11,9 @@ import azure.functions as func
 
 from ..acs import AcsError
 from ..logs import log_event
-from ..problems import Problem, problem_response
+from ..problems import FieldError, Problem, problem_response
 from ..send_request import RequestInvalid, RequestTooLarge
-from ..store import StorageUnavailable
+from ..store import InvalidContinuationToken, StorageUnavailable
 
 _log = logging.getLogger("mms_tracker.http")
 
@@ -40,6 +40,10 @@ def answers_problems(handler: Handler) -> Handler:
         except RequestInvalid as exc:
             return problem_response(
                 Problem(400, "The request is not a valid MMS send request.", "Invalid request", errors=exc.errors)
+            )
+        except InvalidContinuationToken as exc:
+            return problem_response(
+                Problem(400, str(exc), "Invalid continuation token", errors=[FieldError("continuationToken", str(exc))])
             )
         except RequestTooLarge as exc:
             return problem_response(Problem(413, str(exc), "Content Too Large"))

@@ -1,4 +1,4 @@
-"""The message routes: ``POST /api/messages`` and ``GET /api/messages/{messageId}``."""
+"""The message routes: send, look up one, list a tag's messages."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import datetime as dt
 
 import azure.functions as func
 
+from ..domain import Status
 from ..problems import Problem, json_response
+from ..queries import LIST_MESSAGES, parse_query
 from ..representation import record_json
 from ..runtime import RUNTIME
 from ..send_request import SendLimits, parse_send_request
@@ -46,3 +48,18 @@ async def get_message_status(req: func.HttpRequest) -> func.HttpResponse:
     except MessageNotFound:
         raise Problem(404, "No message is tracked under this messageId.", "Message not found") from None
     return json_response(record_json(record))
+
+
+@blueprint.route(route="messages", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@answers_problems
+async def list_messages(req: func.HttpRequest) -> func.HttpResponse:
+    """One page of a tag's messages (records without events), optionally filtered by status."""
+    query = parse_query(req.params, LIST_MESSAGES)
+    status = Status(query["status"]) if query["status"] else None
+    page = await RUNTIME.store().list_tag(query["tag"], status, query["pageSize"], query["continuationToken"])
+    return json_response(
+        {
+            "items": [record_json(r, with_events=False) for r in page.items],
+            "continuationToken": page.continuation_token,
+        }
+    )
