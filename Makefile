@@ -6,14 +6,32 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
+# Offline infra checks (checkov brings its own Bicep parser) live in their own venv: their pins
+# would fight the app's. A third venv holds requirements.txt alone, to import the app as Azure does.
+INFRA_VENV := .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.installed
+RUNTIME_VENV := .venv-runtime
+RUNTIME_STAMP := $(RUNTIME_VENV)/.installed
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup setup-infra run test lint bench clean
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
+
+setup-infra: $(INFRA_STAMP) $(RUNTIME_STAMP)
 
 $(PIP_STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(INFRA_STAMP): requirements-infra.txt
+	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
+	touch $@
+
+$(RUNTIME_STAMP): requirements.txt
+	test -x $(RUNTIME_VENV)/bin/python || $(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json
@@ -23,7 +41,7 @@ $(NPM_STAMP): package.json package-lock.json
 run: setup
 	$(PY) -m localdev.stack
 
-test: setup
+test: setup setup-infra
 	$(PY) -m pytest
 
 lint: setup
@@ -32,4 +50,4 @@ lint: setup
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(INFRA_VENV) $(RUNTIME_VENV) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache
