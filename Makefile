@@ -44,6 +44,9 @@ run: setup
 test: setup setup-infra
 	$(PY) -m pytest
 
+bench: setup
+	$(PY) -m localdev.bench
+
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .

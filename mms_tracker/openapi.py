@@ -285,6 +285,51 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _json_response("Counts per status, zeros included.", "TagSummary"), **_ERRORS},
                 },
             },
+            "/events/delivery-reports": {
+                "post": {
+                    "operationId": "receiveDeliveryReports",
+                    "summary": "Batched ingest: an Event Grid WebHook endpoint (maxEventsPerBatch up to 5000).",
+                    "security": _KEYED,
+                    "parameters": [
+                        {
+                            "name": "aeg-event-type",
+                            "in": "header",
+                            "required": True,
+                            "schema": {
+                                "type": "string",
+                                "enum": ["SubscriptionValidation", "Notification", "Unsubscribe"],
+                            },
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [{"type": "array", "items": {"type": "object"}}, {"type": "object"}]
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Every event recorded (or kept as poison); or the validation answer.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {"validationResponse": {"type": "string"}},
+                                    }
+                                }
+                            },
+                        },
+                        "202": {"description": "Unsubscribe acknowledged."},
+                        "400": _problem_response("Not JSON, or a missing or unknown aeg-event-type."),
+                        "401": _problem_response("No or wrong function key."),
+                        "503": _problem_response("Some events were not recorded; Event Grid redelivers the batch."),
+                    },
+                },
+            },
             "/health": {
                 "get": {
                     "operationId": "getHealth",

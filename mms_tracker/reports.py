@@ -59,9 +59,16 @@ def event_envelope(event: func.EventGridEvent | func.CloudEvent) -> dict[str, An
 
 def parse_report(event: func.EventGridEvent | func.CloudEvent) -> DeliveryReport:
     """Turn a trigger's event into a :class:`DeliveryReport`; raise :class:`PoisonEvent`."""
-    envelope = event_envelope(event)
-    event_type = envelope.get("eventType") or envelope.get("type") or ""
-    return report_from(str(envelope.get("id") or ""), str(event_type), envelope.get("data"))
+    return parse_envelope(event_envelope(event))
+
+
+def parse_envelope(envelope: Any) -> DeliveryReport:
+    """Parse one event as JSON (Event Grid or CloudEvents schema); raise :class:`PoisonEvent`."""
+    if not isinstance(envelope, Mapping):
+        raise PoisonEvent("event is not an object")
+    fields = {str(k).lower(): v for k, v in envelope.items()}
+    event_type = fields.get("eventtype") or fields.get("type") or ""
+    return report_from(str(fields.get("id") or ""), str(event_type), fields.get("data"))
 
 
 def report_from(event_id: str, event_type: str, data: Any) -> DeliveryReport:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from .domain import Change, DeliveryReport, Send, Status, TrackingRecord, apply_expiry, apply_report, apply_send
 from .logs import log_event, mask_phone
+from .reports import PoisonEvent, parse_envelope
 from .store import TrackingStore
 
 _log = logging.getLogger("mms_tracker.tracking")
@@ -35,6 +38,27 @@ async def record_report(store: TrackingStore, report: DeliveryReport, now: dt.da
         to=mask_phone(report.to),
     )
     return change
+
+
+async def ingest_event(store: TrackingStore, envelope: Mapping[str, Any], now: dt.datetime) -> Change | None:
+    """One delivery-report event, whichever way it arrived: recorded, or kept as poison and acknowledged.
+
+    Returns None for poison; transient storage failures raise (the caller makes Event Grid redeliver).
+    """
+    try:
+        report = parse_envelope(envelope)
+    except PoisonEvent as exc:
+        await store.record_poison(envelope, str(exc), now)
+        log_event(
+            _log,
+            logging.WARNING,
+            "delivery_report_poison",
+            event_id=envelope.get("id"),
+            reason=str(exc),
+            outcome="ignored",
+        )
+        return None
+    return await record_report(store, report, now)
 
 
 async def record_sends(store: TrackingStore, sends: list[Send], now: dt.datetime, expiry_window: dt.timedelta) -> None:

@@ -1,16 +1,19 @@
-"""The Event Grid trigger for ACS delivery reports, and the timer that expires silent messages."""
+"""Delivery reports in (the Event Grid trigger and the batched webhook), and the expiry timer."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import logging
 
 import azure.functions as func
 
 from ..logs import log_event
-from ..reports import PoisonEvent, event_envelope, parse_report
+from ..problems import Problem, json_response, problem_response
+from ..reports import event_envelope
 from ..runtime import RUNTIME
-from ..services import expire_due, record_report
+from ..services import expire_due, ingest_event
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
 _log = logging.getLogger("mms_tracker.tracking")
@@ -23,17 +26,75 @@ async def on_delivery_report(event: func.EventGridEvent) -> None:
     An event that can never be processed is recorded in the poison table and acknowledged (so
     Event Grid does not redeliver it); a transient failure raises, so Event Grid redelivers.
     """
+    await ingest_event(RUNTIME.store(), event_envelope(event), dt.datetime.now(dt.UTC))
+
+
+@blueprint.route(route="events/delivery-reports", methods=["POST", "OPTIONS"], auth_level=func.AuthLevel.FUNCTION)
+async def receive_delivery_reports(req: func.HttpRequest) -> func.HttpResponse:
+    """The batched ingest path: an Event Grid WebHook endpoint taking many events per request.
+
+    Speaks the webhook protocol (validation handshake, CloudEvents OPTIONS), processes every event
+    of a batch concurrently under the same rules as ``on_delivery_report``, and answers 200 only
+    when all were recorded (poison included), 500 otherwise so Event Grid redelivers the batch,
+    which is safe: recording is idempotent.
+    """
+    if req.method == "OPTIONS":
+        origin = req.headers.get("webhook-request-origin", "*")
+        return func.HttpResponse(
+            status_code=200, headers={"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*"}
+        )
+    kind = (req.headers.get("aeg-event-type") or "").lower()
+    try:
+        payload = json.loads(req.get_body() or b"null")
+    except ValueError:
+        return problem_response(Problem(400, "The body is not JSON.", "Bad Request"))
+    events = [payload] if isinstance(payload, dict) else payload
+    if not isinstance(events, list):
+        return problem_response(Problem(400, "Expected an event or an array of events.", "Bad Request"))
+    if kind == "subscriptionvalidation":
+        code = _validation_code(events)
+        if code is None:
+            return problem_response(Problem(400, "No validationCode in the validation event.", "Bad Request"))
+        return json_response({"validationResponse": code})
+    if kind == "unsubscribe":
+        return func.HttpResponse(status_code=202)
+    if kind != "notification":
+        return problem_response(Problem(400, "Missing or unknown aeg-event-type header.", "Bad Request"))
     now = dt.datetime.now(dt.UTC)
     store = RUNTIME.store()
-    try:
-        report = parse_report(event)
-    except PoisonEvent as exc:
-        await store.record_poison(event_envelope(event), str(exc), now)
+    outcomes = await asyncio.gather(*(ingest_event(store, e, now) for e in events), return_exceptions=True)
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    for failure in failures:
+        if not isinstance(failure, Exception):
+            raise failure
+    if failures:
         log_event(
-            _log, logging.WARNING, "delivery_report_poison", event_id=event.id, reason=str(exc), outcome="ignored"
+            _log,
+            logging.WARNING,
+            "delivery_batch_failed",
+            events=len(events),
+            failed=len(failures),
+            reason=type(failures[0]).__name__,
         )
-        return
-    await record_report(store, report, now)
+        return problem_response(
+            Problem(
+                503,
+                "Some events could not be recorded; Event Grid will redeliver.",
+                "Retry later",
+                headers={"Retry-After": "5"},
+            )
+        )
+    return func.HttpResponse(status_code=200)
+
+
+def _validation_code(events: list[object]) -> str | None:
+    for event in events:
+        data = event.get("data") if isinstance(event, dict) else None
+        if isinstance(data, dict):
+            code = {str(k).lower(): v for k, v in data.items()}.get("validationcode")
+            if isinstance(code, str):
+                return code
+    return None
 
 
 @blueprint.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)

@@ -27,6 +27,7 @@ EXPECTED_FUNCTIONS = {
     "openapi",
     "on_delivery_report",
     "expire_stale_messages",
+    "receive_delivery_reports",
 }
 # Settings the code reads that Azure deliberately does not set, each with its reason.
 NOT_SET_IN_AZURE = {
