@@ -1,7 +1,7 @@
 """``make run``: Azurite, the ACS simulator and the local Functions host, in the foreground.
 
 Each child runs in its own process group, so Ctrl-C reaches this supervisor alone, which then
-stops every group it started (SIGTERM, then SIGKILL after a grace period) and waits for them:
+stops every group it started (SIGINT, then SIGKILL after a grace period) and waits for them:
 nothing is left behind and every port is freed. If any child dies, the rest are stopped too.
 
 Ports and paths come from the environment (see the README): ``LOCAL_HOST_PORT`` (7071),
@@ -88,9 +88,13 @@ def wait_for_port(port: int, deadline_seconds: float, process: subprocess.Popen[
 
 
 def stop_group(process: subprocess.Popen[bytes], grace_seconds: float = STOP_GRACE_SECONDS) -> None:
-    """Stop ``process`` and everything in its process group: SIGTERM, then SIGKILL after the grace."""
+    """Stop ``process`` and everything in its process group: SIGINT, then SIGKILL after the grace.
+
+    SIGINT is the graceful stop of every child: Azurite saves its data to ``--location`` only on
+    SIGINT (on SIGTERM recent writes are lost), and aiohttp's ``run_app`` shuts down cleanly on it.
+    """
     if process.poll() is None:
-        _signal_group(process.pid, signal.SIGTERM)
+        _signal_group(process.pid, signal.SIGINT)
         try:
             process.wait(timeout=grace_seconds)
         except subprocess.TimeoutExpired:

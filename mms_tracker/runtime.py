@@ -109,6 +109,10 @@ def _table_service(settings: Settings) -> TableServiceClient:
         "retry_total": _STORAGE_RETRIES,
         "connection_timeout": timeout,
         "read_timeout": timeout,
+        # Storage is reached directly, never through an HTTP proxy from the environment: with env
+        # settings on, aiohttp re-reads ~/.netrc and the proxy variables in a thread on *every*
+        # request, which profiling showed as the largest cost of ingest (docs/benchmarks.md).
+        "use_env_settings": False,
     }
     if settings.storage_connection_string:
         return TableServiceClient.from_connection_string(settings.storage_connection_string, **options)

@@ -105,6 +105,12 @@ class TableStore:
         self.requests = service.get_table_client(f"{prefix}Requests")
         self._ready: asyncio.Task[None] | None = None
 
+    def _lost(self, exc: BaseException) -> StorageUnavailable:
+        """Map a storage error; a missing table means the "tables exist" cache is wrong: drop it."""
+        if getattr(exc, "error_code", None) == "TableNotFound" or "TableNotFound" in str(exc):
+            self._ready = None
+        return StorageUnavailable(type(exc).__name__)
+
     async def ping(self) -> None:
         """One cheap round trip (the first page of the table list); raise :class:`StorageUnavailable`."""
         try:
@@ -112,7 +118,7 @@ class TableStore:
                 async for _ in self._service.list_tables(results_per_page=1):
                     break
         except (AzureError, TimeoutError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
 
     async def ensure_tables(self) -> None:
         """Create the tables once per worker (concurrent callers share one attempt)."""
@@ -130,7 +136,7 @@ class TableStore:
                 *(create(t) for t in (self.messages, self.tags, self.due_table, self.poison, self.requests))
             )
         except (AzureError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
 
     # --- records ---------------------------------------------------------------------------
 
@@ -165,7 +171,7 @@ class TableStore:
                 await asyncio.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
             except HttpResponseError as exc:
                 if exc.status_code != 412:
-                    raise StorageUnavailable(type(exc).__name__) from exc
+                    raise self._lost(exc) from exc
                 await asyncio.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
         latest = await self.get(message_id)
         if index_dirty and latest is not None:
@@ -178,7 +184,7 @@ class TableStore:
         except ResourceNotFoundError:
             return None
         except (AzureError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
         return dict(entity) | {"__etag": entity.metadata["etag"]}
 
     async def _commit(self, record: TrackingRecord, previous: Mapping[str, Any] | None) -> None:
@@ -196,7 +202,7 @@ class TableStore:
         except (ResourceExistsError, ResourceModifiedError, HttpResponseError):
             raise
         except (AzureError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
 
     async def _write_index(self, record: TrackingRecord) -> None:
         assert record.tag
@@ -206,7 +212,7 @@ class TableStore:
         try:
             await self.tags.upsert_entity(entity, mode=UpdateMode.REPLACE)
         except (AzureError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
 
     # --- tag queries ---------------------------------------------------------------------
 
@@ -225,7 +231,7 @@ class TableStore:
         except StopAsyncIteration:
             items, next_position = [], None
         except (AzureError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
         token = self._seal_token(next_position, tag, status) if next_position else None
         return Page(items, token)
 
@@ -239,7 +245,7 @@ class TableStore:
             ):
                 counts[str(entity.get("status"))] += 1
         except (AzureError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
         return counts
 
     def _seal_token(self, position: Mapping[str, Any], tag: str, status: Status | None) -> str:
@@ -271,7 +277,7 @@ class TableStore:
         try:
             await self.due_table.upsert_entity(entity, mode=UpdateMode.REPLACE)
         except (AzureError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
 
     async def due(self, hour: dt.datetime) -> list[tuple[str, dt.datetime]]:
         await self.ensure_tables()
@@ -282,7 +288,7 @@ class TableStore:
             ):
                 found.append((unquote(entity["RowKey"]), _parse(entity["dueAt"])))
         except (AzureError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
         return found
 
     async def remove_due(self, message_id: str, due_at: dt.datetime) -> None:
@@ -291,7 +297,7 @@ class TableStore:
         except ResourceNotFoundError:
             pass
         except (AzureError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
 
     async def due_cursor(self) -> dt.datetime | None:
         """The first hour bucket not yet fully handled by the expiry timer."""
@@ -301,7 +307,7 @@ class TableStore:
         except ResourceNotFoundError:
             return None
         except (AzureError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
         return _parse(entity["hour"])
 
     async def set_due_cursor(self, hour: dt.datetime) -> None:
@@ -309,7 +315,7 @@ class TableStore:
         try:
             await self.due_table.upsert_entity(entity, mode=UpdateMode.REPLACE)
         except (AzureError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
 
     # --- send results by client repeatabilityRequestId --------------------------------------
 
@@ -322,7 +328,7 @@ class TableStore:
             except ResourceNotFoundError:
                 return request_id, None
             except (AzureError, OSError) as exc:
-                raise StorageUnavailable(type(exc).__name__) from exc
+                raise self._lost(exc) from exc
             return request_id, json.loads(entity["item"])
 
         found = await asyncio.gather(*(one(i) for i in dict.fromkeys(request_ids)))
@@ -336,7 +342,7 @@ class TableStore:
             try:
                 await self.requests.upsert_entity(entity, mode=UpdateMode.REPLACE)
             except (AzureError, OSError) as exc:
-                raise StorageUnavailable(type(exc).__name__) from exc
+                raise self._lost(exc) from exc
 
         await asyncio.gather(*(one(k, v) for k, v in results.items()))
 
@@ -359,7 +365,7 @@ class TableStore:
         try:
             await self.poison.upsert_entity(entity, mode=UpdateMode.REPLACE)
         except (AzureError, OSError) as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
 
     async def poison_entries(self, day: dt.datetime) -> list[dict[str, Any]]:
         await self.ensure_tables()

@@ -56,8 +56,9 @@ def poll(check: Callable[[], T | None], deadline_seconds: float = 10.0, interval
 class Azurite:
     """A real Azurite table service on a free port, in memory, started and stopped by the tests."""
 
-    def __init__(self) -> None:
+    def __init__(self, location: Path | None = None) -> None:
         self.table_port = free_port()
+        self.location = location
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -65,7 +66,7 @@ class Azurite:
         return azurite_connection_string(self.table_port)
 
     def start(self) -> Azurite:
-        command = azurite_command(0, 0, self.table_port, None, table_only=True)
+        command = azurite_command(0, 0, self.table_port, str(self.location) if self.location else None, table_only=True)
         self.process = subprocess.Popen(
             command, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -73,6 +74,7 @@ class Azurite:
         return self
 
     def stop(self) -> None:
+        """Stop Azurite gracefully (it saves to ``location`` on SIGTERM), then reap it."""
         if self.process is not None:
             stop_group(self.process)
             self.process = None
