@@ -24,6 +24,13 @@ param mmsSenders string
 @description('Create the Event Grid subscription to on_delivery_report; true only after the code is deployed (the azd postdeploy hook does this).')
 param deployEventSubscription bool = false
 
+@description('How delivery reports reach the app: trigger (one event per invocation) or batchedWebhook (POST /api/events/delivery-reports with batches).')
+@allowed(['trigger', 'batchedWebhook'])
+param ingestPath string = 'trigger'
+
+@description('Events per request on the batchedWebhook path (Event Grid allows up to 5000).')
+param maxEventsPerBatch int = 100
+
 @description('Hours without a final delivery report before a message is Expired.')
 param expiryWindowHours int = 72
 
@@ -131,7 +138,10 @@ module eventSubscription 'app/event-subscription.bicep' = if (deployEventSubscri
     systemTopicName: 'egst-${token}'
     acsResourceId: acs.outputs.id
     functionAppId: functionApp.outputs.id
+    functionAppName: functionApp.outputs.name
     functionName: 'on_delivery_report'
+    ingestPath: ingestPath
+    maxEventsPerBatch: maxEventsPerBatch
     identityId: identity.outputs.id
     storageAccountId: storage.outputs.id
     deadLetterContainerName: storage.outputs.deadLetterContainerName

@@ -9,10 +9,24 @@ param storageAccountId string
 param deadLetterContainerName string
 param tags object
 
+@description('trigger: the on_delivery_report Event Grid trigger, one event per invocation. batchedWebhook: POST /api/events/delivery-reports, up to maxEventsPerBatch events per request.')
+@allowed(['trigger', 'batchedWebhook'])
+param ingestPath string = 'trigger'
+
+@minValue(1)
+@maxValue(5000)
+param maxEventsPerBatch int = 100
+
+param functionAppName string
+
 // The event types on_delivery_report accepts that ACS publishes today (MMS reports arrive as SMS ones).
 var deliveryReportEventTypes = [
   'Microsoft.Communication.SMSDeliveryReportReceived'
 ]
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' existing = {
+  name: functionAppName
+}
 
 resource topic 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' = {
   name: systemTopicName
@@ -33,12 +47,21 @@ resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2024-
   name: 'mms-delivery-reports'
   properties: {
     eventDeliverySchema: 'EventGridSchema'
-    destination: {
+    destination: ingestPath == 'trigger' ? {
       endpointType: 'AzureFunction'
       properties: {
         resourceId: '${functionAppId}/functions/${functionName}'
         maxEventsPerBatch: 1
         preferredBatchSizeInKilobytes: 64
+      }
+    } : {
+      endpointType: 'WebHook'
+      properties: {
+        // The function key travels in the URL, as Event Grid webhooks to function-level routes require;
+        // Event Grid stores endpointUrl write-only.
+        endpointUrl: 'https://${functionApp.properties.defaultHostName}/api/events/delivery-reports?code=${listKeys('${functionAppId}/host/default', '2023-12-01').functionKeys.default}'
+        maxEventsPerBatch: maxEventsPerBatch
+        preferredBatchSizeInKilobytes: 1024
       }
     }
     filter: {

@@ -15,6 +15,7 @@ from ..reports import event_envelope
 from ..runtime import RUNTIME
 from ..services import expire_due, ingest_event
 
+BATCH_CONCURRENCY = 32  # events of one batch in flight at once; more only queues inside the storage client
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
 _log = logging.getLogger("mms_tracker.tracking")
 
@@ -62,7 +63,13 @@ async def receive_delivery_reports(req: func.HttpRequest) -> func.HttpResponse:
         return problem_response(Problem(400, "Missing or unknown aeg-event-type header.", "Bad Request"))
     now = dt.datetime.now(dt.UTC)
     store = RUNTIME.store()
-    outcomes = await asyncio.gather(*(ingest_event(store, e, now) for e in events), return_exceptions=True)
+    limit = asyncio.Semaphore(BATCH_CONCURRENCY)
+
+    async def one(event: object) -> object:
+        async with limit:
+            return await ingest_event(store, event if isinstance(event, dict) else {"raw": event}, now)
+
+    outcomes = await asyncio.gather(*(one(e) for e in events), return_exceptions=True)
     failures = [o for o in outcomes if isinstance(o, BaseException)]
     for failure in failures:
         if not isinstance(failure, Exception):

@@ -127,3 +127,65 @@ async def test_storage_outage_answers_500_so_event_grid_redelivers(monkeypatch: 
     finally:
         await client.close()
         await RUNTIME.aclose()
+
+
+# --- the batched ingest endpoint ---------------------------------------------------------------
+
+BATCHED = "/api/events/delivery-reports"
+
+
+async def test_batched_endpoint_answers_the_validation_handshake(app_client: Any) -> None:
+    response = await app_client.post(
+        BATCHED,
+        json=fixture("subscription_validation.eventgrid.json"),
+        headers={"aeg-event-type": "SubscriptionValidation"},
+    )
+    assert response.status == 200
+    assert await response.json() == {"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"}
+    options = await app_client.options(BATCHED, headers={"WebHook-Request-Origin": "eventgrid.azure.net"})
+    assert options.status == 200 and options.headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"
+
+
+async def test_batched_endpoint_records_every_event_of_a_batch_and_acknowledges_poison(app_client: Any) -> None:
+    batch = [grid_event() | {"id": f"batch-{i}"} for i in range(40)]
+    for i, event in enumerate(batch):
+        event["data"] = event["data"] | {"messageId": f"batched-{i}", "tag": "batched"}
+    poison = grid_event() | {"id": "batch-poison", "data": {"deliveryStatus": "Delivered"}}
+    duplicate = copy.deepcopy(batch[0])
+    response = await app_client.post(BATCHED, json=[*batch, poison, duplicate], headers=NOTIFY)
+    assert response.status == 200
+    assert await RUNTIME.store().tag_counts("batched") == {"Delivered": 40}
+    record = await get_record(app_client, "batched-0")
+    assert len(record["events"]) == 1
+    entries = await RUNTIME.store().poison_entries(dt.datetime.now(dt.UTC))
+    assert [e["RowKey"] for e in entries] == ["batch-poison"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"aeg-event-type": "Bogus"}])
+async def test_batched_endpoint_without_a_known_event_type_is_400(app_client: Any, headers: dict[str, str]) -> None:
+    response = await app_client.post(BATCHED, json=[grid_event()], headers=headers)
+    assert response.status == 400
+
+
+async def test_batched_endpoint_needs_the_function_key(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = await serve_function_app(monkeypatch, app_environment(azurite.connection_string), function_key="k-1")
+    try:
+        assert (await client.post(BATCHED, json=[grid_event()], headers=NOTIFY)).status == 401
+        assert (await client.post(f"{BATCHED}?code=k-1", json=[grid_event()], headers=NOTIFY)).status == 200
+    finally:
+        await client.close()
+        await RUNTIME.aclose()
+
+
+async def test_batched_endpoint_answers_503_when_storage_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    closed = Azurite()
+    client = await serve_function_app(
+        monkeypatch, app_environment(closed.connection_string, TRACKING_STORAGE_TIMEOUT_SECONDS="1")
+    )
+    try:
+        response = await client.post(BATCHED, json=[grid_event()], headers=NOTIFY)
+        assert response.status == 503
+        assert response.headers["Content-Type"].startswith("application/problem+json")
+    finally:
+        await client.close()
+        await RUNTIME.aclose()
