@@ -526,7 +526,7 @@ def route_prefix(host_json: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localdev.host", description=__doc__.split("\n\n")[0])
     parser.add_argument("--app", default="function_app:app", help="module:attribute of the FunctionApp")
-    parser.add_argument("--host", default=os.environ.get("LOCAL_HOST_ADDRESS", "127.0.0.1"))
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_HOST_PORT", "7071")))
     parser.add_argument("--settings", default="local.settings.json", type=Path)
     parser.add_argument("--no-timers", action="store_true", help="do not fire timer triggers on schedule")
