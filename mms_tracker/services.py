@@ -15,6 +15,7 @@ from .store import TrackingStore
 
 _log = logging.getLogger("mms_tracker.tracking")
 EXPIRY_LOOKBACK_HOURS = 24 * 14
+EXPIRY_CONCURRENCY = 16
 
 
 class MessageNotFound(LookupError):
@@ -86,18 +87,22 @@ async def expire_due(store: TrackingStore, now: dt.datetime) -> int:
     two weeks back the first time) up to ``now``, never the records table. Idempotent: a due
     entry is removed once handled; a record that got a final report meanwhile is left alone.
     """
-    expired = 0
     current = now.replace(minute=0, second=0, microsecond=0)
     hour = await store.due_cursor() or current - dt.timedelta(hours=EXPIRY_LOOKBACK_HOURS)
-    while hour <= current:
-        for message_id, due_at in await store.due(hour):
-            if due_at > now:
-                continue
+    limit = asyncio.Semaphore(EXPIRY_CONCURRENCY)
+
+    async def expire(message_id: str, due_at: dt.datetime) -> bool:
+        async with limit:
             change = await store.apply(message_id, lambda record: apply_expiry(record, now))
             if change is not None and change.changed:
-                expired += 1
                 log_event(_log, logging.INFO, "message_expired", message_id=message_id, new_status="Expired")
             await store.remove_due(message_id, due_at)
+            return change is not None and change.changed
+
+    expired = 0
+    while hour <= current:
+        due = [(m, d) for m, d in await store.due(hour) if d <= now]
+        expired += sum(await asyncio.gather(*(expire(m, d) for m, d in due)))
         hour += dt.timedelta(hours=1)
         if hour <= current:
             await store.set_due_cursor(hour)
