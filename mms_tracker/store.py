@@ -147,10 +147,16 @@ class TableStore:
     async def apply(
         self, message_id: str, decide: Callable[[TrackingRecord | None], Change | None], *, expect_new: bool = False
     ) -> Change | None:
-        """Read-decide-write under ETags (``expect_new`` skips the first read: a create that
-        finds the record already there falls back to the read). The tag index is written *before* each attempt's commit,
-        so the last committed writer is also the last to write the index; a writer that lost the
-        race rewrites the index from the committed record before it gives up or returns."""
+        """Read-decide-write under ETags, retried on conflict.
+
+        ``expect_new`` skips the first read (a create that finds the record already there falls
+        back to reading). The tag index lives in another partition, so it cannot share the
+        record's transaction; instead every index write is followed by an ETag-guarded commit by
+        the same writer: the change itself, or, for a writer whose earlier index write lost the
+        race and who now has nothing to change, a "touch" that re-commits the record as read.
+        The last successful commit therefore always follows the last index write that could
+        matter, and the index converges to the committed record.
+        """
         await self.ensure_tables()
         index_dirty = False
         for attempt in range(MAX_CONFLICT_RETRIES):
@@ -158,25 +164,31 @@ class TableStore:
             current = None if entity is None else decode_record(entity)
             change = decide(current)
             if change is None or not change.changed:
-                if index_dirty and current is not None:
-                    await self._write_index(current)
-                return change
-            if change.after.tag:
-                await self._write_index(change.after)
-                index_dirty = True
-            try:
-                await self._commit(change.after, entity)
-                return change
-            except (ResourceExistsError, ResourceModifiedError):
-                await asyncio.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
-            except HttpResponseError as exc:
-                if exc.status_code != 412:
-                    raise self._lost(exc) from exc
-                await asyncio.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
-        latest = await self.get(message_id)
-        if index_dirty and latest is not None:
-            await self._write_index(latest)
+                if not index_dirty or entity is None or current is None or not current.tag:
+                    return change
+                await self._write_index(current)
+                if await self._committed(current, entity):
+                    return change
+            else:
+                if change.after.tag:
+                    await self._write_index(change.after)
+                    index_dirty = True
+                if await self._committed(change.after, entity):
+                    return change
+            await asyncio.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
         raise StorageConflict(f"gave up after {MAX_CONFLICT_RETRIES} conflicting writes")
+
+    async def _committed(self, record: TrackingRecord, previous: Mapping[str, Any] | None) -> bool:
+        """Commit ``record`` over ``previous`` (its ETag) or as new; False when another writer got there first."""
+        try:
+            await self._commit(record, previous)
+        except (ResourceExistsError, ResourceModifiedError):
+            return False
+        except HttpResponseError as exc:
+            if exc.status_code != 412:
+                raise self._lost(exc) from exc
+            return False
+        return True
 
     async def _read(self, message_id: str) -> dict[str, Any] | None:
         try:

@@ -109,3 +109,26 @@ async def test_rejected_recipient_is_counted_in_its_tag(runtime: Settings) -> No
     store = RUNTIME.store()
     await record_sends(store, [send("ok", "t2"), send("app-made-id", "t2", accepted=False)], T0, WINDOW)
     assert await store.tag_counts("t2") == {"Accepted": 1, "Rejected": 1}
+
+
+async def test_index_matches_records_after_duplicates_race_new_reports(runtime: Settings) -> None:
+    store = RUNTIME.store()
+    messages = [f"race-{i}" for i in range(20)]
+    await record_sends(store, [send(m, "race") for m in messages], T0, WINDOW)
+    statuses = ["Sent", "Failed", "Delivered", "Queued", "Failed"]
+    reports = [report(m, statuses[n], n * 7 % 5) for m in messages for n in range(5)]
+    deliveries = [r for r in reports for _ in range(3)]  # every report delivered three times at once
+    await asyncio.gather(*(record_report(store, r, T0) for r in deliveries))
+    page = await store.list_tag("race", None, 1000, None)
+    index = {item.message_id: item for item in page.items}
+    assert sorted(index) == sorted(messages)
+    for m in messages:
+        record = await store.get(m)
+        assert record is not None and len(record.events) == 5
+        row = index[m]
+        assert (row.status, row.status_details, row.completed_at, row.revision) == (
+            record.status,
+            record.status_details,
+            record.completed_at,
+            record.revision,
+        ), m
