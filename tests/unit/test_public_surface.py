@@ -1,0 +1,32 @@
+"""The package's public surface and the app's function list are deliberate; these pin them."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+import mms_tracker
+from mms_tracker.blueprints import BLUEPRINTS
+
+
+def test_the_package_exports_only_its_version() -> None:
+    assert mms_tracker.__all__ == ["__version__"]
+
+
+def test_the_blueprints_register_exactly_the_documented_functions() -> None:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+    for blueprint in BLUEPRINTS:
+        app.register_functions(blueprint)
+    names = sorted(f.get_function_name() or "" for f in app.get_functions())
+    assert names == sorted(
+        [
+            "health",
+            "send_message",
+            "get_message_status",
+            "list_messages",
+            "tag_summary",
+            "openapi",
+            "on_delivery_report",
+            "receive_delivery_reports",
+            "expire_stale_messages",
+        ]
+    )
