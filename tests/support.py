@@ -17,6 +17,21 @@ FIXTURES = ROOT / "tests" / "fixtures"  # copies of ../shared/fixtures: public s
 
 T = TypeVar("T")
 
+# The functions function_app registers, as the README lists them; tests of indexing compare against this.
+EXPECTED_FUNCTIONS = frozenset(
+    {
+        "health",
+        "send_message",
+        "get_message_status",
+        "list_messages",
+        "tag_summary",
+        "openapi",
+        "on_delivery_report",
+        "receive_delivery_reports",
+        "expire_stale_messages",
+    }
+)
+
 
 def fixture(name: str) -> Any:
     """A public sample payload from ``../shared/fixtures``."""

@@ -12,23 +12,12 @@ from pathlib import Path
 import pytest
 
 from mms_tracker.reports import REPORT_EVENT_TYPES
-from tests.support import ROOT
+from tests.support import EXPECTED_FUNCTIONS, ROOT
 
 INFRA = ROOT / "infra"
 INFRA_PYTHON = ROOT / ".venv-infra" / "bin" / "python"
 CHECKOV = ROOT / ".venv-infra" / "bin" / "checkov"
 RUNTIME_PYTHON = ROOT / ".venv-runtime" / "bin" / "python"
-EXPECTED_FUNCTIONS = {
-    "health",
-    "send_message",
-    "get_message_status",
-    "list_messages",
-    "tag_summary",
-    "openapi",
-    "on_delivery_report",
-    "expire_stale_messages",
-    "receive_delivery_reports",
-}
 # Settings the code reads that Azure deliberately does not set, each with its reason.
 NOT_SET_IN_AZURE = {
     "ACS_CONNECTION_STRING": "access keys are not used in Azure: ACS_ENDPOINT with the managed identity",

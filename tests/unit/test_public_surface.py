@@ -6,6 +6,7 @@ import azure.functions as func
 
 import mms_tracker
 from mms_tracker.blueprints import BLUEPRINTS
+from tests.support import EXPECTED_FUNCTIONS
 
 
 def test_the_package_exports_only_its_version() -> None:
@@ -17,16 +18,4 @@ def test_the_blueprints_register_exactly_the_documented_functions() -> None:
     for blueprint in BLUEPRINTS:
         app.register_functions(blueprint)
     names = sorted(f.get_function_name() or "" for f in app.get_functions())
-    assert names == sorted(
-        [
-            "health",
-            "send_message",
-            "get_message_status",
-            "list_messages",
-            "tag_summary",
-            "openapi",
-            "on_delivery_report",
-            "receive_delivery_reports",
-            "expire_stale_messages",
-        ]
-    )
+    assert names == sorted(EXPECTED_FUNCTIONS)
