@@ -70,11 +70,8 @@ async def send_mms(
     answered = [item for item in items if item is not None]
     assert len(answered) == len(request.recipients)
     sends = [_send_for(request, r, item, now) for r, item in zip(request.recipients, answered, strict=True)]
-    fresh = {
-        r.repeatability_request_id: answered[i]
-        for i, r in pending
-        if r.repeatability_request_id and request.recipients[i].repeatability_request_id
-    }
+    client_id_of = {i: request.recipients[i].repeatability_request_id for i, _ in pending}
+    fresh = {client_id: answered[i] for i, client_id in client_id_of.items() if client_id}
     await _record(store, results_log, sends, fresh, now, expiry_window)
     log_event(
         _log,
