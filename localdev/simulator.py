@@ -50,7 +50,26 @@ TOPIC = (
     "microsoft.communication/communicationservices/mms-tracker-simulator"
 )
 REPORT_EVENT_TYPE = "Microsoft.Communication.SMSDeliveryReportReceived"
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+# The simulator's own copy of what the ACS MMS API accepts, from Azure/azure-rest-api-specs,
+# specification/communication/data-plane/Sms/preview/2024-01-14-preview/communicationservicessms.json:
+# the ``MmsContentType`` enum (``MmsSendRequestAttachment.contentType``), and the formats that
+# ``MmsRecipient`` describes for the repeatability pair (a UUID; an RFC 1123 date).
+MMS_CONTENT_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/bmp",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/ac3",
+    "audio/amr",
+    "video/mp4",
+    "video/x-msvideo",
+    "text/plain",
+)
+UUID_FORMAT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+RFC1123_FORMAT = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT")
 # Event Grid's retry schedule (seconds), scaled by ``SimulatorConfig.retry_scale``.
 EVENT_GRID_BACKOFF = (10, 30, 60, 300, 600, 1800, 3600)
 
@@ -246,9 +265,20 @@ class Simulator:
         recipients = payload["recipients"]
         if not isinstance(recipients, list) or not 1 <= len(recipients) <= 100:
             raise ValueError("recipients must hold 1 to 100 items")
-        attachments = payload.get("attachments") or []
-        if not isinstance(attachments, list) or len(attachments) > 10:
-            raise ValueError("at most 10 attachments")
+        attachments = payload.get("attachments")
+        if not isinstance(attachments, list) or not 1 <= len(attachments) <= 10:
+            raise ValueError("attachments must hold 1 to 10 items")
+        allowed = {t.lower() for t in MMS_CONTENT_TYPES}
+        for attachment in attachments:
+            content_type = attachment.get("contentType") if isinstance(attachment, dict) else None
+            if not isinstance(content_type, str) or content_type.lower() not in allowed:
+                raise ValueError(f"contentType {content_type!r} is not a supported MmsContentType")
+        for recipient in recipients:
+            request_id, first_sent = recipient.get("repeatabilityRequestId"), recipient.get("repeatabilityFirstSent")
+            if request_id is not None and not (isinstance(request_id, str) and UUID_FORMAT.fullmatch(request_id)):
+                raise ValueError("repeatabilityRequestId must be a UUID")
+            if first_sent is not None and not _is_rfc1123(first_sent):
+                raise ValueError("repeatabilityFirstSent must be an RFC 1123 date")
         tag = (payload.get("sendOptions") or {}).get("tag")
         wants_reports = bool((payload.get("sendOptions") or {}).get("enableDeliveryReport"))
         items = []
@@ -259,7 +289,7 @@ class Simulator:
                 self.stats["repeats"] += 1
                 items.append(self.by_request_id[request_id] | {"repeatabilityResult": "rejected"})
                 continue
-            if not isinstance(to, str) or not E164.match(to):
+            if not isinstance(to, str) or not E164.fullmatch(to):
                 item: dict[str, Any] = {
                     "to": to,
                     "httpStatusCode": 400,
@@ -485,6 +515,16 @@ class Simulator:
             await self._session.close()
 
 
+def _is_rfc1123(value: Any) -> bool:
+    if not isinstance(value, str) or not RFC1123_FORMAT.fullmatch(value):
+        return False
+    try:
+        email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _report_event(
     message_id: str, sender: str, to: str, tag: str | None, status: str, details: str, received: dt.datetime
 ) -> dict[str, Any]:
@@ -506,7 +546,8 @@ def _report_event(
     if tag is not None:
         data["tag"] = tag
     return {
-        "id": str(uuid.uuid4()),
+        # As in ACS's own samples, the event id is the message id: every report of a message shares it.
+        "id": message_id,
         "topic": TOPIC,
         "subject": f"/phonenumber/{to.lstrip('+')}",
         "data": data,

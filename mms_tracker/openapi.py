@@ -11,9 +11,15 @@ from typing import Any
 from . import __version__
 from .domain import Status
 from .queries import LIST_MESSAGES, TAG_MAX_CHARS
-from .send_request import CONTENT_TYPES, MAX_ATTACHMENTS, MAX_MESSAGE_CHARS, MAX_RECIPIENTS
+from .send_request import (
+    MAX_ATTACHMENTS,
+    MAX_MESSAGE_CHARS,
+    MAX_RECIPIENTS,
+    MMS_CONTENT_TYPES,
+    REPEATABILITY_REQUEST_ID,
+)
 
-E164_PATTERN = r"^\+[1-9]\d{6,14}$"
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 _TIME = {"type": "string", "format": "date-time"}
 
@@ -55,8 +61,16 @@ SCHEMAS: dict[str, Any] = {
         "required": ["to"],
         "properties": {
             "to": {"type": "string", "minLength": 1, "description": "E.164; others are answered per item with 400."},
-            "repeatabilityRequestId": {"type": "string", "minLength": 1},
-            "repeatabilityFirstSent": {"type": "string", "minLength": 1, "description": "RFC 1123 date."},
+            "repeatabilityRequestId": {
+                "type": "string",
+                "pattern": f"^{REPEATABILITY_REQUEST_ID.pattern}$",
+                "description": "A UUID.",
+            },
+            "repeatabilityFirstSent": {
+                "type": "string",
+                "minLength": 1,
+                "description": "An RFC 1123 date, e.g. Tue, 26 Mar 2019 16:06:51 GMT.",
+            },
         },
         "dependentRequired": {
             "repeatabilityRequestId": ["repeatabilityFirstSent"],
@@ -67,7 +81,10 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["contentType", "contentInBase64"],
         "properties": {
-            "contentType": {"type": "string", "enum": sorted(CONTENT_TYPES)},
+            "contentType": {
+                "type": "string",
+                "description": "One of the MmsContentType enum, in any case: " + ", ".join(MMS_CONTENT_TYPES),
+            },
             "contentInBase64": {"type": "string", "minLength": 1, "contentEncoding": "base64"},
         },
     },

@@ -10,45 +10,38 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from .problems import FieldError
 from .settings import E164
+from .timestamps import parse_rfc1123
 
 MAX_RECIPIENTS = 100
 MAX_ATTACHMENTS = 10
 MAX_MESSAGE_CHARS = 1000
-# The MMS content types of the ACS MMS send reference (api-version 2024-01-14-preview).
-CONTENT_TYPES = frozenset(
-    {
-        "image/png",
-        "image/jpeg",
-        "image/jpg",
-        "image/gif",
-        "image/bmp",
-        "image/tiff",
-        "video/3gpp",
-        "video/3gpp2",
-        "video/mp4",
-        "video/mpeg",
-        "video/quicktime",
-        "video/webm",
-        "audio/aac",
-        "audio/amr",
-        "audio/mp3",
-        "audio/mpeg",
-        "audio/mp4",
-        "audio/ogg",
-        "audio/wav",
-        "audio/3gpp",
-        "text/plain",
-        "text/vcard",
-        "text/x-vcard",
-        "text/calendar",
-        "application/pdf",
-    }
+# The API's ``MmsContentType`` enum, in its own spelling and order: Azure/azure-rest-api-specs,
+# specification/communication/data-plane/Sms/preview/2024-01-14-preview/communicationservicessms.json,
+# ``MmsSendRequestAttachment.contentType``. Matched case-insensitively, forwarded as spelled here.
+MMS_CONTENT_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/bmp",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/ac3",
+    "audio/amr",
+    "video/mp4",
+    "video/x-msvideo",
+    "text/plain",
 )
+CONTENT_TYPES = {t.lower(): t for t in MMS_CONTENT_TYPES}
+# ``MmsRecipient.repeatabilityRequestId``: "a client-generated, 36-character hexadecimal
+# case-insensitive encoding of a UUID (GUID)"; ``repeatabilityFirstSent``: an RFC 1123 date,
+# "eg- Tue, 26 Mar 2019 16:06:51 GMT" (same swagger).
+REPEATABILITY_REQUEST_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 INVALID_NUMBER = "Invalid phone number format."
 
 
@@ -72,7 +65,7 @@ class Recipient:
 
     @property
     def valid(self) -> bool:
-        return bool(E164.match(self.to))
+        return bool(E164.fullmatch(self.to))
 
 
 @dataclass(frozen=True)
@@ -141,11 +134,21 @@ def _recipients(value: Any, errors: list[FieldError]) -> tuple[Recipient, ...]:
         if (request_id is None) != (first_sent is None):
             errors.append(FieldError(where, "repeatabilityRequestId and repeatabilityFirstSent go together"))
             continue
-        if request_id is not None and (
-            not isinstance(request_id, str) or not isinstance(first_sent, str) or not request_id or not first_sent
-        ):
-            errors.append(FieldError(where, "repeatabilityRequestId and repeatabilityFirstSent must be strings"))
-            continue
+        if request_id is not None:
+            bad = False
+            if not isinstance(request_id, str) or not REPEATABILITY_REQUEST_ID.fullmatch(request_id):
+                errors.append(FieldError(f"{where}.repeatabilityRequestId", "must be a UUID"))
+                bad = True
+            if not isinstance(first_sent, str) or parse_rfc1123(first_sent) is None:
+                errors.append(
+                    FieldError(
+                        f"{where}.repeatabilityFirstSent",
+                        "must be an RFC 1123 date such as 'Tue, 26 Mar 2019 16:06:51 GMT'",
+                    )
+                )
+                bad = True
+            if bad:
+                continue
         recipients.append(Recipient(item["to"], request_id, first_sent))
     return tuple(recipients)
 
@@ -165,8 +168,10 @@ def _attachments(value: Any, limits: SendLimits, errors: list[FieldError]) -> tu
             errors.append(FieldError(where, "must be an object"))
             continue
         content_type, content = item.get("contentType"), item.get("contentInBase64")
-        if not isinstance(content_type, str) or content_type.lower() not in CONTENT_TYPES:
-            errors.append(FieldError(f"{where}.contentType", "is not a supported MMS content type"))
+        canonical = CONTENT_TYPES.get(content_type.lower()) if isinstance(content_type, str) else None
+        if canonical is None:
+            allowed = ", ".join(MMS_CONTENT_TYPES)
+            errors.append(FieldError(f"{where}.contentType", f"must be one of the MMS content types: {allowed}"))
         if not isinstance(content, str) or not content:
             errors.append(FieldError(f"{where}.contentInBase64", "is required"))
             continue
@@ -175,7 +180,7 @@ def _attachments(value: Any, limits: SendLimits, errors: list[FieldError]) -> tu
         except (binascii.Error, ValueError):
             errors.append(FieldError(f"{where}.contentInBase64", "is not valid base64"))
             continue
-        attachments.append({"contentType": str(content_type), "contentInBase64": content})
+        attachments.append({"contentType": canonical or "", "contentInBase64": content})
     if total > limits.max_attachment_bytes:
         errors.append(FieldError("attachments", f"must total at most {limits.max_attachment_bytes} bytes"))
     return tuple(attachments)

@@ -7,6 +7,7 @@ import base64
 import email.utils
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from azure.communication.sms._shared.policy import HMACCredentialsPolicy
 from azure.core.pipeline import PipelineContext, PipelineRequest
 from azure.core.pipeline.transport import HttpRequest as LegacyHttpRequest
 
-from localdev.simulator import ACCESS_KEY_B64, Simulator, SimulatorConfig
+from localdev.simulator import ACCESS_KEY_B64, MMS_CONTENT_TYPES, Simulator, SimulatorConfig
 from mms_tracker.acs import AcsClient, AcsThrottled, HmacSigner, RetryPolicy
 
 PATH = "/mms?api-version=2024-01-14-preview"
@@ -84,6 +85,13 @@ class Rig:
     async def get(self, path: str) -> Any:
         async with httpx.AsyncClient() as client:
             return (await client.get(self.base + path)).json()
+
+    async def raw_send(self, body: Any) -> httpx.Response:
+        """A signed ``POST /mms`` whose answer is returned as it is (no client retries or mapping)."""
+        request = httpx.Request("POST", self.base + PATH, json=body)
+        await HmacSigner(base64.b64decode(ACCESS_KEY_B64)).sign(request)
+        async with httpx.AsyncClient() as client:
+            return await client.send(request)
 
     async def post(self, path: str, body: Any) -> httpx.Response:
         async with httpx.AsyncClient() as client:
@@ -185,8 +193,64 @@ async def test_malformed_body_is_400(rig: Rig) -> None:
         await rig.acs().send_mms({"recipients": []})
 
 
+# The ``MmsContentType`` enum as published in Azure/azure-rest-api-specs,
+# specification/communication/data-plane/Sms/preview/2024-01-14-preview/communicationservicessms.json
+# (``MmsSendRequestAttachment.contentType``), copied here from the source, not from the code.
+SWAGGER_MMS_CONTENT_TYPES = [
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/bmp",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/ac3",
+    "audio/amr",
+    "video/mp4",
+    "video/x-msvideo",
+    "text/plain",
+]
+
+
+def test_the_simulator_knows_exactly_the_swagger_content_types() -> None:
+    assert list(MMS_CONTENT_TYPES) == SWAGGER_MMS_CONTENT_TYPES
+
+
+@pytest.mark.parametrize("content_type", [*SWAGGER_MMS_CONTENT_TYPES, "IMAGE/PNG", "Audio/X-Wav"])
+async def test_every_swagger_content_type_is_accepted_in_any_case(rig: Rig, content_type: str) -> None:
+    body = payload("+18335852071")
+    body["attachments"][0]["contentType"] = content_type
+    assert (await rig.acs().send_mms(body))["value"][0]["successful"] is True
+
+
+@pytest.mark.parametrize("content_type", ["application/pdf", "video/webm", "image/tiff", "image/jpg", ""])
+async def test_a_content_type_outside_the_enum_is_400_with_an_acs_error(rig: Rig, content_type: str) -> None:
+    body = payload("+18335852071")
+    body["attachments"][0]["contentType"] = content_type
+    response = await rig.raw_send(body)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "BadRequest"
+    assert rig.simulator.messages == {}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("repeatabilityRequestId", "not-a-uuid"),
+        ("repeatabilityRequestId", "0f8fad5b-d9cb-469f-a165-70867728950e\n"),
+        ("repeatabilityFirstSent", "2026-11-27T09:00:00Z"),
+        ("repeatabilityFirstSent", "Fri, 27 Nov 2026 09:00:00 +0000"),
+    ],
+)
+async def test_repeatability_values_outside_the_swagger_formats_are_400(rig: Rig, field: str, value: str) -> None:
+    body = payload("+18335852071", request_ids=["0f8fad5b-d9cb-469f-a165-70867728950e"])
+    body["recipients"][0][field] = value
+    response = await rig.raw_send(body)
+    assert response.status_code == 400
+    assert rig.simulator.messages == {}
+
+
 async def test_repeated_repeatability_id_returns_the_first_result_and_sends_nothing(rig: Rig) -> None:
-    body = payload("+18335852071", request_ids=["same-id"])
+    body = payload("+18335852071", request_ids=[str(uuid.uuid4())])
     first = (await rig.acs().send_mms(body))["value"][0]
     again = (await rig.acs().send_mms(body))["value"][0]
     assert again["messageId"] == first["messageId"]
@@ -304,14 +368,14 @@ async def test_throttle_fault_answers_429_with_retry_after_for_n_requests(rig: R
 
 async def test_unavailable_fault_then_success_sends_once(rig: Rig) -> None:
     await rig.post("/simulator/faults", {"unavailable": 1})
-    result = await rig.acs().send_mms(payload("+18335852071", request_ids=["u-1"]))
+    result = await rig.acs().send_mms(payload("+18335852071", request_ids=[str(uuid.uuid4())]))
     assert result["value"][0]["successful"] is True
     assert rig.simulator.stats["unavailable"] == 1 and len(rig.simulator.messages) == 1
 
 
 async def test_lost_response_is_retried_and_the_message_is_sent_once(rig: Rig) -> None:
     await rig.post("/simulator/faults", {"loseResponse": 1})
-    result = await rig.acs().send_mms(payload("+18335852071", request_ids=["lost-1"]))
+    result = await rig.acs().send_mms(payload("+18335852071", request_ids=[str(uuid.uuid4())]))
     assert result["value"][0]["repeatabilityResult"] == "rejected"  # ACS saw it before: not sent again
     assert rig.simulator.stats["lost_responses"] == 1
     assert len(rig.simulator.messages) == 1

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mms_tracker.send_request import RequestInvalid, RequestTooLarge, SendLimits, parse_send_request
+from mms_tracker.send_request import MMS_CONTENT_TYPES, RequestInvalid, RequestTooLarge, SendLimits, parse_send_request
 from tests.support import fixture
 
 SENDERS = ("+18004567891", "+18005550100")
@@ -71,10 +71,84 @@ def test_more_than_10_attachments_is_refused() -> None:
     assert fields_of(body) == ["attachments"]
 
 
-def test_content_type_outside_the_list_is_refused() -> None:
+# The ``MmsContentType`` enum as published in Azure/azure-rest-api-specs,
+# specification/communication/data-plane/Sms/preview/2024-01-14-preview/communicationservicessms.json
+# (``MmsSendRequestAttachment.contentType``), copied here from the source, not from the code.
+SWAGGER_MMS_CONTENT_TYPES = [
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/bmp",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/ac3",
+    "audio/amr",
+    "video/mp4",
+    "video/x-msvideo",
+    "text/plain",
+]
+
+
+def test_the_content_types_are_exactly_the_swagger_enum() -> None:
+    assert list(MMS_CONTENT_TYPES) == SWAGGER_MMS_CONTENT_TYPES
+
+
+@pytest.mark.parametrize("content_type", SWAGGER_MMS_CONTENT_TYPES)
+@pytest.mark.parametrize("spelling", [str, str.upper, str.title])
+def test_every_enum_content_type_is_accepted_in_any_case_and_forwarded_as_spelled_in_the_enum(
+    content_type: str, spelling: Any
+) -> None:
     body = seed()
-    body["attachments"][0]["contentType"] = "application/x-msdownload"
+    body["attachments"][0]["contentType"] = spelling(content_type)
+    request = parse_send_request(json.dumps(body).encode(), SENDERS, LIMITS)
+    assert request.attachments[0]["contentType"] == content_type
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/pdf", "video/webm", "image/tiff", "image/jpg", "audio/mpeg", "text/vcard", "image/png ", "", 7],
+)
+def test_content_type_outside_the_enum_is_refused(content_type: Any) -> None:
+    body = seed()
+    body["attachments"][0]["contentType"] = content_type
     assert fields_of(body) == ["attachments[0].contentType"]
+
+
+GOOD_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
+GOOD_DATE = "Tue, 26 Mar 2019 16:06:51 GMT"  # the swagger's own example of repeatabilityFirstSent
+
+
+def with_pair(request_id: Any, first_sent: Any) -> dict[str, Any]:
+    recipient = {"to": "+18335852071", "repeatabilityRequestId": request_id, "repeatabilityFirstSent": first_sent}
+    return seed() | {"recipients": [recipient]}
+
+
+def test_a_uuid_and_an_rfc_1123_date_are_a_valid_repeatability_pair() -> None:
+    request = parse_send_request(json.dumps(with_pair(GOOD_ID.upper(), GOOD_DATE)).encode(), SENDERS, LIMITS)
+    assert request.recipients[0].repeatability_request_id == GOOD_ID.upper()  # passed on unchanged
+
+
+@pytest.mark.parametrize(
+    "request_id", ["x", "", GOOD_ID + "\n", GOOD_ID[:-1], "{" + GOOD_ID + "}", GOOD_ID.replace("-", ""), 7, "é" * 36]
+)
+def test_a_repeatability_request_id_that_is_not_a_uuid_is_refused(request_id: Any) -> None:
+    assert fields_of(with_pair(request_id, GOOD_DATE)) == ["recipients[0].repeatabilityRequestId"]
+
+
+@pytest.mark.parametrize(
+    "first_sent",
+    [
+        "2019-03-26T16:06:51Z",
+        "Tue, 26 Mar 2019 16:06:51 +0000",
+        "Wed, 26 Mar 2019 16:06:51 GMT",  # the wrong weekday
+        "Tue, 31 Feb 2019 16:06:51 GMT",
+        "Tue, 26 Mar 2019 16:06:51 GMT\n",
+        "",
+        1553616411,
+    ],
+)
+def test_a_repeatability_first_sent_that_is_not_an_rfc_1123_date_is_refused(first_sent: Any) -> None:
+    assert fields_of(with_pair(GOOD_ID, first_sent)) == ["recipients[0].repeatabilityFirstSent"]
 
 
 def test_empty_content_is_refused() -> None:
