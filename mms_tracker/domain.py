@@ -7,7 +7,8 @@ whatever order, multiplicity or timing the inputs arrive in:
 
 - a final status is never replaced by a non-final one;
 - between two final reports, the one with the later ``receivedTimestamp`` wins;
-- every distinct report is kept once (same event id, or same content under another id);
+- every distinct report is kept once: the same content is one report whatever its event id, and
+  the same event id with other content is another report;
 - a report that arrives before the send creates the record; the send fills in what it lacked;
 - ``Expired`` applies only while no final report exists; a late real report replaces it.
 """
@@ -174,9 +175,9 @@ def decide_status(record: TrackingRecord) -> TrackingRecord:
 
 def apply_report(record: TrackingRecord | None, report: DeliveryReport, now: dt.datetime) -> Change:
     """Add ``report`` to the history of ``record`` (creating it if the report came first)."""
-    if record is not None and any(
-        e.event_id == report.event_id or e.fingerprint == report.fingerprint for e in record.events
-    ):
+    if record is not None and any(e.fingerprint == report.fingerprint for e in record.events):
+        # Identity is the content, not the event id: ACS's samples reuse the messageId as the
+        # event id, so a Failed and a later Delivered may share one id and are two reports.
         return Change(record, record, "duplicate")
     event = RecordedEvent(
         event_id=report.event_id,

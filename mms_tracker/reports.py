@@ -18,12 +18,10 @@ import azure.functions as func
 
 from .domain import DeliveryAttempt, DeliveryReport
 
-REPORT_EVENT_TYPES = frozenset(
-    {
-        "Microsoft.Communication.SMSDeliveryReportReceived",
-        "Microsoft.Communication.MMSDeliveryReportReceived",
-    }
-)
+# ACS publishes MMS delivery reports under the SMS type: the Event Grid system-event schema
+# (Azure/azure-rest-api-specs, specification/eventgrid/data-plane/Microsoft.Communication/) defines
+# no other delivery-report type, so no other is accepted.
+REPORT_EVENT_TYPES = frozenset({"Microsoft.Communication.SMSDeliveryReportReceived"})
 _TIMESTAMP = re.compile(
     r"^(?P<head>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?)(?:\.(?P<frac>\d+))?(?P<zone>Z|[+-]\d{2}:?\d{2})?$",
     re.IGNORECASE,

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from localdev.stack import azurite_command, azurite_connection_string, stop_group, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"  # copies of ../shared/fixtures: public sample payloads
+FIXTURES = ROOT / "tests" / "fixtures"  # public sample payloads, carried in the repo (tests/fixtures/README.md)
 
 T = TypeVar("T")
 
@@ -34,7 +35,7 @@ EXPECTED_FUNCTIONS = frozenset(
 
 
 def fixture(name: str) -> Any:
-    """A public sample payload from ``../shared/fixtures``."""
+    """A public sample payload from ``tests/fixtures``."""
     return json.loads((FIXTURES / name).read_text())
 
 
@@ -68,6 +69,20 @@ def poll(check: Callable[[], T | None], deadline_seconds: float = 10.0, interval
     raise AssertionError(f"condition not met within {deadline_seconds}s (last: {last!r})")
 
 
+async def poll_async(
+    check: Callable[[], Awaitable[T | None]], deadline_seconds: float = 10.0, interval: float = 0.05
+) -> T:
+    """:func:`poll` for a coroutine check, without blocking the event loop between tries."""
+    deadline = time.monotonic() + deadline_seconds
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {deadline_seconds}s (last: {last!r})")
+
+
 class Azurite:
     """A real Azurite table service on a free port, in memory, started and stopped by the tests."""
 
@@ -89,7 +104,7 @@ class Azurite:
         return self
 
     def stop(self) -> None:
-        """Stop Azurite gracefully (it saves to ``location`` on SIGTERM), then reap it."""
+        """Stop Azurite gracefully (SIGINT: it saves to ``location`` only then), then reap it."""
         if self.process is not None:
             stop_group(self.process)
             self.process = None

@@ -1,4 +1,4 @@
-"""The rules of the tracking record (CONTRACT.md, status table and rules), one test per rule."""
+"""The rules of the tracking record (README, "HTTP API": statuses and rules), one test per rule."""
 
 from __future__ import annotations
 
@@ -112,6 +112,19 @@ def test_same_report_under_another_event_id_is_kept_once() -> None:
     assert len(change.after.events) == 1
 
 
+def test_same_event_id_with_other_content_is_another_report() -> None:
+    # ACS's own samples (azure-rest-api-specs, specification/eventgrid/data-plane/Microsoft.Communication/,
+    # examples/*/sms_delivery_report_received.json) use the messageId as the event id.
+    record = run(report("Failed", 5, event_id=MID), report("Delivered", 9, event_id=MID), start=sent())
+    assert [e.delivery_status for e in record.events] == ["Failed", "Delivered"]
+    assert record.status is Status.DELIVERED
+
+
+def test_same_event_id_and_same_content_is_one_report() -> None:
+    record = run(report("Failed", 5, event_id=MID), report("Failed", 5, event_id=MID), start=sent())
+    assert len(record.events) == 1
+
+
 def test_report_before_send_creates_the_record_and_send_fills_in_without_lowering() -> None:
     early = apply_report(None, report("Delivered", 5), at(1)).after
     assert early.status is Status.DELIVERED and not early.sent
@@ -184,9 +197,10 @@ def test_any_permutation_and_duplication_yields_the_same_record(
 
 
 @settings(max_examples=200, deadline=None)
-@given(REPORTS)
-def test_final_status_is_the_latest_final_by_received_timestamp(specs: list[tuple[str, int]]) -> None:
-    record = run(*(report(s, t) for s, t in specs), start=sent())
+@given(REPORTS, st.booleans())
+def test_final_status_is_the_latest_final_by_received_timestamp(specs: list[tuple[str, int]], one_id: bool) -> None:
+    record = run(*(report(s, t, event_id=MID if one_id else None) for s, t in specs), start=sent())
+    assert len(record.events) == len(specs)
     finals = [(t, s) for s, t in specs if s in ("Delivered", "Failed")]
     if not finals:
         assert record.status is Status.ACCEPTED
