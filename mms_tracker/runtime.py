@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -17,10 +18,20 @@ import httpx
 from azure.data.tables.aio import TableServiceClient
 
 from .acs import AcsClient, EntraSigner, HmacSigner, RetryPolicy, Signer
-from .settings import Settings
+from .logs import log_event
+from .settings import Settings, SettingsError
 from .store import TableStore
 
 _STORAGE_RETRIES = 3
+_log = logging.getLogger("mms_tracker.settings")
+
+
+class Misconfigured(RuntimeError):
+    """The app's settings are missing or malformed: ``problems`` maps each setting's name to what is wrong."""
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        super().__init__("misconfigured settings: " + ", ".join(problems))
+        self.problems = dict(problems)
 
 
 class Runtime:
@@ -28,6 +39,7 @@ class Runtime:
 
     def __init__(self) -> None:
         self._settings: Settings | None = None
+        self._problems: dict[str, str] = {}
         self._store: TableStore | None = None
         self._acs: AcsClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -39,21 +51,42 @@ class Runtime:
         ``acs_transport`` replaces the network under the ACS client (tests use ``httpx.MockTransport``).
         """
         self._settings = settings
+        self._problems = {}
         self._store = None
         self._acs = None
         self._loop = None
         self._acs_transport = acs_transport
 
-    def configure_from_environment(self, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read, validate and adopt settings from the environment; raise ``SettingsError``."""
-        settings = Settings.from_environment(os.environ if environ is None else environ)
+    def configure_from_environment(self, environ: Mapping[str, str] | None = None) -> Settings | None:
+        """Read, validate and adopt settings from the environment.
+
+        Never raises for a bad setting, so that the module that calls it at import time (and with
+        it every function) still loads: the problems are logged once here, and every later use of
+        :attr:`settings` raises :class:`Misconfigured` naming them (health and routes answer 503).
+        """
+        try:
+            settings = Settings.from_environment(os.environ if environ is None else environ)
+        except SettingsError as exc:
+            self.configure_misconfigured(exc.problems)
+            return None
         self.configure(settings)
         return settings
 
+    def configure_misconfigured(self, problems: Mapping[str, str]) -> None:
+        """Hold no settings, only what is wrong with them (by setting name, never a value)."""
+        self._clear()
+        self._problems = dict(problems)
+        log_event(_log, logging.ERROR, "settings_invalid", settings=",".join(self._problems))
+
+    def _clear(self) -> None:
+        self._settings, self._problems = None, {}
+        self._store, self._acs, self._loop, self._acs_transport = None, None, None, None
+
     @property
     def settings(self) -> Settings:
+        """The validated settings; raise :class:`Misconfigured` when they were missing or malformed."""
         if self._settings is None:
-            raise RuntimeError("settings are not configured: function_app.py configures them")
+            raise Misconfigured(self._problems or {"settings": "not configured: function_app.py configures them"})
         return self._settings
 
     def _same_loop(self) -> None:

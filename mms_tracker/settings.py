@@ -1,28 +1,36 @@
 """Typed settings, read and validated once at start-up.
 
 Every setting is an environment variable (an app setting in Azure, a ``Values`` entry in
-``local.settings.json`` under Core Tools). A missing or malformed one raises
-:class:`SettingsError` naming it, so the app fails fast instead of at the first request.
+``local.settings.json`` under Core Tools). Missing or malformed ones raise one
+:class:`SettingsError` naming each; the runtime keeps that error so that the app still loads
+(every function indexed) and health and every route answer 503 naming the settings.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_TABLE_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,29}$")
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # always used with fullmatch
+_TABLE_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9]{0,29}")
 
 
 class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names it and never echoes a secret."""
+    """Settings are missing or malformed; names each one and never echoes a value.
 
-    def __init__(self, name: str, problem: str) -> None:
-        super().__init__(f"setting {name}: {problem}")
+    ``problems`` maps every bad setting's name to what is wrong with it; ``name`` is the first.
+    """
+
+    def __init__(self, name: str, problem: str, *more: tuple[str, str]) -> None:
+        self.problems = dict(((name, problem), *more))
+        super().__init__("; ".join(f"setting {n}: {p}" for n, p in self.problems.items()))
         self.name = name
 
 
@@ -59,43 +67,79 @@ class Settings:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
-        """Read and validate settings; raise :class:`SettingsError` naming the first bad one."""
-        access_key = _acs_access_key(environ.get("ACS_CONNECTION_STRING", "").strip())
-        acs_endpoint = (
-            access_key.endpoint
-            if access_key
-            else _https_or_http_url("ACS_ENDPOINT", environ.get("ACS_ENDPOINT", "").strip())
-        )
-        connection_string = environ.get("TRACKING_STORAGE_CONNECTION_STRING", "").strip() or None
-        table_endpoint = environ.get("TRACKING_STORAGE_TABLE_ENDPOINT", "").strip() or None
-        if connection_string is None and table_endpoint is None:
-            raise SettingsError(
-                "TRACKING_STORAGE_CONNECTION_STRING",
-                "set it (or TRACKING_STORAGE_TABLE_ENDPOINT for managed identity)",
-            )
-        if connection_string is not None:
-            _check_storage_connection_string(connection_string)
-        elif table_endpoint is not None:
-            table_endpoint = _https_or_http_url("TRACKING_STORAGE_TABLE_ENDPOINT", table_endpoint)
-        prefix = environ.get("TRACKING_TABLE_PREFIX", "mms").strip()
-        if not _TABLE_PREFIX.match(prefix):
-            raise SettingsError("TRACKING_TABLE_PREFIX", "must be a letter then up to 29 letters or digits")
+        """Read and validate settings; raise one :class:`SettingsError` naming every bad one."""
+        found: dict[str, Any] = {}
+        problems: list[tuple[str, str]] = []
+
+        def read(key: str, parse: Callable[[], Any]) -> None:
+            try:
+                found[key] = parse()
+            except SettingsError as exc:
+                problems.extend(exc.problems.items())
+
+        read("acs", lambda: _acs(environ))
+        read("storage", lambda: _storage(environ))
+        read("table_prefix", lambda: _table_prefix(environ))
+        read("senders", lambda: _senders(environ.get("MMS_SENDERS", "")))
+        for key, name, default, low, high in _NUMBERS:
+            read(key, functools.partial(_number, environ, name, default, low, high))
+        for key, name, whole_default, whole_low, whole_high in _WHOLE_NUMBERS:
+            read(key, functools.partial(_whole_number, environ, name, whole_default, whole_low, whole_high))
+        if problems:
+            raise SettingsError(problems[0][0], problems[0][1], *problems[1:])
+        access_key, acs_endpoint = found.pop("acs")
+        connection_string, table_endpoint = found.pop("storage")
         return cls(
             acs_endpoint=acs_endpoint,
             acs_access_key=access_key,
-            senders=_senders(environ.get("MMS_SENDERS", "")),
             storage_connection_string=connection_string,
             storage_table_endpoint=table_endpoint,
-            table_prefix=prefix,
-            storage_timeout_seconds=_positive_float(environ, "TRACKING_STORAGE_TIMEOUT_SECONDS", 10.0),
-            expiry_window_hours=_positive_float(environ, "EXPIRY_WINDOW_HOURS", 72.0),
             query_token_key=environ.get("QUERY_TOKEN_KEY", "").strip() or None,
-            max_request_bytes=int(_positive_float(environ, "MMS_MAX_REQUEST_BYTES", 2 * 1024 * 1024)),
-            max_attachment_bytes=int(_positive_float(environ, "MMS_MAX_ATTACHMENT_BYTES", 1024 * 1024)),
-            acs_timeout_seconds=_positive_float(environ, "ACS_TIMEOUT_SECONDS", 20.0),
-            acs_max_attempts=int(_positive_float(environ, "ACS_MAX_ATTEMPTS", 4)),
-            acs_retry_max_seconds=_positive_float(environ, "ACS_RETRY_MAX_SECONDS", 30.0),
+            **found,
         )
+
+
+# Numeric settings: (field, name, default, lowest, highest). Every value must be finite and in range.
+_NUMBERS: tuple[tuple[str, str, float, float, float], ...] = (
+    ("storage_timeout_seconds", "TRACKING_STORAGE_TIMEOUT_SECONDS", 10.0, 0.1, 300.0),
+    ("expiry_window_hours", "EXPIRY_WINDOW_HOURS", 72.0, 0.001, 8760.0),
+    ("acs_timeout_seconds", "ACS_TIMEOUT_SECONDS", 20.0, 0.1, 300.0),
+    ("acs_retry_max_seconds", "ACS_RETRY_MAX_SECONDS", 30.0, 0.0, 600.0),
+)
+_WHOLE_NUMBERS: tuple[tuple[str, str, int, int, int], ...] = (
+    ("max_request_bytes", "MMS_MAX_REQUEST_BYTES", 2 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    ("max_attachment_bytes", "MMS_MAX_ATTACHMENT_BYTES", 1024 * 1024, 1, 64 * 1024 * 1024),
+    ("acs_max_attempts", "ACS_MAX_ATTEMPTS", 4, 1, 10),
+)
+
+
+def _acs(environ: Mapping[str, str]) -> tuple[AcsAccessKey | None, str]:
+    access_key = _acs_access_key(environ.get("ACS_CONNECTION_STRING", "").strip())
+    if access_key:
+        return access_key, access_key.endpoint
+    return None, _https_or_http_url("ACS_ENDPOINT", environ.get("ACS_ENDPOINT", "").strip())
+
+
+def _storage(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    connection_string = environ.get("TRACKING_STORAGE_CONNECTION_STRING", "").strip() or None
+    table_endpoint = environ.get("TRACKING_STORAGE_TABLE_ENDPOINT", "").strip() or None
+    if connection_string is None and table_endpoint is None:
+        raise SettingsError(
+            "TRACKING_STORAGE_CONNECTION_STRING",
+            "set it (or TRACKING_STORAGE_TABLE_ENDPOINT for managed identity)",
+        )
+    if connection_string is not None:
+        _check_storage_connection_string(connection_string)
+    elif table_endpoint is not None:
+        table_endpoint = _https_or_http_url("TRACKING_STORAGE_TABLE_ENDPOINT", table_endpoint)
+    return connection_string, table_endpoint
+
+
+def _table_prefix(environ: Mapping[str, str]) -> str:
+    prefix = environ.get("TRACKING_TABLE_PREFIX", "mms").strip()
+    if not _TABLE_PREFIX.fullmatch(prefix):
+        raise SettingsError("TRACKING_TABLE_PREFIX", "must be a letter then up to 29 letters or digits")
+    return prefix
 
 
 def _acs_access_key(value: str) -> AcsAccessKey | None:
@@ -143,12 +187,14 @@ def _senders(value: str) -> tuple[str, ...]:
     if not senders:
         raise SettingsError("MMS_SENDERS", "list at least one E.164 number, comma-separated")
     for sender in senders:
-        if not E164.match(sender):
+        if not E164.fullmatch(sender):
             raise SettingsError("MMS_SENDERS", "every entry must be an E.164 number like +18005550100")
     return senders
 
 
-def _positive_float(environ: Mapping[str, str], name: str, default: float) -> float:
+def _number(
+    environ: Mapping[str, str], name: str, default: float, low: float, high: float, *, whole: bool = False
+) -> float:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -156,6 +202,12 @@ def _positive_float(environ: Mapping[str, str], name: str, default: float) -> fl
         value = float(raw)
     except ValueError:
         raise SettingsError(name, "must be a number") from None
-    if value <= 0:
-        raise SettingsError(name, "must be positive")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise SettingsError(name, f"must be a finite number from {low:g} to {high:g}")
+    if whole and not value.is_integer():
+        raise SettingsError(name, "must be a whole number")
     return value
+
+
+def _whole_number(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    return int(_number(environ, name, default, low, high, whole=True))

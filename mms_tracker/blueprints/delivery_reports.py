@@ -14,6 +14,7 @@ from ..problems import Problem, json_response, problem_response
 from ..reports import event_envelope
 from ..runtime import RUNTIME
 from ..services import expire_due, ingest_event
+from .errors import answers_problems
 
 BATCH_CONCURRENCY = 32  # events of one batch in flight at once; more only queues inside the storage client
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
@@ -31,6 +32,7 @@ async def on_delivery_report(event: func.EventGridEvent) -> None:
 
 
 @blueprint.route(route="events/delivery-reports", methods=["POST", "OPTIONS"], auth_level=func.AuthLevel.FUNCTION)
+@answers_problems
 async def receive_delivery_reports(req: func.HttpRequest) -> func.HttpResponse:
     """The batched ingest path: an Event Grid WebHook endpoint taking many events per request.
 
@@ -39,6 +41,7 @@ async def receive_delivery_reports(req: func.HttpRequest) -> func.HttpResponse:
     when all were recorded (poison included), 500 otherwise so Event Grid redelivers the batch,
     which is safe: recording is idempotent.
     """
+    RUNTIME.settings  # noqa: B018  # a misconfigured app answers 503 on every route, the handshake included
     if req.method == "OPTIONS":
         origin = req.headers.get("webhook-request-origin", "*")
         return func.HttpResponse(

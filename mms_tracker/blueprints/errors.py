@@ -12,6 +12,7 @@ import azure.functions as func
 from ..acs import AcsError
 from ..logs import log_event
 from ..problems import FieldError, Problem, problem_response
+from ..runtime import Misconfigured
 from ..send_request import RequestInvalid, RequestTooLarge
 from ..store import InvalidContinuationToken, StorageUnavailable
 
@@ -25,6 +26,19 @@ _ACS_TITLES = {
     400: "Refused by ACS",
 }
 
+
+def misconfigured_response(exc: Misconfigured) -> func.HttpResponse:
+    """503 naming every missing or malformed setting (never a value), for health and every route."""
+    return problem_response(
+        Problem(
+            503,
+            "The app's settings are missing or malformed: " + ", ".join(exc.problems) + ".",
+            "App misconfigured",
+            errors=[FieldError(name, problem) for name, problem in exc.problems.items()],
+        )
+    )
+
+
 Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
 
 
@@ -37,6 +51,8 @@ def answers_problems(handler: Handler) -> Handler:
             return await handler(req)
         except Problem as problem:
             return problem_response(problem)
+        except Misconfigured as exc:
+            return misconfigured_response(exc)
         except RequestInvalid as exc:
             return problem_response(
                 Problem(400, "The request is not a valid MMS send request.", "Invalid request", errors=exc.errors)

@@ -8,8 +8,9 @@ import azure.functions as func
 
 from ..logs import log_event
 from ..problems import Problem, json_response, problem_response
-from ..runtime import RUNTIME
+from ..runtime import RUNTIME, Misconfigured
 from ..store import StorageUnavailable
+from .errors import misconfigured_response
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
 _log = logging.getLogger(__name__)
@@ -17,9 +18,11 @@ _log = logging.getLogger(__name__)
 
 @blueprint.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 async def health(req: func.HttpRequest) -> func.HttpResponse:
-    """200 ``{"status": "ok"}`` when table storage answers, 503 problem when it does not."""
+    """200 ``{"status": "ok"}`` when table storage answers; 503 problem when it does not, or when settings are bad."""
     try:
         await RUNTIME.store().ping()
+    except Misconfigured as exc:
+        return misconfigured_response(exc)
     except StorageUnavailable as exc:
         log_event(_log, logging.WARNING, "health_storage_unavailable", reason=str(exc))
         return problem_response(

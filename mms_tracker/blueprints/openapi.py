@@ -6,11 +6,15 @@ import azure.functions as func
 
 from ..openapi import openapi_document
 from ..problems import json_response
+from ..runtime import RUNTIME
+from .errors import answers_problems
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
 
 
 @blueprint.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@answers_problems
 async def openapi(req: func.HttpRequest) -> func.HttpResponse:
     """The OpenAPI document, built from the definitions the code validates with."""
+    RUNTIME.settings  # noqa: B018  # a misconfigured app answers 503 on every route (README, Settings)
     return json_response(openapi_document())

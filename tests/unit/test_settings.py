@@ -65,3 +65,47 @@ def test_settings_error_never_echoes_the_access_key() -> None:
         Settings.from_environment(with_(ACS_CONNECTION_STRING="endpoint=nope;accesskey=c2VjcmV0LWtleQ=="))
     assert "c2VjcmV0LWtleQ" not in str(caught.value)
     assert "c2VjcmV0LWtleQ" not in repr(Settings.from_environment(GOOD))
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e8", "0", "-1"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "TRACKING_STORAGE_TIMEOUT_SECONDS",
+        "EXPIRY_WINDOW_HOURS",
+        "ACS_TIMEOUT_SECONDS",
+        "MMS_MAX_REQUEST_BYTES",
+        "MMS_MAX_ATTACHMENT_BYTES",
+        "ACS_MAX_ATTEMPTS",
+    ],
+)
+def test_numbers_must_be_finite_and_in_range(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_environment(with_(**{name: value}))
+    assert set(caught.value.problems) == {name}
+    assert "must be a finite number from" in str(caught.value)
+
+
+def test_a_whole_number_setting_refuses_a_fraction() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_environment(with_(ACS_MAX_ATTEMPTS="2.5"))
+    assert caught.value.name == "ACS_MAX_ATTEMPTS"
+
+
+def test_every_bad_setting_is_named_at_once() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_environment({"EXPIRY_WINDOW_HOURS": "x", "TRACKING_TABLE_PREFIX": "_"})
+    assert set(caught.value.problems) == {
+        "ACS_CONNECTION_STRING",
+        "MMS_SENDERS",
+        "TRACKING_STORAGE_CONNECTION_STRING",
+        "TRACKING_TABLE_PREFIX",
+        "EXPIRY_WINDOW_HOURS",
+    }
+
+
+@pytest.mark.parametrize("sender", ["+1800456789\n1", "+1800456789\u0661", "+18004567891x"])
+def test_a_sender_must_be_ascii_e164_throughout(sender: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_environment(with_(MMS_SENDERS=sender))
+    assert caught.value.name == "MMS_SENDERS"
