@@ -1,4 +1,4 @@
-"""The JSON shapes the HTTP API answers with (CONTRACT.md, ``GET /api/messages/{messageId}``)."""
+"""The JSON shapes the HTTP API answers with (README, HTTP API: ``GET /api/messages/{messageId}``)."""
 
 from __future__ import annotations
 
