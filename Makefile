@@ -12,8 +12,12 @@ INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 RUNTIME_VENV := .venv-runtime
 RUNTIME_STAMP := $(RUNTIME_VENV)/.installed
+# requirements.txt is a lock compiled from requirements.in by pip-tools, kept in a venv of its own.
+LOCK_VENV := .venv-lock
+PIP_TOOLS := pip-tools==7.6.2
+LOCK_COMMAND := pip-compile --strip-extras --no-emit-index-url --no-emit-find-links --output-file=requirements.txt requirements.in
 
-.PHONY: setup setup-infra run test lint bench clean
+.PHONY: setup setup-infra lock run test lint bench clean
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
@@ -31,8 +35,13 @@ $(INFRA_STAMP): requirements-infra.txt
 
 $(RUNTIME_STAMP): requirements.txt
 	test -x $(RUNTIME_VENV)/bin/python || $(PYTHON) -m venv $(RUNTIME_VENV)
-	$(RUNTIME_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(RUNTIME_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.txt
 	touch $@
+
+# Recompile requirements.txt after editing requirements.in (the lock is what deploys and what CI tests).
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || ( $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(PIP_TOOLS) )
+	CUSTOM_COMPILE_COMMAND="$(LOCK_COMMAND)" $(LOCK_VENV)/bin/$(LOCK_COMMAND) --quiet
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -53,4 +62,4 @@ lint: setup
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) $(INFRA_VENV) $(RUNTIME_VENV) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(INFRA_VENV) $(RUNTIME_VENV) $(LOCK_VENV) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache

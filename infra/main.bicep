@@ -1,6 +1,7 @@
 // mms-tracker on Azure: a Flex Consumption Function App with a user-assigned identity, storage
 // without shared keys, Application Insights without local auth, an ACS resource (or an existing
-// one), and, once the code is deployed, the Event Grid subscription to on_delivery_report.
+// one) and its Event Grid system topic. The subscription to on_delivery_report needs the deployed code, so
+// azd's postdeploy hook creates it with az (infra/hooks/); the outputs below are what the hooks read.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -18,33 +19,43 @@ param existingAcsResourceId string = ''
 @description('Where a new ACS resource keeps its data.')
 param acsDataLocation string = 'United States'
 
+@description('Name of the Event Grid system topic the existing ACS resource already has (one per source is allowed), in the ACS resource\'s resource group; empty: create one.')
+param existingSystemTopicName string = ''
+
 @description('Comma-separated E.164 numbers the app may send from (numbers bought on the ACS resource).')
 param mmsSenders string
-
-@description('Create the Event Grid subscription to on_delivery_report; true only after the code is deployed (the azd postdeploy hook does this).')
-param deployEventSubscription bool = false
 
 @description('How delivery reports reach the app: trigger (one event per invocation) or batchedWebhook (POST /api/events/delivery-reports with batches).')
 @allowed(['trigger', 'batchedWebhook'])
 param ingestPath string = 'trigger'
 
 @description('Events per request on the batchedWebhook path (Event Grid allows up to 5000).')
+@minValue(1)
+@maxValue(5000)
 param maxEventsPerBatch int = 100
 
 @description('Hours without a final delivery report before a message is Expired.')
 param expiryWindowHours int = 72
 
 @secure()
-@description('Key sealing listing continuation tokens; a new one (the default) invalidates outstanding tokens.')
-// checkov:skip=CKV_AZURE_131: the default is newGuid(), generated per deployment, not a hard-coded value
-param queryTokenKey string = newGuid()
+@minLength(32)
+@description('Key sealing listing continuation tokens; changing it invalidates outstanding tokens. azd\'s preprovision hook generates it once per environment (QUERY_TOKEN_KEY).')
+param queryTokenKey string
 
-@description('Principal id of the deploying user (azd sets it), granted read access to the tracking tables.')
+@description('Principal id of the identity running the deployment (azd sets it), granted read access to the tracking tables.')
 param principalId string = ''
+
+@description('Type of that principal: User when a person runs azd, ServicePrincipal in a CI pipeline.')
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param principalType string = 'User'
 
 var token = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var tablePrefix = 'mms'
+// An existing ACS resource must be in this subscription (infra/hooks/preprovision checks it first).
+var acsResourceGroupName = empty(existingAcsResourceId) ? rg.name : split(existingAcsResourceId, '/')[4]
+var systemTopicName = empty(existingSystemTopicName) ? 'egst-${token}' : existingSystemTopicName
+var systemTopicResourceGroupName = empty(existingSystemTopicName) ? rg.name : acsResourceGroupName
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -128,26 +139,19 @@ module rbac 'app/rbac.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     acsResourceId: acs.outputs.id
     deployerPrincipalId: principalId
+    deployerPrincipalType: principalType
   }
 }
 
-module eventSubscription 'app/event-subscription.bicep' = if (deployEventSubscription) {
+module systemTopic 'app/system-topic.bicep' = if (empty(existingSystemTopicName)) {
   scope: rg
-  name: 'event-subscription'
+  name: 'system-topic'
   params: {
-    systemTopicName: 'egst-${token}'
+    name: systemTopicName
     acsResourceId: acs.outputs.id
-    functionAppId: functionApp.outputs.id
-    functionAppName: functionApp.outputs.name
-    functionName: 'on_delivery_report'
-    ingestPath: ingestPath
-    maxEventsPerBatch: maxEventsPerBatch
     identityId: identity.outputs.id
-    storageAccountId: storage.outputs.id
-    deadLetterContainerName: storage.outputs.deadLetterContainerName
     tags: tags
   }
-  dependsOn: [rbac]
 }
 
 output AZURE_LOCATION string = location
@@ -156,3 +160,12 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_FUNCTION_APP_URL string = functionApp.outputs.url
 output ACS_ENDPOINT string = acs.outputs.endpoint
 output TRACKING_STORAGE_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
+// Read by infra/hooks/postdeploy to create the Event Grid subscription to on_delivery_report.
+output AZURE_FUNCTION_APP_ID string = functionApp.outputs.id
+output EVENT_GRID_SYSTEM_TOPIC_NAME string = systemTopicName
+output EVENT_GRID_SYSTEM_TOPIC_RESOURCE_GROUP string = systemTopicResourceGroupName
+output APP_IDENTITY_RESOURCE_ID string = identity.outputs.id
+output DEAD_LETTER_STORAGE_ACCOUNT_ID string = storage.outputs.id
+output DEAD_LETTER_CONTAINER_NAME string = storage.outputs.deadLetterContainerName
+output DELIVERY_REPORT_INGEST_PATH string = ingestPath
+output DELIVERY_REPORT_MAX_EVENTS_PER_BATCH int = maxEventsPerBatch

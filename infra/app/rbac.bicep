@@ -4,6 +4,8 @@ param storageAccountName string
 param applicationInsightsName string
 param acsResourceId string
 param deployerPrincipalId string
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param deployerPrincipalType string = 'User'
 
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -87,7 +89,7 @@ resource deployerTableReader 'Microsoft.Authorization/roleAssignments@2022-04-01
   scope: storage
   properties: {
     principalId: deployerPrincipalId
-    principalType: 'User'
+    principalType: deployerPrincipalType
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataReader)
   }
 }

@@ -1,5 +1,5 @@
-"""Offline checks of the deployment: Bicep parses, checkov passes, infra and code agree, and the app
-indexes in a venv holding requirements.txt alone, as the Functions Python worker would load it."""
+"""Offline checks of the deployment: Bicep parses, checkov passes, infra, azd hooks and code agree, and the
+app indexes in a venv holding requirements.txt alone, as the Functions Python worker would load it."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from mms_tracker.reports import REPORT_EVENT_TYPES
 from tests.support import EXPECTED_FUNCTIONS, ROOT
 
 INFRA = ROOT / "infra"
+HOOKS = INFRA / "hooks"
 INFRA_PYTHON = ROOT / ".venv-infra" / "bin" / "python"
 CHECKOV = ROOT / ".venv-infra" / "bin" / "checkov"
 RUNTIME_PYTHON = ROOT / ".venv-runtime" / "bin" / "python"
@@ -63,10 +64,11 @@ def test_every_bicep_file_parses() -> None:
         "Microsoft.Storage/storageAccounts",
         "Microsoft.Communication/communicationServices",
         "Microsoft.EventGrid/systemTopics",
-        "Microsoft.EventGrid/systemTopics/eventSubscriptions",
         "Microsoft.Insights/components",
         "Microsoft.Authorization/roleAssignments",
     } <= {t.split("@")[0] for t in declared}
+    # The subscription needs the deployed function: the postdeploy hook creates it, Bicep does not.
+    assert not any("eventSubscriptions" in t for t in declared)
 
 
 def test_checkov_reports_no_failed_check_and_every_skip_has_a_reason() -> None:
@@ -86,19 +88,87 @@ def test_checkov_reports_no_failed_check_and_every_skip_has_a_reason() -> None:
         assert len((skipped.get("check_result", {}).get("suppress_comment") or "").strip()) > 10, skipped["check_id"]
 
 
-def test_event_subscription_targets_the_registered_function_and_parsed_event_types() -> None:
+def hook_texts(stem: str) -> dict[str, str]:
+    """The POSIX and PowerShell versions of one azd hook, by file name."""
+    return {p.name: p.read_text() for p in (HOOKS / f"{stem}.sh", HOOKS / f"{stem}.ps1")}
+
+
+def bicep_outputs() -> set[str]:
+    return set(re.findall(r"^output (\w+) ", (INFRA / "main.bicep").read_text(), flags=re.MULTILINE))
+
+
+def test_azure_yaml_runs_each_hook_in_both_shells_and_each_file_exists() -> None:
+    azure_yaml = (ROOT / "azure.yaml").read_text()
+    runs = re.findall(r"run: \./infra/hooks/(\S+)", azure_yaml)
+    assert sorted(runs) == ["postdeploy.ps1", "postdeploy.sh", "preprovision.ps1", "preprovision.sh"]
+    assert all((HOOKS / name).is_file() for name in runs)
+    for name in runs:
+        if name.endswith(".sh"):
+            subprocess.run(["sh", "-n", str(HOOKS / name)], check=True, timeout=30)
+
+
+def test_no_hook_runs_azd_beyond_reading_the_environment_and_setting_its_own_secret() -> None:
+    for path in sorted(HOOKS.iterdir()):
+        code = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
+        commands = set(re.findall(r"\bazd +([a-z]+(?: [a-z-]+)?)", code))
+        assert commands <= {"env get-values", "env set", "hooks run"}, path.name
+        if "env set" in commands:
+            assert path.stem == "preprovision", path.name  # before provisioning, never nested in it
+        assert not re.search(r"\bazd +(provision|up|deploy|down)\b", code), path.name
+
+
+def test_both_postdeploy_hooks_write_the_subscription_main_bicep_used_to_declare() -> None:
+    outputs = bicep_outputs()
+    for name, text in hook_texts("postdeploy").items():
+        assert "az rest --method put" in text and "/eventSubscriptions/" in text, name
+        event_types = set(re.findall(r"Microsoft\.Communication\.[A-Za-z]+DeliveryReportReceived", text))
+        assert event_types and event_types <= REPORT_EVENT_TYPES, name
+        targets = set(re.findall(r"(on_delivery_report|receive_delivery_reports)", text))
+        assert targets == {"on_delivery_report", "receive_delivery_reports"} <= EXPECTED_FUNCTIONS, name
+        assert "AzureFunction" in text and "/api/events/delivery-reports?code=" in text, name
+        assert re.search(r"maxDeliveryAttempts.{0,4}30", text), name
+        assert re.search(r"eventTimeToLiveInMinutes.{0,4}1440", text), name
+        assert "deadLetterWithResourceIdentity" in text and "UserAssigned" in text, name
+        read = set(re.findall(r"(?:value|Get-AzdValue) '?([A-Z][A-Z0-9_]+)", text))
+        assert read - {"AZURE_SUBSCRIPTION_ID"} <= outputs, name  # azd sets the subscription itself
+        assert {"EVENT_GRID_SYSTEM_TOPIC_NAME", "AZURE_FUNCTION_APP_ID"} <= read, name
+
+
+def test_main_bicep_declares_the_system_topic_and_the_subscription_switch_is_gone() -> None:
     main = (INFRA / "main.bicep").read_text()
-    subscription = (INFRA / "app" / "event-subscription.bicep").read_text()
-    [function_name] = re.findall(r"functionName: '([^']+)'", main)
-    assert function_name == "on_delivery_report"
-    assert function_name in EXPECTED_FUNCTIONS
-    event_types = set(re.findall(r"'(Microsoft\.Communication\.[A-Za-z]+DeliveryReportReceived)'", subscription))
-    assert event_types and event_types <= REPORT_EVENT_TYPES
-    assert "endpointType: 'AzureFunction'" in subscription
-    assert "/api/events/delivery-reports?code=" in subscription  # the batched option
+    assert "module systemTopic 'app/system-topic.bicep' = if (empty(existingSystemTopicName))" in main
+    assert "param existingSystemTopicName string = ''" in main
     assert "@allowed(['trigger', 'batchedWebhook'])" in main
-    assert "maxDeliveryAttempts: 30" in subscription and "eventTimeToLiveInMinutes: 1440" in subscription
-    assert "deadLetterWithResourceIdentity" in subscription
+    for path in [*INFRA.rglob("*"), ROOT / "azure.yaml", ROOT / "README.md"]:
+        if path.is_file():
+            text = path.read_text().lower()
+            assert "deploy_event_subscription" not in text and "deployeventsubscription" not in text, path
+
+
+def test_an_existing_acs_resource_is_checked_before_anything_is_created() -> None:
+    for name, text in hook_texts("preprovision").items():
+        assert "EXISTING_ACS_RESOURCE_ID" in text and "AZURE_SUBSCRIPTION_ID" in text, name
+        assert "EXISTING_SYSTEM_TOPIC_NAME" in text and "az eventgrid system-topic list" in text, name
+
+
+def test_the_deploying_principal_type_is_a_parameter() -> None:
+    main = (INFRA / "main.bicep").read_text()
+    rbac = (INFRA / "app" / "rbac.bicep").read_text()
+    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert "param principalType string = 'User'" in main
+    assert parameters["principalType"] == {"value": "${AZURE_PRINCIPAL_TYPE=User}"}
+    assert "principalType: deployerPrincipalType" in rbac and "principalType: 'User'" not in rbac
+
+
+def test_query_token_key_is_generated_once_per_environment_not_per_provision() -> None:
+    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert parameters["queryTokenKey"] == {"value": "${QUERY_TOKEN_KEY}"}
+    assert not any("newGuid(" in p.read_text() for p in INFRA.rglob("*.bicep"))
+    assert "{ name: 'QUERY_TOKEN_KEY', value: queryTokenKey }" in (INFRA / "app" / "function-app.bicep").read_text()
+    for name, text in hook_texts("preprovision").items():
+        assert "azd env set QUERY_TOKEN_KEY" in text, name
+        only_when_absent = ('if [ -z "$(value QUERY_TOKEN_KEY)" ]', "if (-not (Get-AzdValue 'QUERY_TOKEN_KEY'))")
+        assert any(guard in text for guard in only_when_absent), name
 
 
 def test_every_setting_the_code_reads_is_set_by_infra() -> None:
@@ -111,11 +181,7 @@ def test_every_setting_the_code_reads_is_set_by_infra() -> None:
 def test_no_key_or_connection_string_is_set_by_infra() -> None:
     text = "\n".join(p.read_text() for p in INFRA.rglob("*.bicep"))
     assert "AccountKey=" not in text and "accesskey=" not in text.lower()
-    # The one key read: the function key in the batched webhook's URL, which Event Grid needs.
-    for path in INFRA.rglob("*.bicep"):
-        if "listKeys(" in path.read_text():
-            assert path.name == "event-subscription.bicep"
-            assert path.read_text().count("listKeys(") == 1
+    assert "listKeys(" not in text  # the batched webhook's function key is read by the postdeploy hook
     assert "allowSharedKeyAccess: false" in text and "DisableLocalAuth: true" in text
     assert not (app_settings_in_infra() & set(NOT_SET_IN_AZURE))
 
