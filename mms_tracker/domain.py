@@ -21,6 +21,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 MAX_EVENTS = 100
+MAX_TAG_CHARS = 256  # a tag longer than this is refused at send time and ignored in a report
+_EPOCH = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 EXPIRED_DETAILS = "No final delivery report within the expiry window."
 
 
@@ -60,6 +62,7 @@ class DeliveryReport:
     from_: str | None = None
     tag: str | None = None
     delivery_attempts: tuple[DeliveryAttempt, ...] = ()
+    received_extra_ticks: int = 0  # the 100-ns digit beyond the datetime's microseconds (ACS writes 7 digits)
 
     @property
     def status(self) -> Status | None:
@@ -67,11 +70,15 @@ class DeliveryReport:
         return REPORT_STATUSES.get(self.delivery_status.lower())
 
     @property
+    def received_ticks(self) -> int | None:
+        return ticks(self.received_timestamp, self.received_extra_ticks)
+
+    @property
     def fingerprint(self) -> str:
         """The report's identity apart from its event id: redelivered under another id, it matches."""
-        stamp = self.received_timestamp.isoformat() if self.received_timestamp else ""
+        stamp = str(self.received_ticks) if self.received_ticks is not None else ""
         text = "\x1f".join((self.message_id, self.delivery_status.lower(), self.delivery_status_details or "", stamp))
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -86,13 +93,17 @@ class RecordedEvent:
     received_timestamp: dt.datetime | None
     recorded_at: dt.datetime
     delivery_attempts: tuple[DeliveryAttempt, ...] = ()
+    received_extra_ticks: int = 0
+    tag: str | None = None  # the report's own tag, kept even when it differs from the record's
 
     @property
     def status(self) -> Status | None:
         return REPORT_STATUSES.get(self.delivery_status.lower())
 
-    def order_key(self) -> tuple[dt.datetime, str]:
-        return (self.received_timestamp or self.recorded_at, self.fingerprint)
+    def order_key(self) -> tuple[int, str]:
+        """Order by ``receivedTimestamp`` at full (100-ns) precision, then by fingerprint, so every replica agrees."""
+        received = ticks(self.received_timestamp, self.received_extra_ticks)
+        return (received if received is not None else ticks(self.recorded_at, 0) or 0, self.fingerprint)
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,32 @@ class Change:
         return self.outcome == "applied"
 
 
+def ticks(moment: dt.datetime | None, extra: int = 0) -> int | None:
+    """100-ns ticks since 0001-01-01 UTC (as .NET counts them), so 7-digit fractions order exactly."""
+    if moment is None:
+        return None
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1) * 10 + extra
+
+
+def retain(events: tuple[RecordedEvent, ...], limit: int) -> tuple[RecordedEvent, ...]:
+    """At most ``limit`` (at least 1) events, newest kept, and always the deciding final report.
+
+    The deciding report (the latest final) is what the status rests on, so a trim never drops
+    it: however many later non-final reports arrive, the record's status stays what the rules
+    give over every report ever received.
+    """
+    ordered = sorted(events, key=RecordedEvent.order_key)
+    limit = max(1, limit)
+    if len(ordered) <= limit:
+        return tuple(ordered)
+    finals = [e for e in ordered if e.status is not None]
+    winner = max(finals, key=RecordedEvent.order_key) if finals else None
+    kept = ordered[-limit:]
+    if winner is not None and winner not in kept:
+        kept = [winner, *ordered[-(limit - 1) :]] if limit > 1 else [winner]
+    return tuple(sorted(kept, key=RecordedEvent.order_key))
+
+
 def decide_status(record: TrackingRecord) -> TrackingRecord:
     """Derive status, details, completion time and attempts from the record's contents."""
     finals = [e for e in record.events if e.status is not None]
@@ -188,11 +225,13 @@ def apply_report(record: TrackingRecord | None, report: DeliveryReport, now: dt.
         received_timestamp=report.received_timestamp,
         recorded_at=now,
         delivery_attempts=report.delivery_attempts,
+        received_extra_ticks=report.received_extra_ticks,
+        tag=report.tag,
     )
     base = record or TrackingRecord(
         message_id=report.message_id, status=Status.ACCEPTED, created_at=now, updated_at=now
     )
-    events = tuple(sorted((*base.events, event), key=RecordedEvent.order_key))[-MAX_EVENTS:]
+    events = retain((*base.events, event), MAX_EVENTS)
     after = replace(
         base,
         to=base.to or report.to,
@@ -214,7 +253,7 @@ def apply_send(record: TrackingRecord | None, send: Send, now: dt.datetime) -> C
         base,
         to=send.to,
         from_=send.from_,
-        tag=send.tag if send.tag is not None else base.tag,
+        tag=base.tag or send.tag,  # a message belongs to the first tag recorded for it
         created_at=min(base.created_at, send.at),
         sent=True,
         rejected=not send.accepted,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import __version__
-from .domain import Status
-from .queries import LIST_MESSAGES, TAG_MAX_CHARS
+from .domain import MAX_TAG_CHARS, Status
+from .queries import LIST_MESSAGES
 from .send_request import (
     MAX_ATTACHMENTS,
     MAX_MESSAGE_CHARS,
@@ -112,7 +112,7 @@ SCHEMAS: dict[str, Any] = {
                         "type": "boolean",
                         "description": "Ignored: reports are always requested.",
                     },
-                    "tag": {"type": "string", "maxLength": TAG_MAX_CHARS},
+                    "tag": {"type": "string", "maxLength": MAX_TAG_CHARS},
                 },
             },
         },
@@ -153,6 +153,10 @@ SCHEMAS: dict[str, Any] = {
             "deliveryStatusDetails": {"type": ["string", "null"]},
             "receivedTimestamp": _NULLABLE_TIME,
             "recordedAt": _TIME,
+            "tag": {
+                "type": ["string", "null"],
+                "description": "The report's own tag; a message stays in the first tag recorded for it.",
+            },
         },
     },
     "MessageSummary": {
@@ -296,7 +300,7 @@ def openapi_document() -> dict[str, Any]:
                             "name": "tag",
                             "in": "path",
                             "required": True,
-                            "schema": {"type": "string", "minLength": 1, "maxLength": TAG_MAX_CHARS},
+                            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_TAG_CHARS},
                         }
                     ],
                     "responses": {"200": _json_response("Counts per status, zeros included.", "TagSummary"), **_ERRORS},

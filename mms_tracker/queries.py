@@ -6,13 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .domain import Status
+from .domain import MAX_TAG_CHARS, Status
 from .problems import FieldError
 from .send_request import RequestInvalid
 
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 1000
-TAG_MAX_CHARS = 256
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class QueryParameter:
 LIST_MESSAGES = (
     QueryParameter(
         "tag",
-        {"type": "string", "minLength": 1, "maxLength": TAG_MAX_CHARS},
+        {"type": "string", "minLength": 1, "maxLength": MAX_TAG_CHARS},
         True,
         "The tag the messages were sent with (sendOptions.tag).",
     ),

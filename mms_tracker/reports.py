@@ -12,20 +12,30 @@ import datetime as dt
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, overload
 
 import azure.functions as func
 
-from .domain import DeliveryAttempt, DeliveryReport
+from .domain import MAX_TAG_CHARS, DeliveryAttempt, DeliveryReport
 
 # ACS publishes MMS delivery reports under the SMS type: the Event Grid system-event schema
 # (Azure/azure-rest-api-specs, specification/eventgrid/data-plane/Microsoft.Communication/) defines
 # no other delivery-report type, so no other is accepted.
 REPORT_EVENT_TYPES = frozenset({"Microsoft.Communication.SMSDeliveryReportReceived"})
 _TIMESTAMP = re.compile(
-    r"^(?P<head>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?)(?:\.(?P<frac>\d+))?(?P<zone>Z|[+-]\d{2}:?\d{2})?$",
+    r"(?P<head>[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2})?)(?:\.(?P<frac>[0-9]{1,9}))?"
+    r"(?P<zone>Z|[+-][0-9]{2}:?[0-9]{2})?",
     re.IGNORECASE,
 )
+_SURROGATE = re.compile("[\ud800-\udfff]")  # lone surrogates: JSON can carry them, storage cannot
+# Bounds on what a report may carry into storage (a Table property holds at most 64 KiB, a key
+# at most 1 KiB), so that every report accepted can be written and read back. Free text is
+# truncated; an identifier longer than this can never be a real ACS message id and is poison.
+MAX_ID_CHARS = 256
+MAX_DETAILS_CHARS = 1024
+MAX_STATUS_CHARS = 64
+MAX_PHONE_CHARS = 64
+MAX_ATTEMPTS = 20
 
 
 class PoisonEvent(ValueError):
@@ -81,53 +91,64 @@ def report_from(event_id: str, event_type: str, data: Any) -> DeliveryReport:
     if not isinstance(data, Mapping):
         raise PoisonEvent("data is not an object")
     fields = {str(k).lower(): v for k, v in data.items()}
-    message_id = _text(fields.get("messageid"))
-    if not message_id:
-        raise PoisonEvent("no messageId")
+    message_id = _identifier(fields.get("messageid"), "messageId")
     status = _text(fields.get("deliverystatus"))
     if not status:
         raise PoisonEvent("no deliveryStatus")
     if not event_id:
         raise PoisonEvent("no event id")
+    received, extra_ticks = parse_instant(fields.get("receivedtimestamp"))
+    tag = _text(fields.get("tag"))
     return DeliveryReport(
-        event_id=event_id,
+        event_id=_bounded(event_id, MAX_ID_CHARS),
         event_type=event_type,
         message_id=message_id,
-        delivery_status=status,
-        delivery_status_details=_text(fields.get("deliverystatusdetails")),
-        received_timestamp=parse_timestamp(fields.get("receivedtimestamp")),
-        to=_phone(fields.get("to")),
-        from_=_phone(fields.get("from")),
-        tag=_text(fields.get("tag")),
+        delivery_status=_bounded(status, MAX_STATUS_CHARS),
+        delivery_status_details=_bounded(_text(fields.get("deliverystatusdetails")), MAX_DETAILS_CHARS),
+        received_timestamp=received,
+        received_extra_ticks=extra_ticks,
+        to=_bounded(_phone(fields.get("to")), MAX_PHONE_CHARS),
+        from_=_bounded(_phone(fields.get("from")), MAX_PHONE_CHARS),
+        # A tag longer than a send may set cannot be ours: the report is kept, untagged.
+        tag=tag if tag is None or len(tag) <= MAX_TAG_CHARS else None,
         delivery_attempts=_attempts(fields.get("deliveryattempts")),
     )
 
 
 def parse_timestamp(value: Any) -> dt.datetime | None:
     """ISO 8601 with up to 7 fractional digits (as .NET writes them) to an aware UTC datetime."""
+    return parse_instant(value)[0]
+
+
+def parse_instant(value: Any) -> tuple[dt.datetime | None, int]:
+    """A timestamp as an aware UTC datetime plus the 100-ns digit beyond its microseconds.
+
+    ACS writes seven fractional digits; keeping the seventh lets two reports 100 ns apart order
+    exactly. Raise :class:`PoisonEvent` for anything unreadable, or outside the years 1 to 9999 in UTC.
+    """
     if value in (None, ""):
-        return None
+        return None, 0
     if not isinstance(value, str):
         raise PoisonEvent("timestamp is not a string")
-    found = _TIMESTAMP.match(value.strip())
+    found = _TIMESTAMP.fullmatch(value.strip())
     if found is None:
-        raise PoisonEvent(f"unreadable timestamp {value!r}")
+        raise PoisonEvent("unreadable timestamp")
     text = found.group("head")
-    if found.group("frac"):
-        text += "." + found.group("frac")[:6].ljust(6, "0")
+    fraction = (found.group("frac") or "").ljust(7, "0")
+    text += "." + fraction[:6]
     zone = found.group("zone") or "+00:00"
     text += "+00:00" if zone.upper() == "Z" else zone
     try:
-        return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
-    except ValueError:
-        raise PoisonEvent(f"unreadable timestamp {value!r}") from None
+        return dt.datetime.fromisoformat(text).astimezone(dt.UTC), int(fraction[6])
+    except (ValueError, OverflowError):
+        raise PoisonEvent("unreadable timestamp") from None
 
 
 def _attempts(value: Any) -> tuple[DeliveryAttempt, ...]:
     if not isinstance(value, list):
         return ()
     attempts = []
-    for item in value:
+    for item in value[-MAX_ATTEMPTS:]:
         if isinstance(item, Mapping):
             f = {str(k).lower(): v for k, v in item.items()}
             attempts.append(
@@ -141,14 +162,46 @@ def _attempts(value: Any) -> tuple[DeliveryAttempt, ...]:
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31 else 0
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
+    """A field as text: scalars only (a nested object is not text), lone surrogates replaced."""
+    if value is None or isinstance(value, (dict, list)):
         return None
     text = str(value).strip()
-    return text or None
+    if not text:
+        return None
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _has_surrogate(text: str) -> bool:
+    return _SURROGATE.search(text) is not None
+
+
+@overload
+def _bounded(text: str, limit: int) -> str: ...
+
+
+@overload
+def _bounded(text: str | None, limit: int) -> str | None: ...
+
+
+def _bounded(text: str | None, limit: int) -> str | None:
+    """Free text cut to ``limit`` characters (the last one an ellipsis) so that it fits storage."""
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _identifier(value: Any, name: str) -> str:
+    """An id as sent: a non-empty string within :data:`MAX_ID_CHARS`; anything else is poison."""
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise PoisonEvent(f"no {name}")
+    text = str(value).strip()
+    if not text:
+        raise PoisonEvent(f"no {name}")
+    if len(text) > MAX_ID_CHARS or _has_surrogate(text):
+        raise PoisonEvent(f"{name} is not a message id (over {MAX_ID_CHARS} characters or not unicode)")
+    return text
 
 
 def _phone(value: Any) -> str | None:

@@ -48,6 +48,7 @@ def record_json(record: TrackingRecord, *, with_events: bool = True) -> dict[str
                 "deliveryStatusDetails": e.delivery_status_details,
                 "receivedTimestamp": timestamp(e.received_timestamp),
                 "recordedAt": timestamp(e.recorded_at),
+                "tag": e.tag,
             }
             for e in record.events
         ]

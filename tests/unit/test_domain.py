@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mms_tracker.domain import (
+    MAX_EVENTS,
     DeliveryReport,
     Send,
     Status,
@@ -130,7 +132,30 @@ def test_report_before_send_creates_the_record_and_send_fills_in_without_lowerin
     assert early.status is Status.DELIVERED and not early.sent
     filled = apply_send(early, Send(MID, "+18335852071", "+18004567891", "other-tag", True, T0), at(2)).after
     assert filled.status is Status.DELIVERED
-    assert filled.sent and filled.tag == "other-tag" and filled.created_at == T0
+    assert filled.sent and filled.created_at == T0
+    assert filled.tag == "campaign"  # the first tag recorded (the report's) keeps the message
+
+
+def test_a_later_reports_other_tag_is_kept_in_its_event_but_does_not_move_the_message() -> None:
+    record = run(replace(report("Delivered", 5), tag="elsewhere"), start=sent())
+    assert record.tag == "campaign"
+    assert record.events[0].tag == "elsewhere"
+
+
+def test_a_final_report_survives_any_number_of_later_non_final_reports() -> None:
+    record = run(report("Delivered", 5), *(report("Sent", 10 + i) for i in range(MAX_EVENTS + 20)), start=sent())
+    assert len(record.events) == MAX_EVENTS
+    assert (record.status, record.completed_at) == (Status.DELIVERED, at(5))
+    again = apply_report(record, report("Delivered", 5), at(500))
+    assert again.after.status is Status.DELIVERED
+
+
+def test_reports_100_ns_apart_order_by_the_seventh_digit() -> None:
+    failed = replace(report("Failed", 5), received_extra_ticks=1)
+    delivered = replace(report("Delivered", 5), received_extra_ticks=9)
+    for order in itertools.permutations([failed, delivered]):
+        assert run(*order, start=sent()).status is Status.DELIVERED
+    assert failed.fingerprint != replace(failed, received_extra_ticks=2).fingerprint
 
 
 def test_expiry_marks_only_accepted_records() -> None:
@@ -214,3 +239,25 @@ def test_every_order_of_two_finals_agrees() -> None:
     two = [report("Failed", 7), report("Delivered", 3)]
     outcomes = {run(*order, start=sent()).status for order in itertools.permutations(two)}
     assert outcomes == {Status.FAILED}
+
+
+STATUS_CHOICES = st.sampled_from(["Delivered", "Failed", "Sent", "Queued", "delivered"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(STATUS_CHOICES, st.integers(0, 10_000), st.integers(0, 9)), min_size=1, max_size=260))
+def test_status_is_the_rules_applied_to_every_report_ever_received(specs: list[tuple[str, int, int]]) -> None:
+    """Whatever trims the history, the status is what the rules give over all reports received."""
+    reports = [replace(report(s, t), received_extra_ticks=x) for s, t, x in specs]
+    record = run(*reports, start=sent())
+    finals = [r for r in reports if r.status is not None]
+    if not finals:
+        assert record.status is Status.ACCEPTED
+        return
+    winner = max(finals, key=lambda r: (r.received_ticks, r.fingerprint))
+    assert (record.status, record.status_details, record.completed_at) == (
+        winner.status,
+        winner.delivery_status_details,
+        winner.received_timestamp,
+    )
+    assert len(record.events) <= MAX_EVENTS

@@ -10,7 +10,15 @@ import pytest
 from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
 
-from mms_tracker.reports import PoisonEvent, parse_report, parse_timestamp
+from mms_tracker.domain import MAX_TAG_CHARS, DeliveryReport
+from mms_tracker.reports import (
+    MAX_DETAILS_CHARS,
+    MAX_ID_CHARS,
+    PoisonEvent,
+    parse_instant,
+    parse_report,
+    parse_timestamp,
+)
 from tests.support import fixture
 
 
@@ -98,3 +106,48 @@ def test_unprocessable_events_are_poison(change: dict[str, object], reason: str)
 )
 def test_timestamps_in_every_form_acs_writes(text: str, expected: dt.datetime) -> None:
     assert parse_timestamp(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2020-13-01T00:00:00Z"])
+def test_timestamps_outside_the_calendar_are_poison_not_a_crash(text: str) -> None:
+    event = grid_fixture()
+    event["data"] = dict(event["data"]) | {"receivedTimestamp": text}  # type: ignore[call-overload]
+    with pytest.raises(PoisonEvent, match="timestamp"):
+        parse_report(decode(event))
+
+
+def test_the_seventh_fractional_digit_is_kept_for_ordering() -> None:
+    # ACS writes 7 digits (the Event Grid sample in azure-rest-api-specs: "2020-09-18T00:22:20.2855749Z").
+    assert parse_instant("2020-09-18T00:22:20.2855749Z") == (
+        dt.datetime(2020, 9, 18, 0, 22, 20, 285574, tzinfo=dt.UTC),
+        9,
+    )
+    assert parse_instant("2020-09-18T00:22:20.1Z")[1] == 0
+
+
+def report_with(**data: object) -> DeliveryReport:
+    event = grid_fixture()
+    event["data"] = dict(event["data"]) | data  # type: ignore[call-overload]
+    return parse_report(decode(event))
+
+
+def test_a_message_id_too_long_to_be_a_key_is_poison() -> None:
+    assert len(report_with(messageId="m" * MAX_ID_CHARS).message_id) == MAX_ID_CHARS
+    with pytest.raises(PoisonEvent, match="messageId"):
+        report_with(messageId="m" * (MAX_ID_CHARS + 1))
+
+
+def test_free_text_is_cut_to_fit_storage_and_an_overlong_tag_is_dropped() -> None:
+    report = report_with(deliveryStatusDetails="é" * 40_000, tag="t" * 600, to="+1" + "9" * 100_000)
+    assert report.delivery_status_details is not None and len(report.delivery_status_details) == MAX_DETAILS_CHARS
+    assert report.tag is None
+    assert report.to is not None and len(report.to) <= 64
+    assert report_with(tag="t" * MAX_TAG_CHARS).tag == "t" * MAX_TAG_CHARS
+
+
+def test_lone_surrogates_and_nested_values_are_not_text() -> None:
+    report = report_with(deliveryStatusDetails="bad \ud800 text", tag={"nested": ["x"]})
+    assert report.delivery_status_details == "bad \ufffd text"
+    assert report.tag is None
+    with pytest.raises(PoisonEvent, match="messageId"):
+        report_with(messageId="m\udc00")
