@@ -8,7 +8,6 @@ built on first use and kept for the life of the loop. ``RUNTIME.configure`` is h
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 from collections.abc import Mapping
@@ -155,12 +154,9 @@ def _table_service(settings: Settings) -> TableServiceClient:
     return TableServiceClient(settings.storage_table_endpoint, credential=DefaultAzureCredential(), **options)
 
 
-def _token_key(settings: Settings) -> bytes:
-    """The key that seals continuation tokens: ``QUERY_TOKEN_KEY``, or one derived from the storage target."""
-    if settings.query_token_key:
-        return settings.query_token_key.encode()
-    target = settings.storage_connection_string or settings.storage_table_endpoint or ""
-    return hashlib.sha256(b"mms-tracker continuation tokens\x00" + target.encode()).digest()
+def _token_key(settings: Settings) -> bytes | None:
+    """``QUERY_TOKEN_KEY``; unset, the store makes a random key on first use and keeps it in storage."""
+    return settings.query_token_key.encode() if settings.query_token_key else None
 
 
 RUNTIME = Runtime()

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .domain import MAX_TAG_CHARS
 from .problems import FieldError
 from .settings import E164
 from .timestamps import parse_rfc1123
@@ -89,7 +90,7 @@ def parse_send_request(body: bytes, senders: tuple[str, ...], limits: SendLimits
         raise RequestTooLarge(limits.max_request_bytes)
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         raise RequestInvalid([FieldError("body", "must be a JSON object")]) from None
     if not isinstance(data, dict):
         raise RequestInvalid([FieldError("body", "must be a JSON object")])
@@ -101,6 +102,8 @@ def parse_send_request(body: bytes, senders: tuple[str, ...], limits: SendLimits
         errors.append(FieldError("message", "must be a string"))
     elif isinstance(message, str) and len(message) > MAX_MESSAGE_CHARS:
         errors.append(FieldError("message", f"must be at most {MAX_MESSAGE_CHARS} characters"))
+    elif isinstance(message, str) and not _is_unicode(message):
+        errors.append(FieldError("message", "must be valid unicode text (no lone surrogates)"))
     attachments = _attachments(data.get("attachments"), limits, errors)
     tag = _tag(data.get("sendOptions"), errors)
     if errors:
@@ -125,6 +128,7 @@ def _recipients(value: Any, errors: list[FieldError]) -> tuple[Recipient, ...]:
         errors.append(FieldError("recipients", f"must list at most {MAX_RECIPIENTS} recipients"))
         return ()
     recipients = []
+    seen_ids: set[str] = set()
     for i, item in enumerate(value):
         where = f"recipients[{i}]"
         if not isinstance(item, dict) or not isinstance(item.get("to"), str) or not item["to"]:
@@ -147,8 +151,12 @@ def _recipients(value: Any, errors: list[FieldError]) -> tuple[Recipient, ...]:
                     )
                 )
                 bad = True
+            if not bad and request_id.lower() in seen_ids:
+                errors.append(FieldError(f"{where}.repeatabilityRequestId", "is used by another recipient"))
+                bad = True
             if bad:
                 continue
+            seen_ids.add(request_id.lower())
         recipients.append(Recipient(item["to"], request_id, first_sent))
     return tuple(recipients)
 
@@ -193,7 +201,12 @@ def _tag(value: Any, errors: list[FieldError]) -> str | None:
         errors.append(FieldError("sendOptions", "must be an object"))
         return None
     tag = value.get("tag")
-    if tag is not None and (not isinstance(tag, str) or len(tag) > 256):
-        errors.append(FieldError("sendOptions.tag", "must be a string of at most 256 characters"))
+    if tag is not None and (not isinstance(tag, str) or len(tag) > MAX_TAG_CHARS or not _is_unicode(tag)):
+        errors.append(FieldError("sendOptions.tag", f"must be a string of at most {MAX_TAG_CHARS} characters"))
         return None
     return tag or None
+
+
+def _is_unicode(text: str) -> bool:
+    """No lone surrogates: JSON's ``\\ud800`` escapes decode to them, and they cannot be stored or sent."""
+    return not any("\ud800" <= c <= "\udfff" for c in text)

@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import hashlib
+import json
 import logging
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from .domain import Send
 from .logs import log_event, mask_phone
+from .problems import FieldError
 from .send_request import INVALID_NUMBER, MmsRequest, Recipient
 from .services import record_sends
-from .store import StorageUnavailable, TrackingStore
+from .store import StorageRejected, StorageUnavailable, TrackingStore
 
 _log = logging.getLogger("mms_tracker.sending")
+MAX_STORED_NUMBER_CHARS = 64
+MAX_STORED_ERROR_CHARS = 1024
 
 
 class MmsSender(Protocol):
@@ -25,8 +31,19 @@ class MmsSender(Protocol):
     async def send_mms(self, payload: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
+class RepeatabilityConflict(ValueError):
+    """A client ``repeatabilityRequestId`` already answered a different request: nothing is sent."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
 class SendResults(Protocol):
-    """Results kept by client ``repeatabilityRequestId``, so a repeated request is answered without ACS."""
+    """Results kept by client ``repeatabilityRequestId``, so a repeated request is answered without ACS.
+
+    Each value is what the send path stored: ``{"item": <the ACS item>, "request": <fingerprint>}``.
+    """
 
     async def get_send_results(self, request_ids: list[str]) -> dict[str, dict[str, Any]]: ...
 
@@ -53,12 +70,13 @@ async def send_mms(
     items: list[dict[str, Any] | None] = [None] * len(request.recipients)
     client_ids = [r.repeatability_request_id for r in request.recipients if r.valid and r.repeatability_request_id]
     known = await results_log.get_send_results(client_ids) if client_ids else {}
+    _refuse_reused_ids(request, known)
     pending: list[tuple[int, Recipient]] = []
     for i, recipient in enumerate(request.recipients):
         if not recipient.valid:
             items[i] = {"to": recipient.to, "httpStatusCode": 400, "successful": False, "errorMessage": INVALID_NUMBER}
         elif recipient.repeatability_request_id in known:
-            items[i] = known[recipient.repeatability_request_id]
+            items[i] = dict(known[recipient.repeatability_request_id]["item"])
         else:
             pending.append((i, _with_repeatability(recipient, now)))
 
@@ -71,7 +89,11 @@ async def send_mms(
     assert len(answered) == len(request.recipients)
     sends = [_send_for(request, r, item, now) for r, item in zip(request.recipients, answered, strict=True)]
     client_id_of = {i: request.recipients[i].repeatability_request_id for i, _ in pending}
-    fresh = {client_id: answered[i] for i, client_id in client_id_of.items() if client_id}
+    fresh = {
+        client_id: {"item": answered[i], "request": request_fingerprint(request, request.recipients[i])}
+        for i, client_id in client_id_of.items()
+        if client_id
+    }
     await _record(store, results_log, sends, fresh, now, expiry_window)
     log_event(
         _log,
@@ -83,6 +105,29 @@ async def send_mms(
         reused=len(known),
     )
     return answered
+
+
+def request_fingerprint(request: MmsRequest, recipient: Recipient) -> str:
+    """What a client's ``repeatabilityRequestId`` stands for: this recipient of this request."""
+    attachments = [
+        (a["contentType"], hashlib.sha256(a["contentInBase64"].encode()).hexdigest()) for a in request.attachments
+    ]
+    parts = [request.from_, recipient.to, recipient.repeatability_first_sent, request.message, request.tag, attachments]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _refuse_reused_ids(request: MmsRequest, known: Mapping[str, Mapping[str, Any]]) -> None:
+    """A client id that already answered a *different* request is a 409: ACS would answer the first
+    request's result (another number, another tag), so nothing is sent and nothing recorded."""
+    errors = [
+        FieldError(f"recipients[{i}].repeatabilityRequestId", "was already used for a different request")
+        for i, r in enumerate(request.recipients)
+        if r.repeatability_request_id is not None
+        and r.repeatability_request_id in known
+        and known[r.repeatability_request_id].get("request") != request_fingerprint(request, r)
+    ]
+    if errors:
+        raise RepeatabilityConflict(errors)
 
 
 def _with_repeatability(recipient: Recipient, now: dt.datetime) -> Recipient:
@@ -134,13 +179,19 @@ def _send_for(request: MmsRequest, recipient: Recipient, item: Mapping[str, Any]
     message_id = str(item["messageId"]) if accepted else _rejected_id(recipient)
     return Send(
         message_id,
-        recipient.to,
+        _storable(recipient.to, MAX_STORED_NUMBER_CHARS),  # a refused `to` may be anything a client sent
         request.from_,
         request.tag,
         accepted,
         now,
-        None if accepted else str(item.get("errorMessage") or "Rejected by ACS."),
+        None if accepted else _storable(str(item.get("errorMessage") or "Rejected by ACS."), MAX_STORED_ERROR_CHARS),
     )
+
+
+def _storable(text: str, limit: int) -> str:
+    """Client- or ACS-supplied text cut to ``limit`` and made valid unicode, so that its record can be stored."""
+    text = re.sub("[\ud800-\udfff]", "\ufffd", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _rejected_id(recipient: Recipient) -> str:
@@ -164,7 +215,7 @@ async def _record(
         return_exceptions=True,
     )
     for outcome in outcomes:
-        if isinstance(outcome, StorageUnavailable):
+        if isinstance(outcome, (StorageUnavailable, StorageRejected)):
             log_event(
                 _log,
                 logging.ERROR,

@@ -11,7 +11,7 @@ from typing import Any
 from .domain import Change, DeliveryReport, Send, Status, TrackingRecord, apply_expiry, apply_report, apply_send
 from .logs import log_event, mask_phone
 from .reports import PoisonEvent, parse_envelope
-from .store import TrackingStore
+from .store import StorageRejected, TrackingStore
 
 _log = logging.getLogger("mms_tracker.tracking")
 EXPIRY_LOOKBACK_HOURS = 24 * 14
@@ -44,22 +44,36 @@ async def record_report(store: TrackingStore, report: DeliveryReport, now: dt.da
 async def ingest_event(store: TrackingStore, envelope: Mapping[str, Any], now: dt.datetime) -> Change | None:
     """One delivery-report event, whichever way it arrived: recorded, or kept as poison and acknowledged.
 
-    Returns None for poison; transient storage failures raise (the caller makes Event Grid redeliver).
+    Returns None for poison; transient storage failures raise (the caller makes Event Grid
+    redeliver). A report that storage refuses for good (``StorageRejected``: it would never be
+    accepted however often it is redelivered) becomes poison with the storage error's code.
     """
     try:
         report = parse_envelope(envelope)
     except PoisonEvent as exc:
-        await store.record_poison(envelope, str(exc), now)
-        log_event(
-            _log,
-            logging.WARNING,
-            "delivery_report_poison",
-            event_id=envelope.get("id"),
-            reason=str(exc),
-            outcome="ignored",
-        )
+        await _poison(store, envelope, str(exc), now)
         return None
-    return await record_report(store, report, now)
+    try:
+        return await record_report(store, report, now)
+    except StorageRejected as exc:
+        await _poison(store, envelope, f"storage refused the record: {exc.code}", now)
+        return None
+
+
+async def _poison(store: TrackingStore, envelope: Mapping[str, Any], reason: str, now: dt.datetime) -> None:
+    """Keep an event that can never be processed, and acknowledge it (even if storage refuses to keep it)."""
+    try:
+        await store.record_poison(envelope, reason, now)
+    except StorageRejected as exc:
+        reason = f"{reason}; the poison record itself was refused: {exc.code}"
+    log_event(
+        _log,
+        logging.WARNING,
+        "delivery_report_poison",
+        event_id=str(envelope.get("id"))[:256],
+        reason=reason,
+        outcome="ignored",
+    )
 
 
 async def record_sends(store: TrackingStore, sends: list[Send], now: dt.datetime, expiry_window: dt.timedelta) -> None:

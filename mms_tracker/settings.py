@@ -81,6 +81,7 @@ class Settings:
         read("storage", lambda: _storage(environ))
         read("table_prefix", lambda: _table_prefix(environ))
         read("senders", lambda: _senders(environ.get("MMS_SENDERS", "")))
+        read("query_token_key", lambda: _query_token_key(environ))
         for key, name, default, low, high in _NUMBERS:
             read(key, functools.partial(_number, environ, name, default, low, high))
         for key, name, whole_default, whole_low, whole_high in _WHOLE_NUMBERS:
@@ -94,7 +95,6 @@ class Settings:
             acs_access_key=access_key,
             storage_connection_string=connection_string,
             storage_table_endpoint=table_endpoint,
-            query_token_key=environ.get("QUERY_TOKEN_KEY", "").strip() or None,
             **found,
         )
 
@@ -133,6 +133,15 @@ def _storage(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
     elif table_endpoint is not None:
         table_endpoint = _https_or_http_url("TRACKING_STORAGE_TABLE_ENDPOINT", table_endpoint)
     return connection_string, table_endpoint
+
+
+def _query_token_key(environ: Mapping[str, str]) -> str | None:
+    key = environ.get("QUERY_TOKEN_KEY", "").strip() or None
+    if key is not None and len(key) < 16:
+        raise SettingsError(
+            "QUERY_TOKEN_KEY", "must be at least 16 characters (or unset: a random key is kept in storage)"
+        )
+    return key
 
 
 def _table_prefix(environ: Mapping[str, str]) -> str:

@@ -10,7 +10,14 @@ Tables (all prefixed with ``TRACKING_TABLE_PREFIX``; design notes in ``docs/stor
   expiry timer reads only the buckets that are due.
 - ``Poison``: ``PartitionKey=<day>``, ``RowKey=<event id>``; events that can never be processed.
 
-Keys are percent-encoded, so any tag or id is a valid key.
+- ``Requests``: ``PartitionKey=<client repeatabilityRequestId>``, ``RowKey="result"``; the first
+  answer for a client's id. Partition ``meta`` (never a UUID) holds the generated token key.
+
+Keys are percent-encoded, so any tag or id is a valid key; a value whose encoding would pass
+:data:`MAX_KEY_CHARS` is keyed by its SHA-256 instead (the original is kept in a property).
+Storage errors are classified: timeouts, 5xx, 408, 429 and connection errors are transient
+(:class:`StorageUnavailable`); 409 and 412 go back to the concurrency loop; any other refusal
+is permanent (:class:`StorageRejected`, with the service's error code) and never retried.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ import hashlib
 import hmac
 import json
 import random
+import re
+import secrets
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,21 +49,35 @@ from azure.core.exceptions import (
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from .domain import Change, DeliveryAttempt, RecordedEvent, Status, TrackingRecord
-from .representation import attempts_json, timestamp
+from .domain import Change, DeliveryAttempt, RecordedEvent, Status, TrackingRecord, retain
 
 MAX_CONFLICT_RETRIES = 12
 POISON_PAYLOAD_CHARS = 16_000
+# Azure allows 1 KiB keys, Azurite 512 characters; an encoded key longer than this is hashed.
+MAX_KEY_CHARS = 400
+# A string property holds at most 64 KiB (32,768 UTF-16 characters); the JSON history is kept
+# well under that (it is ASCII: non-ASCII characters are escaped), compacted oldest first.
+MAX_EVENTS_JSON_CHARS = 30_000
 _RECORD_ROW = "record"
 _CURSOR_PARTITION = "cursor"
+_META_PARTITION = "meta"
+_TRANSIENT_STATUS = frozenset({404, 408, 409, 412, 429})  # 404: a table gone (recreated on the next try)
 
 
 class StorageUnavailable(Exception):
-    """Table storage did not answer in time or answered with an error."""
+    """Table storage did not answer in time, or answered with an error that may pass on retry."""
 
 
 class StorageConflict(StorageUnavailable):
     """Optimistic concurrency kept failing; the caller should let the event be redelivered."""
+
+
+class StorageRejected(Exception):
+    """Table storage refused a request for good (a 4xx other than 404, 408, 409, 412, 429): never retried."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 class InvalidContinuationToken(ValueError):
@@ -94,7 +117,9 @@ class TrackingStore(Protocol):
 class TableStore:
     """The app's tables, reached through one :class:`TableServiceClient` per worker."""
 
-    def __init__(self, service: TableServiceClient, prefix: str, timeout_seconds: float, token_key: bytes) -> None:
+    def __init__(
+        self, service: TableServiceClient, prefix: str, timeout_seconds: float, token_key: bytes | None = None
+    ) -> None:
         self._service = service
         self._timeout = timeout_seconds
         self._token_key = token_key
@@ -105,10 +130,14 @@ class TableStore:
         self.requests = service.get_table_client(f"{prefix}Requests")
         self._ready: asyncio.Task[None] | None = None
 
-    def _lost(self, exc: BaseException) -> StorageUnavailable:
-        """Map a storage error; a missing table means the "tables exist" cache is wrong: drop it."""
+    def _lost(self, exc: BaseException) -> StorageUnavailable | StorageRejected:
+        """Classify a storage error; a missing table means the "tables exist" cache is wrong: drop it."""
         if getattr(exc, "error_code", None) == "TableNotFound" or "TableNotFound" in str(exc):
             self._ready = None
+        status = getattr(exc, "status_code", None)
+        permanent = isinstance(status, int) and 400 <= status < 500 and status not in _TRANSIENT_STATUS
+        if isinstance(exc, HttpResponseError) and permanent:
+            return StorageRejected(str(getattr(exc, "error_code", None) or status))
         return StorageUnavailable(type(exc).__name__)
 
     async def ping(self) -> None:
@@ -156,27 +185,52 @@ class TableStore:
         race and who now has nothing to change, a "touch" that re-commits the record as read.
         The last successful commit therefore always follows the last index write that could
         matter, and the index converges to the committed record.
+
+        A message belongs to the first tag recorded for it, and that tag never changes. A writer
+        that lost a race after writing an index row under another tag (concurrent first reports
+        carrying different tags) removes that row, so no message is counted in a tag it does not
+        belong to.
         """
         await self.ensure_tables()
         index_dirty = False
+        written: set[str] = set()  # tags this writer wrote an index row under
         for attempt in range(MAX_CONFLICT_RETRIES):
             entity = None if (expect_new and attempt == 0) else await self._read(message_id)
             current = None if entity is None else decode_record(entity)
+            await self._drop_index_rows(message_id, written, current)
             change = decide(current)
             if change is None or not change.changed:
                 if not index_dirty or entity is None or current is None or not current.tag:
                     return change
                 await self._write_index(current)
+                written.add(current.tag)
                 if await self._committed(current, entity):
                     return change
             else:
                 if change.after.tag:
                     await self._write_index(change.after)
+                    written.add(change.after.tag)
                     index_dirty = True
                 if await self._committed(change.after, entity):
+                    await self._drop_index_rows(message_id, written, change.after)
                     return change
             await asyncio.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
+        entity = await self._read(message_id)
+        await self._drop_index_rows(message_id, written, None if entity is None else decode_record(entity))
         raise StorageConflict(f"gave up after {MAX_CONFLICT_RETRIES} conflicting writes")
+
+    async def _drop_index_rows(self, message_id: str, written: set[str], committed: TrackingRecord | None) -> None:
+        """Remove the index rows this writer wrote under a tag that is not the committed record's."""
+        if committed is None:
+            return  # nothing committed yet: the rows may still become right
+        for tag in [t for t in written if t != committed.tag]:
+            try:
+                await self.tags.delete_entity(_key(tag), _key(message_id))
+            except ResourceNotFoundError:
+                pass
+            except (AzureError, OSError) as exc:
+                raise self._lost(exc) from exc
+            written.discard(tag)
 
     async def _committed(self, record: TrackingRecord, previous: Mapping[str, Any] | None) -> bool:
         """Commit ``record`` over ``previous`` (its ETag) or as new; False when another writer got there first."""
@@ -231,7 +285,8 @@ class TableStore:
     async def list_tag(self, tag: str, status: Status | None, page_size: int, continuation_token: str | None) -> Page:
         """One page of the tag's index partition, optionally filtered by status."""
         await self.ensure_tables()
-        position = self._open_token(continuation_token, tag, status) if continuation_token else None
+        key = await self._sealing_key()
+        position = self._open_token(key, continuation_token, tag, status) if continuation_token else None
         query = "PartitionKey eq @pk" + (" and status eq @status" if status else "")
         parameters = {"pk": _key(tag)} | ({"status": status.value} if status else {})
         try:
@@ -244,7 +299,7 @@ class TableStore:
             items, next_position = [], None
         except (AzureError, OSError) as exc:
             raise self._lost(exc) from exc
-        token = self._seal_token(next_position, tag, status) if next_position else None
+        token = self._seal_token(key, next_position, tag, status) if next_position else None
         return Page(items, token)
 
     async def tag_counts(self, tag: str) -> Counter[str]:
@@ -260,20 +315,39 @@ class TableStore:
             raise self._lost(exc) from exc
         return counts
 
-    def _seal_token(self, position: Mapping[str, Any], tag: str, status: Status | None) -> str:
+    async def _sealing_key(self) -> bytes:
+        """``QUERY_TOKEN_KEY``, or else a random key made on first use and kept in storage, so that
+        every instance shares it and no token can be forged from public facts."""
+        if self._token_key is None:
+            await self.ensure_tables()
+            fresh = {"PartitionKey": _META_PARTITION, "RowKey": "queryTokenKey", "key": secrets.token_urlsafe(32)}
+            try:
+                with contextlib.suppress(ResourceExistsError):
+                    await self.requests.create_entity(fresh)
+                entity = await self.requests.get_entity(_META_PARTITION, "queryTokenKey")
+            except (AzureError, OSError) as exc:
+                raise self._lost(exc) from exc
+            self._token_key = str(entity["key"]).encode()
+        return self._token_key
+
+    @staticmethod
+    def _seal_token(key: bytes, position: Mapping[str, Any], tag: str, status: Status | None) -> str:
         payload = json.dumps({"p": position, "t": tag, "s": status.value if status else None}, separators=(",", ":"))
-        mac = hmac.new(self._token_key, payload.encode(), hashlib.sha256).digest()[:16]
+        mac = hmac.new(key, payload.encode(), hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(mac + payload.encode()).decode().rstrip("=")
 
-    def _open_token(self, token: str, tag: str, status: Status | None) -> dict[str, Any]:
+    @staticmethod
+    def _open_token(key: bytes, token: str, tag: str, status: Status | None) -> dict[str, Any]:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             mac, payload = raw[:16], raw[16:]
-            if not hmac.compare_digest(mac, hmac.new(self._token_key, payload, hashlib.sha256).digest()[:16]):
+            if not hmac.compare_digest(mac, hmac.new(key, payload, hashlib.sha256).digest()[:16]):
                 raise InvalidContinuationToken("continuationToken was not issued by this service")
             body = json.loads(payload)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RecursionError) as exc:
             raise InvalidContinuationToken("continuationToken is not a token this service issued") from exc
+        if not isinstance(body, dict):
+            raise InvalidContinuationToken("continuationToken is not a token this service issued")
         if body.get("t") != tag or body.get("s") != (status.value if status else None):
             raise InvalidContinuationToken("continuationToken belongs to another tag or status filter")
         position = body.get("p")
@@ -285,7 +359,12 @@ class TableStore:
 
     async def add_due(self, message_id: str, due_at: dt.datetime) -> None:
         await self.ensure_tables()
-        entity = {"PartitionKey": due_bucket(due_at), "RowKey": _key(message_id), "dueAt": _iso(due_at)}
+        entity = {
+            "PartitionKey": due_bucket(due_at),
+            "RowKey": _key(message_id),
+            "messageId": message_id,
+            "dueAt": _iso(due_at),
+        }
         try:
             await self.due_table.upsert_entity(entity, mode=UpdateMode.REPLACE)
         except (AzureError, OSError) as exc:
@@ -298,7 +377,7 @@ class TableStore:
             async for entity in self.due_table.query_entities(
                 "PartitionKey eq @pk", parameters={"pk": due_bucket(hour)}, results_per_page=1000
             ):
-                found.append((unquote(entity["RowKey"]), _parse(entity["dueAt"])))
+                found.append((entity.get("messageId") or unquote(entity["RowKey"]), _parse(entity["dueAt"])))
         except (AzureError, OSError) as exc:
             raise self._lost(exc) from exc
         return found
@@ -363,13 +442,17 @@ class TableStore:
     async def record_poison(self, envelope: Mapping[str, Any], reason: str, now: dt.datetime) -> None:
         """Keep an unprocessable event (payload capped) with the reason; redeliveries overwrite it."""
         await self.ensure_tables()
-        payload = json.dumps(envelope, default=str)
+        try:
+            payload = json.dumps(envelope, default=str)
+        except (ValueError, RecursionError):
+            payload = json.dumps({"unserialisable": True})
         event_id = str(envelope.get("id") or hashlib.sha256(payload.encode()).hexdigest())
         entity = {
             "PartitionKey": now.strftime("%Y%m%d"),
             "RowKey": _key(event_id),
-            "reason": reason[:1000],
-            "eventType": str(envelope.get("eventType") or envelope.get("type") or ""),
+            "eventId": _json_safe(event_id[:1000]),
+            "reason": _json_safe(reason[:1000]),
+            "eventType": _json_safe(str(envelope.get("eventType") or envelope.get("type") or "")[:256]),
             "payload": payload[:POISON_PAYLOAD_CHARS],
             "truncated": len(payload) > POISON_PAYLOAD_CHARS,
             "recordedAt": _iso(now),
@@ -395,11 +478,27 @@ def due_bucket(moment: dt.datetime) -> str:
 
 
 def _key(value: str) -> str:
-    return quote(value, safe="")
+    """A table key for any string: percent-encoded (keys forbid ``/ \\ # ?`` and control
+    characters), or, when that would pass :data:`MAX_KEY_CHARS`, ``%~`` and the SHA-256 of the
+    value (a percent-encoding never contains ``%~``, so the two kinds cannot collide)."""
+    raw = value.encode("utf-8", "surrogatepass")
+    encoded = quote(raw, safe="")
+    if len(encoded) <= MAX_KEY_CHARS:
+        return encoded
+    return "%~" + hashlib.sha256(raw).hexdigest()
+
+
+def _json_safe(text: str) -> str:
+    """``text`` with lone surrogates replaced, so the storage client can serialise it."""
+    return re.sub("[\ud800-\udfff]", "\ufffd", text)
 
 
 def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _opt_iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else _iso(value)
 
 
 def _parse(value: str) -> dt.datetime:
@@ -432,30 +531,55 @@ def encode_record(record: TrackingRecord, *, with_history: bool = True) -> dict[
         "statusDetails": record.status_details,
         "createdAt": _iso(record.created_at),
         "updatedAt": _iso(record.updated_at),
-        "completedAt": timestamp(record.completed_at),
-        "expiredAt": timestamp(record.expired_at),
+        "completedAt": _opt_iso(record.completed_at),
+        "expiredAt": _opt_iso(record.expired_at),
         "sent": record.sent,
         "rejected": record.rejected,
         "revision": record.revision,
-        "deliveryAttempts": json.dumps(attempts_json(record.delivery_attempts)),
+        "deliveryAttempts": json.dumps(_attempts_json(record.delivery_attempts)),
     }
     if with_history:
-        entity["events"] = json.dumps(
-            [
-                {
-                    "eventId": e.event_id,
-                    "eventType": e.event_type,
-                    "fingerprint": e.fingerprint,
-                    "deliveryStatus": e.delivery_status,
-                    "deliveryStatusDetails": e.delivery_status_details,
-                    "receivedTimestamp": timestamp(e.received_timestamp),
-                    "recordedAt": _iso(e.recorded_at),
-                    "deliveryAttempts": attempts_json(e.delivery_attempts),
-                }
-                for e in record.events
-            ]
-        )
+        entity["events"] = _events_json(record.events)
     return {k: v for k, v in entity.items() if v is not None}
+
+
+def _events_json(events: tuple[RecordedEvent, ...]) -> str:
+    """The history as JSON within :data:`MAX_EVENTS_JSON_CHARS`: the oldest reports are compacted
+    away first, the deciding report never (:func:`domain.retain`)."""
+    while True:
+        text = json.dumps([_event_json(e) for e in events])
+        if len(text) <= MAX_EVENTS_JSON_CHARS or len(events) <= 1:
+            return text
+        events = retain(events, len(events) - max(1, len(events) // 4))
+
+
+def _event_json(e: RecordedEvent) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "eventId": e.event_id,
+        "eventType": e.event_type,
+        "fingerprint": e.fingerprint,
+        "deliveryStatus": e.delivery_status,
+        "deliveryStatusDetails": e.delivery_status_details,
+        "receivedTimestamp": _opt_iso(e.received_timestamp),
+        "recordedAt": _iso(e.recorded_at),
+        "deliveryAttempts": _attempts_json(e.delivery_attempts),
+    }
+    if e.received_extra_ticks:
+        item["receivedExtraTicks"] = e.received_extra_ticks
+    if e.tag is not None:
+        item["tag"] = e.tag
+    return item
+
+
+def _attempts_json(attempts: tuple[DeliveryAttempt, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "timestamp": _opt_iso(a.timestamp),
+            "segmentsSucceeded": a.segments_succeeded,
+            "segmentsFailed": a.segments_failed,
+        }
+        for a in attempts
+    ]
 
 
 def decode_record(entity: Mapping[str, Any]) -> TrackingRecord:
@@ -470,6 +594,8 @@ def decode_record(entity: Mapping[str, Any]) -> TrackingRecord:
             received_timestamp=_opt_parse(e.get("receivedTimestamp")),
             recorded_at=_parse(e["recordedAt"]),
             delivery_attempts=_attempts_from(e.get("deliveryAttempts", [])),
+            received_extra_ticks=int(e.get("receivedExtraTicks", 0)),
+            tag=e.get("tag"),
         )
         for e in json.loads(entity.get("events") or "[]")
     )

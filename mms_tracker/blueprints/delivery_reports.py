@@ -50,7 +50,7 @@ async def receive_delivery_reports(req: func.HttpRequest) -> func.HttpResponse:
     kind = (req.headers.get("aeg-event-type") or "").lower()
     try:
         payload = json.loads(req.get_body() or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return problem_response(Problem(400, "The body is not JSON.", "Bad Request"))
     events = [payload] if isinstance(payload, dict) else payload
     if not isinstance(events, list):

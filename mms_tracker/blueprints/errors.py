@@ -14,7 +14,8 @@ from ..logs import log_event
 from ..problems import FieldError, Problem, problem_response
 from ..runtime import Misconfigured
 from ..send_request import RequestInvalid, RequestTooLarge
-from ..store import InvalidContinuationToken, StorageUnavailable
+from ..sending import RepeatabilityConflict
+from ..store import InvalidContinuationToken, StorageRejected, StorageUnavailable
 
 _log = logging.getLogger("mms_tracker.http")
 
@@ -57,6 +58,15 @@ def answers_problems(handler: Handler) -> Handler:
             return problem_response(
                 Problem(400, "The request is not a valid MMS send request.", "Invalid request", errors=exc.errors)
             )
+        except RepeatabilityConflict as exc:
+            return problem_response(
+                Problem(
+                    409,
+                    "A repeatabilityRequestId was already used for a different request; nothing was sent.",
+                    "Repeatability conflict",
+                    errors=exc.errors,
+                )
+            )
         except InvalidContinuationToken as exc:
             return problem_response(
                 Problem(400, str(exc), "Invalid continuation token", errors=[FieldError("continuationToken", str(exc))])
@@ -74,6 +84,9 @@ def answers_problems(handler: Handler) -> Handler:
             )
             headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after or 1)))} if exc.status == 429 else {}
             return problem_response(Problem(exc.status, exc.detail, _ACS_TITLES.get(exc.status), headers=headers))
+        except StorageRejected as exc:
+            log_event(_log, logging.ERROR, "storage_rejected", route=handler.__name__, code=exc.code)
+            return problem_response(Problem(500, "Table storage refused the request.", "Storage error"))
         except StorageUnavailable as exc:
             log_event(_log, logging.WARNING, "storage_unavailable", route=handler.__name__, reason=str(exc))
             return problem_response(
