@@ -173,7 +173,7 @@ def _route_pattern(route: str) -> tuple[re.Pattern[str], int]:
             literals += 1
             continue
         catch_all, pname, constraint, optional = param.groups()
-        body = ".*" if catch_all else _CONSTRAINTS.get((constraint or "").lower(), "[^/]+")
+        body = "(?s:.*)" if catch_all else _CONSTRAINTS.get((constraint or "").lower(), "[^/]+")
         group = f"(?P<{pname}>{body})"
         regex += f"(?:/{group})?" if (optional or catch_all) else f"/{group}"
     return re.compile(regex + "/?", re.IGNORECASE), literals
@@ -248,7 +248,7 @@ class LocalHost:
 
     def build(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body_bytes, middlewares=[self._log_requests])
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        app.router.add_route("*", "/{tail:(?s:.*)}", self._dispatch)  # (?s): a path may hold a newline
         app.on_startup.append(self._start_timers)
         app.on_cleanup.append(self._stop_background)
         return app

@@ -196,11 +196,12 @@ def _identifier(value: Any, name: str) -> str:
     """An id as sent: a non-empty string within :data:`MAX_ID_CHARS`; anything else is poison."""
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise PoisonEvent(f"no {name}")
-    text = str(value).strip()
-    if not text:
+    text = str(value)  # exactly as sent (not stripped): it is the key the send path stored
+    if not text.strip():
         raise PoisonEvent(f"no {name}")
-    if len(text) > MAX_ID_CHARS or _has_surrogate(text):
-        raise PoisonEvent(f"{name} is not a message id (over {MAX_ID_CHARS} characters or not unicode)")
+    if len(text) > MAX_ID_CHARS or _has_surrogate(text) or "/" in text or text in (".", ".."):
+        # GET /api/messages/{messageId} takes one path segment: "/", "." and ".." could never be read back.
+        raise PoisonEvent(f"{name} is not a message id (over {MAX_ID_CHARS} characters, a '/', or not unicode)")
     return text
 
 

@@ -45,7 +45,8 @@ async def receive_delivery_reports(req: func.HttpRequest) -> func.HttpResponse:
     if req.method == "OPTIONS":
         origin = req.headers.get("webhook-request-origin", "*")
         return func.HttpResponse(
-            status_code=200, headers={"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*"}
+            status_code=200,
+            headers={"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*", "Allow": "POST, OPTIONS"},
         )
     kind = (req.headers.get("aeg-event-type") or "").lower()
     try:

@@ -189,3 +189,16 @@ async def test_batched_endpoint_answers_503_when_storage_is_down(monkeypatch: py
     finally:
         await client.close()
         await RUNTIME.aclose()
+
+
+async def test_batched_endpoint_answers_the_cloudevents_abuse_protection_handshake(app_client: Any) -> None:
+    # CloudEvents v1.0 abuse protection as Event Grid uses it (learn.microsoft.com, azure/event-grid/
+    # webhook-event-delivery): the OPTIONS answer carries WebHook-Allowed-Origin (the request's origin),
+    # WebHook-Allowed-Rate (a rate or "*" for no limit) and an Allow header naming POST.
+    response = await app_client.options(
+        "/api/events/delivery-reports", headers={"WebHook-Request-Origin": "eventgrid.azure.net"}
+    )
+    assert response.status == 200
+    assert response.headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"
+    assert response.headers["WebHook-Allowed-Rate"] == "*"
+    assert "POST" in response.headers["Allow"]

@@ -144,6 +144,15 @@ async def test_acs_throttling_after_retries_is_429_with_retry_after(acs: FakeAcs
     assert response.mimetype == "application/problem+json"
 
 
+async def test_acs_retry_after_is_passed_on_to_the_client(acs: FakeAcs) -> None:
+    # A wait past ACS_RETRY_MAX_SECONDS (30 by default) is not waited out: the client hears ACS's own value.
+    acs.script = [httpx.Response(429, headers={"Retry-After": "47"})]
+    response = await send_message(post(seed()))
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "47"
+    assert len(acs.requests) == 1
+
+
 async def test_acs_rejecting_a_recipient_is_recorded_as_rejected(acs: FakeAcs) -> None:
     acs.script = [
         httpx.Response(

@@ -151,3 +151,10 @@ def test_lone_surrogates_and_nested_values_are_not_text() -> None:
     assert report.tag is None
     with pytest.raises(PoisonEvent, match="messageId"):
         report_with(messageId="m\udc00")
+
+
+def test_a_message_id_with_a_slash_could_never_be_read_back_so_it_is_poison() -> None:
+    for unreadable in ("a/b", ".", ".."):
+        with pytest.raises(PoisonEvent, match="messageId"):
+            report_with(messageId=unreadable)
+    assert report_with(messageId="a\\b#?%").message_id == "a\\b#?%"
