@@ -30,10 +30,12 @@ import importlib
 import inspect
 import json
 import logging
+import math
 import os
 import re
 import sys
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +52,10 @@ from .ncrontab import Schedule
 _log = logging.getLogger("localdev.host")
 
 DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024
+DEFAULT_READ_TIMEOUT_SECONDS = 30.0
+# The .NET JSON readers the Functions host is built on (System.Text.Json, Json.NET 13) refuse
+# nesting deeper than 64 by default; the same bound keeps Python's recursive parser safe.
+MAX_JSON_DEPTH = 64
 EVENTGRID_WEBHOOK_PATH = "/runtime/webhooks/eventgrid"
 _ANY_METHOD = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"})
 _KEYED_LEVELS = frozenset({"function", "admin", "system"})
@@ -238,13 +244,25 @@ class LocalHost:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         run_timers: bool = True,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS,
     ) -> None:
         self.index = index
         self.function_key = function_key or None
         self.max_body_bytes = max_body_bytes
+        self.read_timeout_seconds = read_timeout_seconds
         self.run_timers = run_timers
         self._clock = clock
         self._background: set[asyncio.Task[None]] = set()
+
+    def server_options(self) -> dict[str, Any]:
+        """Options for aiohttp's server (``run_app``, ``AppRunner``, ``TestServer``).
+
+        A connection idle for the read timeout, or still sending its request line and headers
+        after it, is closed; a body that has not arrived in full by then is answered 408, and
+        what is left of a body no handler read is drained for at most that long (aiohttp's
+        "lingering", 10 s by default) before the connection closes.
+        """
+        return {"keepalive_timeout": self.read_timeout_seconds, "lingering_time": min(10.0, self.read_timeout_seconds)}
 
     def build(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body_bytes, middlewares=[self._log_requests])
@@ -271,8 +289,8 @@ class LocalHost:
         finally:
             _log.info(
                 "http_request method=%s path=%s status=%d duration_ms=%.1f",
-                request.method,
-                request.path,
+                _log_value(request.method),
+                _log_value(request.path),
                 status,
                 (time.perf_counter() - started) * 1000,
                 extra={
@@ -309,8 +327,8 @@ class LocalHost:
                 return _problem(401, "Unauthorized", "A function key is required: send x-functions-key or ?code=.")
             try:
                 body = await self._read_body(request)
-            except _BodyTooLarge:
-                return _problem(413, "Content Too Large", f"The request body exceeds {self.max_body_bytes} bytes.")
+            except _BodyRejected as rejected:
+                return rejected.response
             try:
                 result = await _invoke(function.call, **{function.arg_name: _to_http_request(request, body, params)})
                 return _from_http_response(result)
@@ -331,12 +349,21 @@ class LocalHost:
         return _problem(404, "Not Found", "No function serves this route.")
 
     async def _read_body(self, request: web.Request) -> bytes:
+        """The whole body, or :class:`_BodyRejected` with a 413 (too large) or 408 (not in time)."""
+        too_large = _problem(413, "Content Too Large", f"The request body exceeds {self.max_body_bytes} bytes.")
         if request.content_length is not None and request.content_length > self.max_body_bytes:
-            raise _BodyTooLarge
+            raise _BodyRejected(too_large)
         try:
-            return await request.read()
+            async with asyncio.timeout(self.read_timeout_seconds):
+                return await request.read()
         except web.HTTPRequestEntityTooLarge:
-            raise _BodyTooLarge from None
+            raise _BodyRejected(too_large) from None
+        except TimeoutError:
+            timed_out = _problem(
+                408, "Request Timeout", f"The request body did not arrive within {self.read_timeout_seconds:g} s."
+            )
+            timed_out.force_close()
+            raise _BodyRejected(timed_out) from None
 
     # --- Event Grid webhook -----------------------------------------------------------------
 
@@ -356,14 +383,17 @@ class LocalHost:
         if kind.lower() not in ("subscriptionvalidation", "notification", "unsubscribe"):
             return _problem(400, "Bad Request", "Missing or unknown aeg-event-type header.")
         try:
-            payload = json.loads(await self._read_body(request) or b"null")
-        except _BodyTooLarge:
-            return _problem(413, "Content Too Large", f"The request body exceeds {self.max_body_bytes} bytes.")
+            payload = parse_json(await self._read_body(request) or b"null")
+        except _BodyRejected as rejected:
+            return rejected.response
+        except JsonTooDeep:
+            return _problem(400, "Bad Request", f"The body nests deeper than {MAX_JSON_DEPTH} levels.")
         except ValueError:
             return _problem(400, "Bad Request", "The body is not JSON.")
-        events = [payload] if isinstance(payload, dict) else payload
-        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        batch = [payload] if isinstance(payload, dict) else payload
+        if not isinstance(batch, list):
             return _problem(400, "Bad Request", "Expected an event or an array of events.")
+        events = self._objects_only(function, batch)
         if kind.lower() == "unsubscribe":
             return web.Response(status=202)
         if kind.lower() == "subscriptionvalidation":
@@ -374,16 +404,38 @@ class LocalHost:
         results = await asyncio.gather(*(self._run_event(function, e) for e in events))
         return web.Response(status=202 if all(results) else 500)
 
+    @staticmethod
+    def _objects_only(function: TriggeredFunction, batch: list[Any]) -> list[dict[str, Any]]:
+        """The batch's events; an element that is not an object is logged and dropped.
+
+        The Functions host would fail to convert such an element, and no retry can ever convert
+        it, so it is not invoked and does not fail the delivery: the other events still run.
+        """
+        events: list[dict[str, Any]] = []
+        for index, element in enumerate(batch):
+            if isinstance(element, dict):
+                events.append(element)
+                continue
+            preview = json.dumps(element)
+            _log.warning(
+                "event_not_an_object function=%s index=%d value=%s",
+                function.name,
+                index,
+                _log_value(preview[:200]),
+                extra={"event": "event_not_an_object", "fields": {"function": function.name, "index": index}},
+            )
+        return events
+
     async def _run_event(self, function: TriggeredFunction, event: Mapping[str, Any]) -> bool:
         try:
-            value = EventGridEventInConverter.decode(meta.Datum(json.dumps(event), "json"), trigger_metadata={})
+            value = _to_event(function, event)
             await _invoke(function.call, **{function.arg_name: value})
             return True
         except Exception:  # noqa: BLE001 - a failing function is logged and reported, as in the host
             _log.exception(
                 "function_failed function=%s event_id=%s",
                 function.name,
-                event.get("id"),
+                _log_value(str(event.get("id"))),
                 extra={"event": "function_failed", "fields": {"function": function.name}},
             )
             return False
@@ -400,14 +452,18 @@ class LocalHost:
             return _problem(404, "Not Found", "No non-HTTP function by that name.")
         try:
             raw = await self._read_body(request)
-            body = json.loads(raw) if raw else {}
-        except (ValueError, _BodyTooLarge):
+            body = parse_json(raw) if raw else {}
+        except _BodyRejected as rejected:
+            return rejected.response
+        except ValueError:
             return _problem(400, "Bad Request", 'Expected {"input": "..."}.')
         text = body.get("input", "") if isinstance(body, dict) else ""
         if function.trigger_type == "eventGridTrigger":
             try:
-                event = json.loads(text)
+                event = parse_json(text)
             except (TypeError, ValueError):
+                return _problem(400, "Bad Request", "input must be one event as a JSON string.")
+            if not isinstance(event, dict):
                 return _problem(400, "Bad Request", "input must be one event as a JSON string.")
             self._spawn(self._run_event(function, event))
         else:
@@ -462,8 +518,85 @@ class LocalHost:
             await asyncio.gather(*self._background, return_exceptions=True)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyRejected(Exception):
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+class JsonTooDeep(ValueError):
+    """JSON nested deeper than :data:`MAX_JSON_DEPTH`."""
+
+
+def parse_json(raw: str | bytes) -> Any:
+    """``json.loads``, refusing nesting deeper than :data:`MAX_JSON_DEPTH` with :class:`JsonTooDeep`."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise JsonTooDeep from None
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise JsonTooDeep
+        pending.extend((child, depth + 1) for child in children)
+    return value
+
+
+def _to_event(function: TriggeredFunction, event: Mapping[str, Any]) -> func.EventGridEvent | func.CloudEvent:
+    """Convert with the library's converter; an event time it cannot read becomes ``None``.
+
+    The converter raises on a time that is not an ISO 8601 string it can parse (``"yesterday"``,
+    ``12345``, an overflowing offset). Such an event still reaches the function, which decides
+    what it is (the app records it as poison), instead of failing every redelivery the same way.
+    """
+    try:
+        return _decode_event(event)
+    except (ValueError, TypeError, OverflowError):
+        time_field = "time" if "specversion" in event else "eventTime"
+        if event.get(time_field) is None:
+            raise
+    _log.warning(
+        "event_time_unreadable function=%s event_id=%s field=%s",
+        function.name,
+        _log_value(str(event.get("id"))),
+        time_field,
+        extra={"event": "event_time_unreadable", "fields": {"function": function.name, "field": time_field}},
+    )
+    return _decode_event({**event, time_field: None})
+
+
+def _decode_event(event: Mapping[str, Any]) -> func.EventGridEvent | func.CloudEvent:
+    value = EventGridEventInConverter.decode(meta.Datum(json.dumps(event), "json"), trigger_metadata={})
+    assert isinstance(value, (func.EventGridEvent, func.CloudEvent))
+    return value
+
+
+def escape_control(text: str) -> str:
+    """Escape every character of Unicode category C (and U+2028, U+2029): ``\\n``, ``\\x1b``, ``\\u2028``.
+
+    The app escapes its own log fields the same way (``mms_tracker.logs``); this host does not
+    import the app, as the Functions host would not.
+    """
+    if text.isprintable():  # fast path: no category C, Zl or Zp character at all
+        return text
+    escaped = []
+    for c in text:
+        if not (unicodedata.category(c).startswith("C") or c in "\u2028\u2029"):
+            escaped.append(c)
+        elif ord(c) < 0x100:
+            escaped.append(repr(c)[1:-1])  # \n \r \t \x00-\x1f \x7f-\x9f \xad
+        else:
+            escaped.append(f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
+    return "".join(escaped)
+
+
+def _log_value(text: str) -> str:
+    """A value for a log line: quoted with ``repr`` when it holds spaces, control characters escaped."""
+    return repr(text) if (" " in text or not text) else escape_control(text)
 
 
 def _validation_code(events: list[dict[str, Any]]) -> str | None:
@@ -543,11 +676,20 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - start-up failure: say what and exit, as the host does
         print(f"localdev.host: cannot load {args.app}: {exc}", file=sys.stderr)
         return 2
+    read_timeout = os.environ.get("LOCAL_HOST_READ_TIMEOUT_SECONDS", str(DEFAULT_READ_TIMEOUT_SECONDS))
+    try:
+        read_timeout_seconds = float(read_timeout)
+    except ValueError:
+        read_timeout_seconds = math.nan
+    if not (math.isfinite(read_timeout_seconds) and read_timeout_seconds > 0):
+        print("localdev.host: LOCAL_HOST_READ_TIMEOUT_SECONDS must be a number of seconds above 0", file=sys.stderr)
+        return 2
     host = LocalHost(
         index,
         function_key=os.environ.get("LOCAL_FUNCTION_KEY"),
         max_body_bytes=int(os.environ.get("LOCAL_HOST_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
         run_timers=not args.no_timers,
+        read_timeout_seconds=read_timeout_seconds,
     )
     base = f"http://{args.host}:{args.port}"
     print("Functions:", flush=True)
@@ -561,7 +703,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"  {triggered.name}: {triggered.trigger_type} {where}")
     sys.stdout.flush()
-    web.run_app(host.build(), host=args.host, port=args.port, print=None, access_log=None, shutdown_timeout=5)
+    web.run_app(
+        host.build(),
+        host=args.host,
+        port=args.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=5,
+        **host.server_options(),
+    )
     return 0
 
 

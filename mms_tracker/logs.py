@@ -8,11 +8,18 @@ Phone numbers are masked with :func:`mask_phone` before they reach a field.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from typing import Any
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
-    """Log ``event`` with ``fields``; values are rendered with ``repr`` only when they hold spaces."""
+    """Log ``event`` with ``fields`` on one line.
+
+    Values are rendered with ``repr`` when they hold spaces (or are empty); otherwise as they are,
+    with control characters escaped, so no value can start a forged line of its own.
+    """
     rendered = " ".join(f"{key}={_render(value)}" for key, value in fields.items())
     logger.log(
         level,
@@ -34,4 +41,22 @@ def mask_phone(number: str | None) -> str | None:
 
 def _render(value: Any) -> str:
     text = str(value)
-    return repr(text) if (" " in text or not text) else text
+    return repr(text) if (" " in text or not text) else _escape_control(text)
+
+
+def _escape_control(text: str) -> str:
+    """Escape every character of Unicode category C (and U+2028, U+2029): ``\\n``, ``\\x1b``, ``\\u2028``."""
+    if text.isprintable():  # fast path: no category C, Zl or Zp character at all
+        return text
+    return "".join(_escape_character(c) for c in text)
+
+
+def _escape_character(c: str) -> str:
+    if not (unicodedata.category(c).startswith("C") or c in "\u2028\u2029"):
+        return c
+    code = ord(c)
+    if c in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[c]
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

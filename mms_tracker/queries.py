@@ -8,10 +8,17 @@ from typing import Any
 
 from .domain import MAX_TAG_CHARS, Status
 from .problems import FieldError
-from .send_request import RequestInvalid
 
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 1000
+
+
+class QueryInvalid(ValueError):
+    """Query parameters that fail their declarations; ``errors`` names every failing one."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ LIST_MESSAGES = (
 
 
 def parse_query(params: Mapping[str, str], declared: Sequence[QueryParameter]) -> dict[str, Any]:
-    """Validate ``params`` against ``declared``; raise :class:`RequestInvalid` naming every bad one."""
+    """Validate ``params`` against ``declared``; raise :class:`QueryInvalid` naming every bad one."""
     values: dict[str, Any] = {}
     errors: list[FieldError] = []
     for parameter in declared:
@@ -88,5 +95,5 @@ def parse_query(params: Mapping[str, str], declared: Sequence[QueryParameter]) -
             continue
         values[parameter.name] = value
     if errors:
-        raise RequestInvalid(errors)
+        raise QueryInvalid(errors)
     return values

@@ -12,6 +12,7 @@ import azure.functions as func
 from ..acs import AcsError
 from ..logs import log_event
 from ..problems import FieldError, Problem, problem_response
+from ..queries import QueryInvalid
 from ..runtime import Misconfigured
 from ..send_request import RequestInvalid, RequestTooLarge
 from ..sending import RepeatabilityConflict
@@ -67,6 +68,8 @@ def answers_problems(handler: Handler) -> Handler:
                     errors=exc.errors,
                 )
             )
+        except QueryInvalid as exc:
+            return problem_response(Problem(400, "The query string is not valid.", "Invalid query", errors=exc.errors))
         except InvalidContinuationToken as exc:
             return problem_response(
                 Problem(400, str(exc), "Invalid continuation token", errors=[FieldError("continuationToken", str(exc))])

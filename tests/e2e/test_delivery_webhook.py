@@ -202,3 +202,17 @@ async def test_batched_endpoint_answers_the_cloudevents_abuse_protection_handsha
     assert response.headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"
     assert response.headers["WebHook-Allowed-Rate"] == "*"
     assert "POST" in response.headers["Allow"]
+
+
+@pytest.mark.parametrize("unreadable", ["yesterday", 12345, "0001-01-01T00:00:00+14:00"])
+async def test_an_unreadable_event_time_is_not_a_permanent_failure(app_client: Any, unreadable: Any) -> None:
+    report = grid_event() | {"id": "odd-time", "eventTime": unreadable}
+    poison = grid_event() | {"id": "odd-time-poison", "eventTime": unreadable, "data": {"deliveryStatus": "Delivered"}}
+    cloud = cloud_event("odd-ce-time", "m-odd-ce-time", "Delivered", "2024-01-01T00:00:01Z") | {"time": unreadable}
+    response = await app_client.post(WEBHOOK, json=[report, poison], headers=NOTIFY)
+    cloud_response = await app_client.post(WEBHOOK, json=cloud, headers=NOTIFY)
+    assert (response.status, cloud_response.status) == (202, 202)
+    assert (await get_record(app_client, report["data"]["messageId"]))["status"] == "Delivered"
+    assert (await get_record(app_client, "m-odd-ce-time"))["status"] == "Delivered"
+    entries = await RUNTIME.store().poison_entries(dt.datetime.now(dt.UTC))
+    assert [(e["RowKey"], e["reason"]) for e in entries] == [("odd-time-poison", "no messageId")]

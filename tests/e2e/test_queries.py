@@ -130,6 +130,16 @@ async def test_bad_list_queries_are_400_naming_the_field(api: Any, query: str, f
     assert field in [e["field"] for e in body["errors"]]
 
 
+@pytest.mark.parametrize(
+    ("query", "field"), [("?tag=x&pageSize=0", "pageSize"), ("", "tag"), ("?tag=x&status=Lost", "status")]
+)
+async def test_a_bad_query_parameter_is_described_as_a_query_problem(api: Any, query: str, field: str) -> None:
+    status, body = await checked(api, "GET", f"/api/messages{query}", "/messages")
+    assert status == 400
+    assert (body["title"], body["detail"]) == ("Invalid query", "The query string is not valid.")
+    assert [e["field"] for e in body["errors"]] == [field]
+
+
 async def test_a_token_for_another_tag_is_refused(api: Any) -> None:
     await seed_tag("tok", 5)
     _, first = await checked(api, "GET", "/api/messages?tag=tok&pageSize=2", "/messages")

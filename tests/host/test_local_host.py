@@ -6,6 +6,7 @@ import asyncio
 import copy
 import datetime as dt
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +15,7 @@ import azure.functions as func
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from localdev.host import LocalHost, UnsupportedFunction, index_functions
+from localdev.host import LocalHost, UnsupportedFunction, escape_control, index_functions
 from tests.support import fixture
 
 KEY = "local-test-key"
@@ -373,3 +374,148 @@ def test_unsupported_binding_is_refused_at_start_up() -> None:
 
     with pytest.raises(UnsupportedFunction, match="queueTrigger"):
         index_functions(app)
+
+
+# --- hostile input -------------------------------------------------------------------------------
+
+
+async def test_non_object_in_a_batch_is_skipped_and_the_rest_applied(
+    client: TestClient[Any, Any], recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="localdev.host")
+    [good] = fixture("sms_delivery_report.eventgrid.json")
+    response = await client.post(WEBHOOK, **notification([good, 42, "x\nforged", None]))
+    assert response.status == 202
+    assert [e.id for e in recorder.events] == [good["id"]]
+    skipped = [r for r in caplog.records if getattr(r, "event", None) == "event_not_an_object"]
+    assert [r.fields["index"] for r in skipped] == [1, 2, 3]  # type: ignore[attr-defined]
+    assert all("\n" not in r.getMessage() for r in skipped)
+    assert "x\\nforged" in skipped[1].getMessage()
+
+
+async def test_a_batch_of_only_non_objects_is_acknowledged_without_invoking(
+    client: TestClient[Any, Any], recorder: Recorder
+) -> None:
+    response = await client.post(WEBHOOK, **notification([1, [2], "three"]))
+    assert response.status == 202
+    assert recorder.events == []
+
+
+@pytest.mark.parametrize("event_time", ["yesterday", 12345, "0001-01-01T00:00:00+14:00", {"a": 1}])
+async def test_unparseable_event_time_still_reaches_the_function(
+    client: TestClient[Any, Any], recorder: Recorder, event_time: Any
+) -> None:
+    [event] = fixture("sms_delivery_report.eventgrid.json")
+    response = await client.post(WEBHOOK, **notification([{**event, "eventTime": event_time}]))
+    assert response.status == 202
+    [received] = recorder.events
+    assert isinstance(received, func.EventGridEvent)
+    assert (received.id, received.event_time) == (event["id"], None)
+    assert received.get_json() == event["data"]
+
+
+@pytest.mark.parametrize("time_value", ["yesterday", 12345, "0001-01-01T00:00:00+14:00"])
+async def test_unparseable_cloud_event_time_still_reaches_the_function(
+    client: TestClient[Any, Any], recorder: Recorder, time_value: Any
+) -> None:
+    response = await client.post(
+        WEBHOOK, **notification({**cloud_event("ce-t", {"MessageId": "m"}), "time": time_value})
+    )
+    assert response.status == 202
+    [received] = recorder.events
+    assert isinstance(received, func.CloudEvent)
+    assert (received.id, received.time) == ("ce-t", None)
+
+
+async def test_deeply_nested_notification_is_400_problem(client: TestClient[Any, Any], recorder: Recorder) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    response = await client.post(WEBHOOK, data=body, headers={"aeg-event-type": "Notification"})
+    assert response.status == 400
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert recorder.events == []
+
+
+async def test_nesting_beyond_the_host_limit_is_400_even_when_python_could_parse_it(
+    client: TestClient[Any, Any], recorder: Recorder
+) -> None:
+    [event] = fixture("sms_delivery_report.eventgrid.json")
+    deep: Any = {}
+    for _ in range(200):
+        deep = {"d": deep}
+    response = await client.post(WEBHOOK, **notification([{**event, "data": deep}]))
+    assert response.status == 400
+    assert recorder.events == []
+
+
+async def test_deeply_nested_body_on_http_and_admin_routes_is_not_a_host_failure(
+    client: TestClient[Any, Any], recorder: Recorder
+) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    passed_through = await client.post("/api/admin-op", data=body)
+    assert (passed_through.status, await passed_through.text()) == (200, "ok")
+    admin = await client.post("/admin/functions/on_event", data=body)
+    assert admin.status == 400
+    assert admin.headers["Content-Type"].startswith("application/problem+json")
+    nested_input = await client.post("/admin/functions/on_event", json={"input": "[" * 100_000 + "]" * 100_000})
+    assert nested_input.status == 400
+    assert recorder.events == []
+
+
+async def test_a_stalled_body_is_answered_408_within_the_read_timeout(recorder: Recorder) -> None:
+    answer = await send_raw(
+        recorder,
+        b'POST /api/items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"a":',
+    )
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 408 Request Timeout"
+    assert b"application/problem+json" in rest
+    assert recorder.events == []
+
+
+async def test_a_connection_that_never_finishes_its_headers_is_closed(recorder: Recorder) -> None:
+    assert await send_raw(recorder, b"POST /api/items HTTP/1.1\r\nHost: x\r\n") == b""
+
+
+async def send_raw(recorder: Recorder, data: bytes) -> bytes:
+    """Send ``data`` to a host with a 0.3 s read timeout, then stall; all it answers until it closes (5 s at most)."""
+    host = LocalHost(index_functions(build_app(recorder)), run_timers=False, read_timeout_seconds=0.3)
+    server = TestServer(host.build())
+    await server.start_server(**host.server_options())
+    try:
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        try:
+            writer.write(data)
+            await writer.drain()
+            return await asyncio.wait_for(reader.read(), timeout=5)  # read() returns once the host closes
+        finally:
+            writer.close()
+            await writer.wait_closed()
+    finally:
+        await server.close()
+
+
+async def test_request_log_line_escapes_control_characters_in_the_path(
+    client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="localdev.host")
+    await client.get("/api/nothing%0Aforged status=200%1B[31m%E2%80%A8")
+    [line] = [r for r in caplog.records if getattr(r, "event", None) == "http_request"]
+    message = line.getMessage()
+    assert "\n" not in message and "\x1b" not in message and "\u2028" not in message
+    assert "/api/nothing\\nforged status=200\\x1b[31m\\u2028" in message
+    assert line.fields["path"] == "/api/nothing\nforged status=200\x1b[31m\u2028"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("raw", "escaped"),
+    [
+        ("plain", "plain"),
+        ("a\nb\rc\td", "a\\nb\\rc\\td"),
+        ("\x1b[31m\x00\x7f", "\\x1b[31m\\x00\\x7f"),
+        ("\u2028\u2029\u200b\ufeff", "\\u2028\\u2029\\u200b\\ufeff"),
+        ("héllo ✓ 日本", "héllo ✓ 日本"),
+        ("\\n stays", "\\n stays"),
+    ],
+)
+def test_escape_control_renders_control_and_format_characters(raw: str, escaped: str) -> None:
+    assert escape_control(raw) == escaped
