@@ -17,7 +17,7 @@ LOCK_VENV := .venv-lock
 PIP_TOOLS := pip-tools==7.6.2
 LOCK_COMMAND := pip-compile --strip-extras --no-emit-index-url --no-emit-find-links --output-file=requirements.txt requirements.in
 
-.PHONY: setup setup-infra lock run test lint bench clean
+.PHONY: setup setup-infra lock run test fuzz lint bench clean
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
@@ -55,6 +55,11 @@ test: setup setup-infra
 
 bench: setup
 	$(PY) -m localdev.bench
+
+# The hostile-input suite at length, with a fresh random seed each run (make test runs it bounded).
+FUZZ_EXAMPLES ?= 2000
+fuzz: setup
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(PY) -m pytest -p no:cacheprovider tests/e2e/test_fuzz.py
 
 lint: setup
 	$(PY) -m ruff check .
