@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from mms_tracker.blueprints import BLUEPRINTS
+from mms_tracker.api.blueprints import BLUEPRINTS
 from mms_tracker.runtime import RUNTIME
 
 RUNTIME.configure_from_environment()

@@ -38,7 +38,7 @@ import httpx
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableServiceClient
 
-from mms_tracker.acs import AcsClient, HmacSigner
+from mms_tracker.adapters.acs import AcsClient, HmacSigner
 
 from . import simulator
 from .stack import ROOT, azurite_connection_string, stop_group, wait_for_port
@@ -186,7 +186,7 @@ async def _seed_records(stack: Stack, ids: list[str], concurrency: int) -> None:
     """Records as the send path leaves them (Accepted, tag known), written through the app's own store."""
     from mms_tracker.domain import Send
     from mms_tracker.runtime import RUNTIME
-    from mms_tracker.services import record_sends
+    from mms_tracker.service.tracking import record_sends
     from mms_tracker.settings import Settings
 
     RUNTIME.configure(

@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 from azure.data.tables.aio import TableServiceClient
 
-from .acs import AcsClient, EntraSigner, HmacSigner, RetryPolicy, Signer
+from .adapters.acs import AcsClient, EntraSigner, HmacSigner, RetryPolicy, Signer
+from .adapters.tables.store import TableStore
 from .logs import log_event
 from .settings import Settings, SettingsError
-from .store import TableStore
 
 _STORAGE_RETRIES = 3
 _log = logging.getLogger("mms_tracker.settings")

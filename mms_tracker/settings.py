@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # always used with fullmatch
+from .domain.phone import is_e164
+
 _TABLE_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9]{0,29}")
 
 
@@ -196,7 +197,7 @@ def _senders(value: str) -> tuple[str, ...]:
     if not senders:
         raise SettingsError("MMS_SENDERS", "list at least one E.164 number, comma-separated")
     for sender in senders:
-        if not E164.fullmatch(sender):
+        if not is_e164(sender):
             raise SettingsError("MMS_SENDERS", "every entry must be an E.164 number like +18005550100")
     return senders
 

@@ -10,7 +10,7 @@ from mms_tracker.domain import Change, TrackingRecord
 
 
 class InMemoryStore:
-    """The :class:`mms_tracker.store.TrackingStore` port, in a dict."""
+    """The :class:`mms_tracker.service.ports.TrackingStore` port, in a dict."""
 
     def __init__(self) -> None:
         self.records: dict[str, TrackingRecord] = {}

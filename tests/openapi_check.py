@@ -8,7 +8,7 @@ import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from mms_tracker.openapi import openapi_document
+from mms_tracker.api.openapi import openapi_document
 
 DOCUMENT = openapi_document()
 _REGISTRY = Registry().with_resource(

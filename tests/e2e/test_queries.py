@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
+from mms_tracker.api.openapi import openapi_document
 from mms_tracker.domain import DeliveryReport, Send, Status
-from mms_tracker.openapi import openapi_document
 from mms_tracker.runtime import RUNTIME
-from mms_tracker.services import record_report, record_sends
+from mms_tracker.service.tracking import record_report, record_sends
 from tests.conftest import app_environment, serve_function_app
 from tests.openapi_check import DOCUMENT, assert_conforms
 from tests.support import Azurite, fixture

@@ -23,9 +23,9 @@ from aiohttp.test_utils import TestServer
 
 from localdev.simulator import Simulator, SimulatorConfig, connection_string
 from mms_tracker.domain import DeliveryReport, Send, apply_report, apply_send
-from mms_tracker.reports import parse_envelope
+from mms_tracker.domain.reports import parse_envelope
 from mms_tracker.runtime import RUNTIME
-from mms_tracker.services import record_sends
+from mms_tracker.service.tracking import record_sends
 from tests.conftest import app_environment, serve_function_app
 from tests.support import Azurite, fixture
 

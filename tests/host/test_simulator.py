@@ -20,7 +20,8 @@ from azure.core.pipeline import PipelineContext, PipelineRequest
 from azure.core.pipeline.transport import HttpRequest as LegacyHttpRequest
 
 from localdev.simulator import ACCESS_KEY_B64, MMS_CONTENT_TYPES, Simulator, SimulatorConfig
-from mms_tracker.acs import AcsClient, AcsThrottled, HmacSigner, RetryPolicy
+from mms_tracker.adapters.acs import AcsClient, HmacSigner, RetryPolicy
+from mms_tracker.service.ports import AcsThrottled
 
 PATH = "/mms?api-version=2024-01-14-preview"
 

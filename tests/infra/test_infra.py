@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mms_tracker.reports import REPORT_EVENT_TYPES
+from mms_tracker.domain.reports import REPORT_EVENT_TYPES
 from tests.support import EXPECTED_FUNCTIONS, ROOT
 
 INFRA = ROOT / "infra"

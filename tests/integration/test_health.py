@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import azure.functions as func
 import pytest
 
-from mms_tracker.blueprints.health import health
+from mms_tracker.api.blueprints.health import health
 from mms_tracker.runtime import RUNTIME
 from tests.conftest import app_environment
 from tests.support import Azurite, free_port

@@ -19,8 +19,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from mms_tracker.runtime import RUNTIME
-from mms_tracker.services import ingest_event
-from mms_tracker.store import StorageRejected
+from mms_tracker.service.ports import StorageRejected
+from mms_tracker.service.tracking import ingest_event
 from tests.conftest import app_environment, serve_function_app
 from tests.fakes import InMemoryStore
 from tests.support import Azurite, fixture

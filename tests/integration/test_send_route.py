@@ -12,7 +12,7 @@ import azure.functions as func
 import httpx
 import pytest
 
-from mms_tracker.blueprints.messages import send_message
+from mms_tracker.api.blueprints.messages import send_message
 from mms_tracker.domain import Status
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.settings import Settings

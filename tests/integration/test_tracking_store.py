@@ -7,7 +7,7 @@ import datetime as dt
 
 from mms_tracker.domain import DeliveryReport, Send, Status
 from mms_tracker.runtime import RUNTIME
-from mms_tracker.services import expire_due, record_report, record_sends
+from mms_tracker.service.tracking import expire_due, record_report, record_sends
 from mms_tracker.settings import Settings
 
 T0 = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)

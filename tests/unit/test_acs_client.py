@@ -14,19 +14,14 @@ from azure.communication.sms._shared.policy import HMACCredentialsPolicy
 from azure.core.pipeline import PipelineContext, PipelineRequest
 from azure.core.pipeline.transport import HttpRequest as LegacyHttpRequest
 
-from mms_tracker.acs import (
-    USER_AGENT,
+from mms_tracker.adapters.acs import USER_AGENT, AcsClient, EntraSigner, HmacSigner, RetryPolicy, retry_after_seconds
+from mms_tracker.service.ports import (
     AcsAuthFailed,
     AcsBadGateway,
-    AcsClient,
     AcsRequestRejected,
     AcsThrottled,
     AcsTimeout,
     AcsUnavailable,
-    EntraSigner,
-    HmacSigner,
-    RetryPolicy,
-    retry_after_seconds,
 )
 
 KEY_B64 = base64.b64encode(b"test-access-key-0123456789").decode()

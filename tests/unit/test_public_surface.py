@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 import mms_tracker
-from mms_tracker.blueprints import BLUEPRINTS
+from mms_tracker.api.blueprints import BLUEPRINTS
 from tests.support import EXPECTED_FUNCTIONS
 
 

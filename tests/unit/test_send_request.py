@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from mms_tracker.send_request import MMS_CONTENT_TYPES, RequestInvalid, RequestTooLarge, SendLimits, parse_send_request
+from mms_tracker.api.send_request import (
+    MMS_CONTENT_TYPES,
+    RequestInvalid,
+    RequestTooLarge,
+    SendLimits,
+    parse_send_request,
+)
 from tests.support import fixture
 
 SENDERS = ("+18004567891", "+18005550100")

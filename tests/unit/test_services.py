@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from mms_tracker.domain import DeliveryReport, Send, Status
-from mms_tracker.services import expire_due, record_report, record_sends
+from mms_tracker.service.tracking import expire_due, record_report, record_sends
 from tests.fakes import InMemoryStore
 
 T0 = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)

@@ -6,14 +6,14 @@ import datetime as dt
 
 import azure.functions as func
 
-from ..domain import Status
+from ...domain import Status
+from ...runtime import RUNTIME
+from ...service.sending import send_mms
+from ...service.tracking import MessageNotFound, get_message
 from ..problems import Problem, json_response
 from ..queries import LIST_MESSAGES, parse_query
 from ..representation import record_json
-from ..runtime import RUNTIME
 from ..send_request import SendLimits, parse_send_request
-from ..sending import send_mms
-from ..services import MessageNotFound, get_message
 from .errors import answers_problems
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated

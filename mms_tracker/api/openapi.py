@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__
-from .domain import MAX_TAG_CHARS, Status
+from .. import __version__
+from ..domain import MAX_TAG_CHARS, Status
 from .queries import LIST_MESSAGES
 from .send_request import (
     MAX_ATTACHMENTS,

@@ -6,8 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .domain import MAX_TAG_CHARS, Status
-from .problems import FieldError
+from ..domain import MAX_TAG_CHARS, FieldError, Status
 
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 1000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .domain import DeliveryAttempt, TrackingRecord
+from ..domain import DeliveryAttempt, TrackingRecord
 
 
 def timestamp(value: dt.datetime | None) -> str | None:

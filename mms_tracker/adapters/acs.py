@@ -26,51 +26,22 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from . import __version__
+from .. import __version__
+from ..service.ports import (
+    AcsAuthFailed,
+    AcsBadGateway,
+    AcsError,
+    AcsRequestRejected,
+    AcsThrottled,
+    AcsTimeout,
+    AcsUnavailable,
+)
 
 API_VERSION = "2024-01-14-preview"
 ACS_SCOPE = "https://communication.azure.com//.default"
 USER_AGENT = f"mms-tracker/{__version__} (+httpx/{httpx.__version__})"
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 TOKEN_REFRESH_MARGIN_SECONDS = 300
-
-
-class AcsError(Exception):
-    """ACS could not be reached or refused the request; ``status`` is what our API answers."""
-
-    status = 502
-
-    def __init__(self, detail: str, *, upstream_status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.upstream_status = upstream_status
-        self.retry_after = retry_after
-
-
-class AcsThrottled(AcsError):
-    status = 429
-
-
-class AcsUnavailable(AcsError):
-    status = 503
-
-
-class AcsTimeout(AcsError):
-    status = 504
-
-
-class AcsBadGateway(AcsError):
-    status = 502
-
-
-class AcsAuthFailed(AcsError):
-    status = 502
-
-
-class AcsRequestRejected(AcsError):
-    """ACS answered a 4xx other than 401/403/429 for the whole request."""
-
-    status = 400
 
 
 class Signer(Protocol):

@@ -14,10 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .domain import MAX_TAG_CHARS
-from .problems import FieldError
-from .settings import E164
-from .timestamps import parse_rfc1123
+from ..domain import MAX_TAG_CHARS, FieldError
+from ..domain.timestamps import parse_rfc1123
+from ..service.sending import MmsRequest, Recipient
 
 MAX_RECIPIENTS = 100
 MAX_ATTACHMENTS = 10
@@ -43,7 +42,6 @@ CONTENT_TYPES = {t.lower(): t for t in MMS_CONTENT_TYPES}
 # case-insensitive encoding of a UUID (GUID)"; ``repeatabilityFirstSent``: an RFC 1123 date,
 # "eg- Tue, 26 Mar 2019 16:06:51 GMT" (same swagger).
 REPEATABILITY_REQUEST_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-INVALID_NUMBER = "Invalid phone number format."
 
 
 class RequestInvalid(ValueError):
@@ -56,26 +54,6 @@ class RequestTooLarge(ValueError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"The request body exceeds {limit} bytes.")
         self.limit = limit
-
-
-@dataclass(frozen=True)
-class Recipient:
-    to: str
-    repeatability_request_id: str | None = None
-    repeatability_first_sent: str | None = None
-
-    @property
-    def valid(self) -> bool:
-        return bool(E164.fullmatch(self.to))
-
-
-@dataclass(frozen=True)
-class MmsRequest:
-    from_: str
-    recipients: tuple[Recipient, ...]
-    message: str | None
-    attachments: tuple[dict[str, str], ...]
-    tag: str | None
 
 
 @dataclass(frozen=True)

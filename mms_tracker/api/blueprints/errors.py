@@ -9,14 +9,14 @@ from collections.abc import Awaitable, Callable
 
 import azure.functions as func
 
-from ..acs import AcsError
-from ..logs import log_event
-from ..problems import FieldError, Problem, problem_response
+from ...domain import FieldError
+from ...logs import log_event
+from ...runtime import Misconfigured
+from ...service.ports import AcsError, InvalidContinuationToken, StorageRejected, StorageUnavailable
+from ...service.sending import RepeatabilityConflict
+from ..problems import Problem, problem_response
 from ..queries import QueryInvalid
-from ..runtime import Misconfigured
 from ..send_request import RequestInvalid, RequestTooLarge
-from ..sending import RepeatabilityConflict
-from ..store import InvalidContinuationToken, StorageRejected, StorageUnavailable
 
 _log = logging.getLogger("mms_tracker.http")
 

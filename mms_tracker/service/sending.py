@@ -11,24 +11,41 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
-from .domain import Send
-from .logs import log_event, mask_phone
-from .problems import FieldError
-from .send_request import INVALID_NUMBER, MmsRequest, Recipient
-from .services import record_sends
-from .store import StorageRejected, StorageUnavailable, TrackingStore
+from ..domain import FieldError, Send
+from ..domain.phone import is_e164
+from ..logs import log_event, mask_phone
+from .ports import MmsSender, SendResults, StorageRejected, StorageUnavailable, TrackingStore
+from .tracking import record_sends
 
 _log = logging.getLogger("mms_tracker.sending")
 MAX_STORED_NUMBER_CHARS = 64
 MAX_STORED_ERROR_CHARS = 1024
 
 
-class MmsSender(Protocol):
-    """The ACS port: one call, ACS's JSON body back (``{"value": [...]}``), or an ``AcsError``."""
+INVALID_NUMBER = "Invalid phone number format."  # ACS's own errorMessage for a non-E.164 `to`
 
-    async def send_mms(self, payload: Mapping[str, Any]) -> dict[str, Any]: ...
+
+@dataclass(frozen=True)
+class Recipient:
+    to: str
+    repeatability_request_id: str | None = None
+    repeatability_first_sent: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return is_e164(self.to)
+
+
+@dataclass(frozen=True)
+class MmsRequest:
+    from_: str
+    recipients: tuple[Recipient, ...]
+    message: str | None
+    attachments: tuple[dict[str, str], ...]
+    tag: str | None
 
 
 class RepeatabilityConflict(ValueError):
@@ -37,17 +54,6 @@ class RepeatabilityConflict(ValueError):
     def __init__(self, errors: list[FieldError]) -> None:
         super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
         self.errors = errors
-
-
-class SendResults(Protocol):
-    """Results kept by client ``repeatabilityRequestId``, so a repeated request is answered without ACS.
-
-    Each value is what the send path stored: ``{"item": <the ACS item>, "request": <fingerprint>}``.
-    """
-
-    async def get_send_results(self, request_ids: list[str]) -> dict[str, dict[str, Any]]: ...
-
-    async def put_send_results(self, results: Mapping[str, dict[str, Any]]) -> None: ...
 
 
 async def send_mms(

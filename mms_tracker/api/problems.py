@@ -10,15 +10,9 @@ from typing import Any
 
 import azure.functions as func
 
+from ..domain import FieldError
+
 PROBLEM_JSON = "application/problem+json"
-
-
-@dataclass(frozen=True)
-class FieldError:
-    """One validation failure: the JSON path of the field and what is wrong with it."""
-
-    field: str
-    message: str
 
 
 @dataclass

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from ...runtime import RUNTIME
 from ..openapi import openapi_document
 from ..problems import json_response
-from ..runtime import RUNTIME
 from .errors import answers_problems
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated

@@ -9,11 +9,11 @@ import logging
 
 import azure.functions as func
 
-from ..logs import log_event
+from ...adapters.functions_events import event_envelope
+from ...logs import log_event
+from ...runtime import RUNTIME
+from ...service.tracking import expire_due, ingest_event
 from ..problems import Problem, json_response, problem_response
-from ..reports import event_envelope
-from ..runtime import RUNTIME
-from ..services import expire_due, ingest_event
 from .errors import answers_problems
 
 BATCH_CONCURRENCY = 32  # events of one batch in flight at once; more only queues inside the storage client

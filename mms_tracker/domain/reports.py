@@ -14,9 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, overload
 
-import azure.functions as func
-
-from .domain import MAX_TAG_CHARS, DeliveryAttempt, DeliveryReport
+from .record import MAX_TAG_CHARS, DeliveryAttempt, DeliveryReport
 
 # ACS publishes MMS delivery reports under the SMS type: the Event Grid system-event schema
 # (Azure/azure-rest-api-specs, specification/eventgrid/data-plane/Microsoft.Communication/) defines
@@ -40,34 +38,6 @@ MAX_ATTEMPTS = 20
 
 class PoisonEvent(ValueError):
     """An event that can never be processed: recorded for inspection and acknowledged."""
-
-
-def event_envelope(event: func.EventGridEvent | func.CloudEvent) -> dict[str, Any]:
-    """The event as a plain dict (for the poison record), whichever schema it came in."""
-    if isinstance(event, func.CloudEvent):
-        return {
-            "specversion": event.specversion,
-            "id": event.id,
-            "type": event.type,
-            "source": event.source,
-            "subject": event.subject,
-            "time": _iso(event.time),
-            "data": event.get_json(),
-        }
-    return {
-        "id": event.id,
-        "eventType": event.event_type,
-        "topic": event.topic,
-        "subject": event.subject,
-        "eventTime": _iso(event.event_time),
-        "dataVersion": event.data_version,
-        "data": event.get_json(),
-    }
-
-
-def parse_report(event: func.EventGridEvent | func.CloudEvent) -> DeliveryReport:
-    """Turn a trigger's event into a :class:`DeliveryReport`; raise :class:`PoisonEvent`."""
-    return parse_envelope(event_envelope(event))
 
 
 def parse_envelope(envelope: Any) -> DeliveryReport:
@@ -210,7 +180,3 @@ def _phone(value: Any) -> str | None:
     if text and text.isdigit():
         return "+" + text
     return text
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value else None

@@ -6,10 +6,10 @@ import logging
 
 import azure.functions as func
 
-from ..logs import log_event
+from ...logs import log_event
+from ...runtime import RUNTIME, Misconfigured
+from ...service.ports import StorageUnavailable
 from ..problems import Problem, json_response, problem_response
-from ..runtime import RUNTIME, Misconfigured
-from ..store import StorageUnavailable
 from .errors import misconfigured_response
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated

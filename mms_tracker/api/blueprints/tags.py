@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from ..domain import Status
+from ...domain import Status
+from ...runtime import RUNTIME
 from ..problems import json_response
-from ..runtime import RUNTIME
 from .errors import answers_problems
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated

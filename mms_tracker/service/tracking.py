@@ -8,10 +8,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from .domain import Change, DeliveryReport, Send, Status, TrackingRecord, apply_expiry, apply_report, apply_send
-from .logs import log_event, mask_phone
-from .reports import PoisonEvent, parse_envelope
-from .store import StorageRejected, TrackingStore
+from ..domain import Change, DeliveryReport, Send, Status, TrackingRecord, apply_expiry, apply_report, apply_send
+from ..domain.reports import PoisonEvent, parse_envelope
+from ..logs import log_event, mask_phone
+from .ports import StorageRejected, TrackingStore
 
 _log = logging.getLogger("mms_tracker.tracking")
 EXPIRY_LOOKBACK_HOURS = 24 * 14

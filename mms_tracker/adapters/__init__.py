@@ -1,0 +1,1 @@
+"""Adapters: the ports implemented on Azure Table Storage, the ACS REST API and the Functions runtime."""

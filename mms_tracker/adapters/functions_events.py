@@ -1,0 +1,44 @@
+"""Events as the Functions runtime hands them over (``func.EventGridEvent`` / ``func.CloudEvent``),
+turned into plain JSON envelopes for the one report parser (``domain.reports``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import azure.functions as func
+
+from ..domain import DeliveryReport
+from ..domain.reports import parse_envelope
+
+
+def event_envelope(event: func.EventGridEvent | func.CloudEvent) -> dict[str, Any]:
+    """The event as a plain dict (for the poison record), whichever schema it came in."""
+    if isinstance(event, func.CloudEvent):
+        return {
+            "specversion": event.specversion,
+            "id": event.id,
+            "type": event.type,
+            "source": event.source,
+            "subject": event.subject,
+            "time": _iso(event.time),
+            "data": event.get_json(),
+        }
+    return {
+        "id": event.id,
+        "eventType": event.event_type,
+        "topic": event.topic,
+        "subject": event.subject,
+        "eventTime": _iso(event.event_time),
+        "dataVersion": event.data_version,
+        "data": event.get_json(),
+    }
+
+
+def parse_report(event: func.EventGridEvent | func.CloudEvent) -> DeliveryReport:
+    """Turn a trigger's event into a :class:`DeliveryReport`; raise :class:`PoisonEvent`."""
+    return parse_envelope(event_envelope(event))
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,1 @@
+"""The tracking store on Azure Table Storage (azure-data-tables, async)."""

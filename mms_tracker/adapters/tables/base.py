@@ -1,0 +1,77 @@
+"""The tables and their one client: creation, health, and how storage errors are classified."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+)
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from ...service.ports import (
+    StorageRejected,
+    StorageUnavailable,
+)
+
+_TRANSIENT_STATUS = frozenset({404, 408, 409, 412, 429})  # 404: a table gone (recreated on the next try)
+
+
+class Tables:
+    """The app's tables, reached through one :class:`TableServiceClient` per worker."""
+
+    def __init__(
+        self, service: TableServiceClient, prefix: str, timeout_seconds: float, token_key: bytes | None = None
+    ) -> None:
+        self._service = service
+        self._timeout = timeout_seconds
+        self._token_key = token_key
+        self.messages = service.get_table_client(f"{prefix}Messages")
+        self.tags = service.get_table_client(f"{prefix}Tags")
+        self.due_table = service.get_table_client(f"{prefix}Due")
+        self.poison = service.get_table_client(f"{prefix}Poison")
+        self.requests = service.get_table_client(f"{prefix}Requests")
+        self._ready: asyncio.Task[None] | None = None
+
+    def _lost(self, exc: BaseException) -> StorageUnavailable | StorageRejected:
+        """Classify a storage error; a missing table means the "tables exist" cache is wrong: drop it."""
+        if getattr(exc, "error_code", None) == "TableNotFound" or "TableNotFound" in str(exc):
+            self._ready = None
+        status = getattr(exc, "status_code", None)
+        permanent = isinstance(status, int) and 400 <= status < 500 and status not in _TRANSIENT_STATUS
+        if isinstance(exc, HttpResponseError) and permanent:
+            return StorageRejected(str(getattr(exc, "error_code", None) or status))
+        return StorageUnavailable(type(exc).__name__)
+
+    async def ping(self) -> None:
+        """One cheap round trip (the first page of the table list); raise :class:`StorageUnavailable`."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                async for _ in self._service.list_tables(results_per_page=1):
+                    break
+        except (AzureError, TimeoutError, OSError) as exc:
+            raise self._lost(exc) from exc
+
+    async def ensure_tables(self) -> None:
+        """Create the tables once per worker (concurrent callers share one attempt)."""
+        if self._ready is None or (self._ready.done() and self._ready.exception() is not None):
+            self._ready = asyncio.ensure_future(self._create_tables())
+        await asyncio.shield(self._ready)
+
+    async def _create_tables(self) -> None:
+        async def create(table: TableClient) -> None:
+            with contextlib.suppress(ResourceExistsError):
+                await table.create_table()
+
+        try:
+            await asyncio.gather(
+                *(create(t) for t in (self.messages, self.tags, self.due_table, self.poison, self.requests))
+            )
+        except (AzureError, OSError) as exc:
+            raise self._lost(exc) from exc
+
+    async def close(self) -> None:
+        await self._service.close()

@@ -1,0 +1,169 @@
+"""Entities as the tables hold them: keys, timestamps, and the record's encoding (independent of any HTTP shape)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from ...domain import DeliveryAttempt, RecordedEvent, Status, TrackingRecord, retain
+
+MAX_CONFLICT_RETRIES = 12
+POISON_PAYLOAD_CHARS = 16_000
+# Azure allows 1 KiB keys, Azurite 512 characters; an encoded key longer than this is hashed.
+MAX_KEY_CHARS = 400
+# A string property holds at most 64 KiB (32,768 UTF-16 characters); the JSON history is kept
+# well under that (it is ASCII: non-ASCII characters are escaped), compacted oldest first.
+MAX_EVENTS_JSON_CHARS = 30_000
+RECORD_ROW = "record"
+CURSOR_PARTITION = "cursor"
+META_PARTITION = "meta"
+
+
+def due_bucket(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y%m%d%H")
+
+
+def table_key(value: str) -> str:
+    """A table key for any string: percent-encoded (keys forbid ``/ \\ # ?`` and control
+    characters), or, when that would pass :data:`MAX_KEY_CHARS`, ``%~`` and the SHA-256 of the
+    value (a percent-encoding never contains ``%~``, so the two kinds cannot collide)."""
+    raw = value.encode("utf-8", "surrogatepass")
+    encoded = quote(raw, safe="")
+    if len(encoded) <= MAX_KEY_CHARS:
+        return encoded
+    return "%~" + hashlib.sha256(raw).hexdigest()
+
+
+def json_safe(text: str) -> str:
+    """``text`` with lone surrogates replaced, so the storage client can serialise it."""
+    return re.sub("[\ud800-\udfff]", "\ufffd", text)
+
+
+def iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def opt_iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else iso(value)
+
+
+def parse_time(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def opt_parse_time(value: Any) -> dt.datetime | None:
+    return parse_time(value) if isinstance(value, str) and value else None
+
+
+def _attempts_from(items: list[dict[str, Any]]) -> tuple[DeliveryAttempt, ...]:
+    return tuple(
+        DeliveryAttempt(
+            opt_parse_time(i.get("timestamp")), int(i.get("segmentsSucceeded", 0)), int(i.get("segmentsFailed", 0))
+        )
+        for i in items
+    )
+
+
+def encode_record(record: TrackingRecord, *, with_history: bool = True) -> dict[str, Any]:
+    """A record as a table entity (``None`` values left out, as the service drops them)."""
+    entity: dict[str, Any] = {
+        "PartitionKey": table_key(record.message_id),
+        "RowKey": RECORD_ROW,
+        "messageId": record.message_id,
+        "status": record.status.value,
+        "to": record.to,
+        "from": record.from_,
+        "tag": record.tag,
+        "statusDetails": record.status_details,
+        "createdAt": iso(record.created_at),
+        "updatedAt": iso(record.updated_at),
+        "completedAt": opt_iso(record.completed_at),
+        "expiredAt": opt_iso(record.expired_at),
+        "sent": record.sent,
+        "rejected": record.rejected,
+        "revision": record.revision,
+        "deliveryAttempts": json.dumps(_attempts_json(record.delivery_attempts)),
+    }
+    if with_history:
+        entity["events"] = _events_json(record.events)
+    return {k: v for k, v in entity.items() if v is not None}
+
+
+def _events_json(events: tuple[RecordedEvent, ...]) -> str:
+    """The history as JSON within :data:`MAX_EVENTS_JSON_CHARS`: the oldest reports are compacted
+    away first, the deciding report never (:func:`domain.retain`)."""
+    while True:
+        text = json.dumps([_event_json(e) for e in events])
+        if len(text) <= MAX_EVENTS_JSON_CHARS or len(events) <= 1:
+            return text
+        events = retain(events, len(events) - max(1, len(events) // 4))
+
+
+def _event_json(e: RecordedEvent) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "eventId": e.event_id,
+        "eventType": e.event_type,
+        "fingerprint": e.fingerprint,
+        "deliveryStatus": e.delivery_status,
+        "deliveryStatusDetails": e.delivery_status_details,
+        "receivedTimestamp": opt_iso(e.received_timestamp),
+        "recordedAt": iso(e.recorded_at),
+        "deliveryAttempts": _attempts_json(e.delivery_attempts),
+    }
+    if e.received_extra_ticks:
+        item["receivedExtraTicks"] = e.received_extra_ticks
+    if e.tag is not None:
+        item["tag"] = e.tag
+    return item
+
+
+def _attempts_json(attempts: tuple[DeliveryAttempt, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "timestamp": opt_iso(a.timestamp),
+            "segmentsSucceeded": a.segments_succeeded,
+            "segmentsFailed": a.segments_failed,
+        }
+        for a in attempts
+    ]
+
+
+def decode_record(entity: Mapping[str, Any]) -> TrackingRecord:
+    """The inverse of :func:`encode_record`; a tag-index entity decodes with an empty history."""
+    events = tuple(
+        RecordedEvent(
+            event_id=e["eventId"],
+            event_type=e["eventType"],
+            fingerprint=e["fingerprint"],
+            delivery_status=e["deliveryStatus"],
+            delivery_status_details=e.get("deliveryStatusDetails"),
+            received_timestamp=opt_parse_time(e.get("receivedTimestamp")),
+            recorded_at=parse_time(e["recordedAt"]),
+            delivery_attempts=_attempts_from(e.get("deliveryAttempts", [])),
+            received_extra_ticks=int(e.get("receivedExtraTicks", 0)),
+            tag=e.get("tag"),
+        )
+        for e in json.loads(entity.get("events") or "[]")
+    )
+    return TrackingRecord(
+        message_id=entity["messageId"],
+        status=Status(entity["status"]),
+        created_at=parse_time(entity["createdAt"]),
+        updated_at=parse_time(entity["updatedAt"]),
+        to=entity.get("to"),
+        from_=entity.get("from"),
+        tag=entity.get("tag"),
+        status_details=entity.get("statusDetails"),
+        completed_at=opt_parse_time(entity.get("completedAt")),
+        delivery_attempts=_attempts_from(json.loads(entity.get("deliveryAttempts") or "[]")),
+        events=events,
+        sent=bool(entity.get("sent", False)),
+        rejected=bool(entity.get("rejected", False)),
+        expired_at=opt_parse_time(entity.get("expiredAt")),
+        revision=int(entity.get("revision", 0)),
+    )

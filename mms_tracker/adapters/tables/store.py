@@ -1,0 +1,32 @@
+"""Tracking storage on Azure Table Storage (azure-data-tables, async client).
+
+Tables (all prefixed with ``TRACKING_TABLE_PREFIX``; design notes in ``docs/storage.md``):
+
+- ``Messages``: one entity per message, ``PartitionKey=<messageId>``, ``RowKey="record"``; the
+  whole record with its report history. Point reads; updates guarded by ETag.
+- ``Tags``: ``PartitionKey=<tag>``, ``RowKey=<messageId>``; the record without history. Listing
+  and summaries read only the tag's partition.
+- ``Due``: ``PartitionKey=<hour the message falls due for expiry>``, ``RowKey=<messageId>``; the
+  expiry timer reads only the buckets that are due.
+- ``Poison``: ``PartitionKey=<day>``, ``RowKey=<event id>``; events that can never be processed.
+
+- ``Requests``: ``PartitionKey=<client repeatabilityRequestId>``, ``RowKey="result"``; the first
+  answer for a client's id. Partition ``meta`` (never a UUID) holds the generated token key.
+
+Keys are percent-encoded, so any tag or id is a valid key; a value whose encoding would pass
+:data:`MAX_KEY_CHARS` is keyed by its SHA-256 instead (the original is kept in a property).
+Storage errors are classified: timeouts, 5xx, 408, 429 and connection errors are transient
+(:class:`StorageUnavailable`); 409 and 412 go back to the concurrency loop; any other refusal
+is permanent (:class:`StorageRejected`, with the service's error code) and never retried.
+"""
+
+from __future__ import annotations
+
+from .expiry import ExpiryTables
+from .poison import PoisonTables
+from .records import RecordTables
+from .send_results import SendResultTables
+
+
+class TableStore(RecordTables, ExpiryTables, SendResultTables, PoisonTables):
+    """The tracking store: every table of the app behind one object (the ``TrackingStore`` port and more)."""

@@ -1,0 +1,1 @@
+"""The HTTP and trigger surface: blueprints, request and response shapes, problems, OpenAPI."""

@@ -1,0 +1,1 @@
+"""The use cases: plain async functions over the domain and the ports (``ports.py``)."""

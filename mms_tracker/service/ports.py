@@ -1,0 +1,125 @@
+"""The ports: what the use cases need from the outside world, as Protocols, and the failures
+each may raise. Adapters implement them (``adapters.tables.TableStore``, ``adapters.acs.AcsClient``);
+tests bring hand-written fakes (``tests/fakes.py``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..domain import Change, Status, TrackingRecord
+
+
+class StorageUnavailable(Exception):
+    """Table storage did not answer in time, or answered with an error that may pass on retry."""
+
+
+class StorageConflict(StorageUnavailable):
+    """Optimistic concurrency kept failing; the caller should let the event be redelivered."""
+
+
+class StorageRejected(Exception):
+    """Table storage refused a request for good (a 4xx other than 404, 408, 409, 412, 429): never retried."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class InvalidContinuationToken(ValueError):
+    """A continuation token that this store did not issue for this query."""
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[TrackingRecord]
+    continuation_token: str | None
+
+
+class TrackingStore(Protocol):
+    """Where tracking records live; ``adapters.tables.TableStore`` is the adapter."""
+
+    async def get(self, message_id: str) -> TrackingRecord | None: ...
+
+    async def apply(
+        self, message_id: str, decide: Callable[[TrackingRecord | None], Change | None], *, expect_new: bool = False
+    ) -> Change | None:
+        """Read the record, ``decide`` a change, write it under optimistic concurrency; retry on conflict."""
+        ...
+
+    async def add_due(self, message_id: str, due_at: dt.datetime) -> None: ...
+
+    async def due(self, hour: dt.datetime) -> list[tuple[str, dt.datetime]]: ...
+
+    async def remove_due(self, message_id: str, due_at: dt.datetime) -> None: ...
+
+    async def due_cursor(self) -> dt.datetime | None: ...
+
+    async def set_due_cursor(self, hour: dt.datetime) -> None: ...
+
+    async def record_poison(self, envelope: Mapping[str, Any], reason: str, now: dt.datetime) -> None: ...
+
+    async def list_tag(self, tag: str, status: Status | None, page_size: int, continuation_token: str | None) -> Page:
+        """One page of a tag's records (without history), optionally of one status."""
+        ...
+
+    async def tag_counts(self, tag: str) -> Mapping[str, int]:
+        """Messages per status in a tag."""
+        ...
+
+
+class AcsError(Exception):
+    """ACS could not be reached or refused the request; ``status`` is what our API answers."""
+
+    status = 502
+
+    def __init__(self, detail: str, *, upstream_status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.upstream_status = upstream_status
+        self.retry_after = retry_after
+
+
+class AcsThrottled(AcsError):
+    status = 429
+
+
+class AcsUnavailable(AcsError):
+    status = 503
+
+
+class AcsTimeout(AcsError):
+    status = 504
+
+
+class AcsBadGateway(AcsError):
+    status = 502
+
+
+class AcsAuthFailed(AcsError):
+    status = 502
+
+
+class AcsRequestRejected(AcsError):
+    """ACS answered a 4xx other than 401/403/429 for the whole request."""
+
+    status = 400
+
+
+class MmsSender(Protocol):
+    """The ACS port: one call, ACS's JSON body back (``{"value": [...]}``), or an ``AcsError``."""
+
+    async def send_mms(self, payload: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+class SendResults(Protocol):
+    """Results kept by client ``repeatabilityRequestId``, so a repeated request is answered without ACS.
+
+    Each value is what the send path stored: ``{"item": <the ACS item>, "request": <fingerprint>}``.
+    """
+
+    async def get_send_results(self, request_ids: list[str]) -> dict[str, dict[str, Any]]: ...
+
+    async def put_send_results(self, results: Mapping[str, dict[str, Any]]) -> None: ...
