@@ -1,225 +1,81 @@
-"""The OpenAPI 3.1 document, built from the definitions the code validates with.
+"""The OpenAPI 3.1 document: the route table here, every schema from the models (``models.py``).
 
-Limits, content types, statuses and query parameters come from ``send_request``, ``domain``
-and ``queries``, so the document and the validation cannot drift apart.
+Nothing a model already says is written here: the request, query and response schemas are
+``model_json_schema()`` output, so the document states exactly the limits, patterns and enums
+the code validates with (``tests/unit/test_models_agree.py`` proves it, instance by instance).
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
 from .. import __version__
-from ..domain import MAX_TAG_CHARS, Status
-from .queries import LIST_MESSAGES
-from .send_request import (
-    MAX_ATTACHMENTS,
-    MAX_MESSAGE_CHARS,
-    MAX_RECIPIENTS,
-    MMS_CONTENT_TYPES,
-    REPEATABILITY_REQUEST_ID,
+from .models import (
+    Health,
+    ListMessagesQuery,
+    MessagePage,
+    MessageRecord,
+    MmsSendMessageRequest,
+    MmsSendResult,
+    Problem,
+    TagSummary,
 )
 
-E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
-_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-_TIME = {"type": "string", "format": "date-time"}
+_REQUESTS: tuple[type[BaseModel], ...] = (MmsSendMessageRequest, ListMessagesQuery)
+_RESPONSES: tuple[type[BaseModel], ...] = (MmsSendResult, MessageRecord, MessagePage, TagSummary, Health, Problem)
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+@cache
+def schemas() -> dict[str, Any]:
+    """Every model's JSON Schema, as OpenAPI components (requests as validated, responses as serialised)."""
+    _, document = models_json_schema(
+        [(m, "validation") for m in _REQUESTS] + [(m, "serialization") for m in _RESPONSES],
+        ref_template="#/components/schemas/{model}",
+    )
+    return dict(document["$defs"])
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
 def _problem_response(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+    return {"description": description, "content": {"application/problem+json": {"schema": _ref(Problem)}}}
 
 
-def _json_response(description: str, schema: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
+def _json_response(description: str, model: type[BaseModel]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
 
 
-SCHEMAS: dict[str, Any] = {
-    "Problem": {
-        "type": "object",
-        "description": "RFC 9457 problem details.",
-        "required": ["title", "status", "detail"],
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer", "minimum": 400, "maximum": 599},
-            "detail": {"type": "string"},
-            "errors": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["field", "message"],
-                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-                },
-            },
-        },
-    },
-    "MmsRecipient": {
-        "type": "object",
-        "required": ["to"],
-        "properties": {
-            "to": {"type": "string", "minLength": 1, "description": "E.164; others are answered per item with 400."},
-            "repeatabilityRequestId": {
-                "type": "string",
-                "pattern": f"^{REPEATABILITY_REQUEST_ID.pattern}$",
-                "description": "A UUID.",
-            },
-            "repeatabilityFirstSent": {
-                "type": "string",
-                "minLength": 1,
-                "description": "An RFC 1123 date, e.g. Tue, 26 Mar 2019 16:06:51 GMT.",
-            },
-        },
-        "dependentRequired": {
-            "repeatabilityRequestId": ["repeatabilityFirstSent"],
-            "repeatabilityFirstSent": ["repeatabilityRequestId"],
-        },
-    },
-    "MmsAttachment": {
-        "type": "object",
-        "required": ["contentType", "contentInBase64"],
-        "properties": {
-            "contentType": {
-                "type": "string",
-                "description": "One of the MmsContentType enum, in any case: " + ", ".join(MMS_CONTENT_TYPES),
-            },
-            "contentInBase64": {"type": "string", "minLength": 1, "contentEncoding": "base64"},
-        },
-    },
-    "MmsSendMessageRequest": {
-        "type": "object",
-        "required": ["recipients", "attachments"],
-        "properties": {
-            "from": {
-                "type": "string",
-                "pattern": E164_PATTERN,
-                "description": "One of MMS_SENDERS; default: the first.",
-            },
-            "recipients": {"type": "array", "minItems": 1, "maxItems": MAX_RECIPIENTS, "items": _ref("MmsRecipient")},
-            "message": {"type": "string", "maxLength": MAX_MESSAGE_CHARS},
-            "attachments": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": MAX_ATTACHMENTS,
-                "items": _ref("MmsAttachment"),
-            },
-            "sendOptions": {
-                "type": "object",
-                "properties": {
-                    "enableDeliveryReport": {
-                        "type": "boolean",
-                        "description": "Ignored: reports are always requested.",
-                    },
-                    "tag": {"type": "string", "maxLength": MAX_TAG_CHARS},
-                },
-            },
-        },
-    },
-    "MmsSendResultItem": {
-        "type": "object",
-        "required": ["to", "httpStatusCode", "successful"],
-        "properties": {
-            "to": {"type": "string"},
-            "messageId": {"type": "string"},
-            "httpStatusCode": {"type": "integer"},
-            "successful": {"type": "boolean"},
-            "errorMessage": {"type": "string"},
-            "repeatabilityResult": {"type": "string", "enum": ["accepted", "rejected"]},
-        },
-    },
-    "MmsSendResult": {
-        "type": "object",
-        "required": ["value"],
-        "properties": {"value": {"type": "array", "items": _ref("MmsSendResultItem")}},
-    },
-    "DeliveryAttempt": {
-        "type": "object",
-        "required": ["timestamp", "segmentsSucceeded", "segmentsFailed"],
-        "properties": {
-            "timestamp": _NULLABLE_TIME,
-            "segmentsSucceeded": {"type": "integer"},
-            "segmentsFailed": {"type": "integer"},
-        },
-    },
-    "DeliveryEvent": {
-        "type": "object",
-        "required": ["eventId", "eventType", "deliveryStatus", "receivedTimestamp", "recordedAt"],
-        "properties": {
-            "eventId": {"type": "string"},
-            "eventType": {"type": "string"},
-            "deliveryStatus": {"type": "string"},
-            "deliveryStatusDetails": {"type": ["string", "null"]},
-            "receivedTimestamp": _NULLABLE_TIME,
-            "recordedAt": _TIME,
-            "tag": {
-                "type": ["string", "null"],
-                "description": "The report's own tag; a message stays in the first tag recorded for it.",
-            },
-        },
-    },
-    "MessageSummary": {
-        "type": "object",
-        "required": [
-            "messageId",
-            "to",
-            "from",
-            "tag",
-            "status",
-            "statusDetails",
-            "createdAt",
-            "updatedAt",
-            "completedAt",
-            "deliveryAttempts",
-        ],
-        "properties": {
-            "messageId": {"type": "string"},
-            "to": {"type": ["string", "null"]},
-            "from": {"type": ["string", "null"]},
-            "tag": {"type": ["string", "null"]},
-            "status": {"type": "string", "enum": [s.value for s in Status]},
-            "statusDetails": {"type": ["string", "null"]},
-            "createdAt": _TIME,
-            "updatedAt": _TIME,
-            "completedAt": _NULLABLE_TIME,
-            "deliveryAttempts": {"type": "array", "items": _ref("DeliveryAttempt")},
-        },
-    },
-    "MessageRecord": {
-        "allOf": [
-            _ref("MessageSummary"),
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """A query model's fields as OpenAPI parameters (its schema, its descriptions, its required list)."""
+    schema = schemas()[model.__name__]
+    required = set(schema.get("required", []))
+    parameters = []
+    for name, field_schema in schema["properties"].items():
+        parameter_schema = {k: v for k, v in field_schema.items() if k not in ("description", "title")}
+        parameters.append(
             {
-                "type": "object",
-                "required": ["events"],
-                "properties": {"events": {"type": "array", "items": _ref("DeliveryEvent")}},
-            },
-        ],
-    },
-    "MessagePage": {
-        "type": "object",
-        "required": ["items", "continuationToken"],
-        "properties": {
-            "items": {"type": "array", "items": _ref("MessageSummary")},
-            "continuationToken": {"type": ["string", "null"]},
-        },
-    },
-    "TagSummary": {
-        "type": "object",
-        "required": ["tag", "total", "byStatus"],
-        "properties": {
-            "tag": {"type": "string"},
-            "total": {"type": "integer", "minimum": 0},
-            "byStatus": {
-                "type": "object",
-                "required": [s.value for s in Status],
-                "additionalProperties": False,
-                "properties": {s.value: {"type": "integer", "minimum": 0} for s in Status},
-            },
-        },
-    },
-    "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
-}
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "description": field_schema.get("description", ""),
+                "schema": parameter_schema,
+            }
+        )
+    return parameters
+
+
+def _path_parameter(name: str, model: type[BaseModel], field: str) -> dict[str, Any]:
+    """A path parameter typed as the model field it carries (``tag`` as ``ListMessagesQuery.tag``)."""
+    field_schema = schemas()[model.__name__]["properties"][field]
+    schema = {k: v for k, v in field_schema.items() if k not in ("description", "title")}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
 
 _KEYED: list[dict[str, list[str]]] = [{"functionKeyHeader": []}, {"functionKeyQuery": []}]
 _ERRORS = {
@@ -246,10 +102,10 @@ def openapi_document() -> dict[str, Any]:
                     "security": _KEYED,
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": _ref("MmsSendMessageRequest")}},
+                        "content": {"application/json": {"schema": _ref(MmsSendMessageRequest)}},
                     },
                     "responses": {
-                        "202": _json_response("One item per recipient, in request order.", "MmsSendResult"),
+                        "202": _json_response("One item per recipient, in request order.", MmsSendResult),
                         "400": _problem_response("The request is invalid; errors[] names each field."),
                         "413": _problem_response("The body is larger than MMS_MAX_REQUEST_BYTES."),
                         "429": _problem_response("ACS is throttling; see Retry-After."),
@@ -262,9 +118,9 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "listMessages",
                     "summary": "One page of a tag's messages.",
                     "security": _KEYED,
-                    "parameters": [p.openapi() for p in LIST_MESSAGES],
+                    "parameters": _query_parameters(ListMessagesQuery),
                     "responses": {
-                        "200": _json_response("A page of messages.", "MessagePage"),
+                        "200": _json_response("A page of messages.", MessagePage),
                         "400": _problem_response("A parameter is invalid."),
                         **_ERRORS,
                     },
@@ -284,7 +140,7 @@ def openapi_document() -> dict[str, Any]:
                         }
                     ],
                     "responses": {
-                        "200": _json_response("The record.", "MessageRecord"),
+                        "200": _json_response("The record.", MessageRecord),
                         "404": _problem_response("No message is tracked under this id."),
                         **_ERRORS,
                     },
@@ -295,15 +151,8 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "getTagSummary",
                     "summary": "Messages per status for one tag.",
                     "security": _KEYED,
-                    "parameters": [
-                        {
-                            "name": "tag",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_TAG_CHARS},
-                        }
-                    ],
-                    "responses": {"200": _json_response("Counts per status, zeros included.", "TagSummary"), **_ERRORS},
+                    "parameters": [_path_parameter("tag", ListMessagesQuery, "tag")],
+                    "responses": {"200": _json_response("Counts per status, zeros included.", TagSummary), **_ERRORS},
                 },
             },
             "/events/delivery-reports": {
@@ -357,7 +206,7 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Is the app up and can it reach table storage?",
                     "security": [],
                     "responses": {
-                        "200": _json_response("Healthy.", "Health"),
+                        "200": _json_response("Healthy.", Health),
                         "503": _problem_response("Table storage is unreachable."),
                     },
                 },
@@ -377,7 +226,7 @@ def openapi_document() -> dict[str, Any]:
             },
         },
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": schemas(),
             "securitySchemes": {
                 "functionKeyHeader": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
                 "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},

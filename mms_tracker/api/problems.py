@@ -11,6 +11,7 @@ from typing import Any
 import azure.functions as func
 
 from ..domain import FieldError
+from . import models
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -29,15 +30,13 @@ class Problem(Exception):
         super().__init__(self.detail)
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": "about:blank",
-            "title": self.title or HTTPStatus(self.status).phrase,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        if self.errors:
-            body["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
-        return body
+        """The body, shaped by ``models.Problem`` (``errors`` only when there are some)."""
+        return models.Problem(
+            title=self.title or HTTPStatus(self.status).phrase,
+            status=self.status,
+            detail=self.detail,
+            errors=[models.FieldProblem(field=e.field, message=e.message) for e in self.errors] or None,
+        ).model_dump(mode="json", exclude_none=True)
 
 
 def problem_response(problem: Problem) -> func.HttpResponse:

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from ..domain import Change, DeliveryReport, Send, Status, TrackingRecord, apply_expiry, apply_report, apply_send
+from ..domain import Change, DeliveryReport, Send, Status, apply_expiry, apply_report, apply_send
 from ..domain.reports import PoisonEvent, parse_envelope
 from ..logs import log_event, mask_phone
 from .ports import StorageRejected, TrackingStore
@@ -16,10 +16,6 @@ from .ports import StorageRejected, TrackingStore
 _log = logging.getLogger("mms_tracker.tracking")
 EXPIRY_LOOKBACK_HOURS = 24 * 14
 EXPIRY_CONCURRENCY = 16
-
-
-class MessageNotFound(LookupError):
-    """No tracking record has this message id."""
 
 
 async def record_report(store: TrackingStore, report: DeliveryReport, now: dt.datetime) -> Change:
@@ -85,13 +81,6 @@ async def record_sends(store: TrackingStore, sends: list[Send], now: dt.datetime
             await store.add_due(send.message_id, send.at + expiry_window)
 
     await asyncio.gather(*(one(s) for s in sends))
-
-
-async def get_message(store: TrackingStore, message_id: str) -> TrackingRecord:
-    record = await store.get(message_id)
-    if record is None:
-        raise MessageNotFound(message_id)
-    return record
 
 
 async def expire_due(store: TrackingStore, now: dt.datetime) -> int:

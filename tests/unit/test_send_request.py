@@ -7,14 +7,14 @@ import json
 from typing import Any
 
 import pytest
-
-from mms_tracker.api.send_request import (
-    MMS_CONTENT_TYPES,
+from mms_tracker.api.models import MMS_CONTENT_TYPES
+from mms_tracker.api.validation import (
     RequestInvalid,
     RequestTooLarge,
     SendLimits,
     parse_send_request,
 )
+
 from tests.support import fixture
 
 SENDERS = ("+18004567891", "+18005550100")
@@ -62,9 +62,10 @@ def test_recipient_without_to_is_refused() -> None:
 
 
 def test_half_a_repeatability_pair_is_refused() -> None:
-    assert fields_of(seed() | {"recipients": [{"to": "+18335852071", "repeatabilityRequestId": "x"}]}) == [
-        "recipients[0]"
-    ]
+    assert fields_of(
+        seed()
+        | {"recipients": [{"to": "+18335852071", "repeatabilityRequestId": "0f8fad5b-d9cb-469f-a165-70867728950e"}]}
+    ) == ["recipients[0]"]
 
 
 def test_no_attachments_is_refused() -> None:

@@ -15,8 +15,7 @@ from ...runtime import Misconfigured
 from ...service.ports import AcsError, InvalidContinuationToken, StorageRejected, StorageUnavailable
 from ...service.sending import RepeatabilityConflict
 from ..problems import Problem, problem_response
-from ..queries import QueryInvalid
-from ..send_request import RequestInvalid, RequestTooLarge
+from ..validation import QueryInvalid, RequestInvalid, RequestTooLarge
 
 _log = logging.getLogger("mms_tracker.http")
 
@@ -55,6 +54,8 @@ def answers_problems(handler: Handler) -> Handler:
             return problem_response(problem)
         except Misconfigured as exc:
             return misconfigured_response(exc)
+        except QueryInvalid as exc:
+            return problem_response(Problem(400, "The query string is not valid.", "Invalid query", errors=exc.errors))
         except RequestInvalid as exc:
             return problem_response(
                 Problem(400, "The request is not a valid MMS send request.", "Invalid request", errors=exc.errors)
@@ -68,8 +69,6 @@ def answers_problems(handler: Handler) -> Handler:
                     errors=exc.errors,
                 )
             )
-        except QueryInvalid as exc:
-            return problem_response(Problem(400, "The query string is not valid.", "Invalid query", errors=exc.errors))
         except InvalidContinuationToken as exc:
             return problem_response(
                 Problem(400, str(exc), "Invalid continuation token", errors=[FieldError("continuationToken", str(exc))])

@@ -6,14 +6,12 @@ import datetime as dt
 
 import azure.functions as func
 
-from ...domain import Status
 from ...runtime import RUNTIME
+from ...service import queries
 from ...service.sending import send_mms
-from ...service.tracking import MessageNotFound, get_message
+from ..models import MessagePage, MessageRecord, MessageSummary, dump
 from ..problems import Problem, json_response
-from ..queries import LIST_MESSAGES, parse_query
-from ..representation import record_json
-from ..send_request import SendLimits, parse_send_request
+from ..validation import SendLimits, parse_list_query, parse_send_request
 from .errors import answers_problems
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
@@ -42,24 +40,20 @@ async def send_message(req: func.HttpRequest) -> func.HttpResponse:
 @answers_problems
 async def get_message_status(req: func.HttpRequest) -> func.HttpResponse:
     """The tracking record of one message, with every distinct delivery report."""
-    message_id = req.route_params["messageId"]
     try:
-        record = await get_message(RUNTIME.store(), message_id)
-    except MessageNotFound:
+        record = await queries.get_message(RUNTIME.store(), req.route_params["messageId"])
+    except queries.MessageNotFound:
         raise Problem(404, "No message is tracked under this messageId.", "Message not found") from None
-    return json_response(record_json(record))
+    return json_response(dump(MessageRecord.of(record)))
 
 
 @blueprint.route(route="messages", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @answers_problems
 async def list_messages(req: func.HttpRequest) -> func.HttpResponse:
     """One page of a tag's messages (records without events), optionally filtered by status."""
-    query = parse_query(req.params, LIST_MESSAGES)
-    status = Status(query["status"]) if query["status"] else None
-    page = await RUNTIME.store().list_tag(query["tag"], status, query["pageSize"], query["continuationToken"])
-    return json_response(
-        {
-            "items": [record_json(r, with_events=False) for r in page.items],
-            "continuationToken": page.continuation_token,
-        }
+    query = parse_list_query(req.params)
+    page = await queries.list_messages(
+        RUNTIME.store(), query.tag, query.status, query.pageSize, query.continuationToken
     )
+    body = MessagePage(items=[MessageSummary.of(r) for r in page.items], continuationToken=page.continuation_token)
+    return json_response(dump(body))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from ...domain import Status
 from ...runtime import RUNTIME
+from ...service import queries
+from ..models import ByStatus, TagSummary, dump
 from ..problems import json_response
 from .errors import answers_problems
 
@@ -17,6 +18,6 @@ blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions
 async def tag_summary(req: func.HttpRequest) -> func.HttpResponse:
     """Messages per status for one tag, every status present (zeros included)."""
     tag = req.route_params["tag"]
-    counts = await RUNTIME.store().tag_counts(tag)
-    by_status = {status.value: counts.get(status.value, 0) for status in Status}
-    return json_response({"tag": tag, "total": sum(by_status.values()), "byStatus": by_status})
+    counts = await queries.tag_summary(RUNTIME.store(), tag)
+    by_status = ByStatus.model_validate({status.value: n for status, n in counts.items()})
+    return json_response(dump(TagSummary(tag=tag, total=sum(counts.values()), byStatus=by_status)))

@@ -1,0 +1,295 @@
+"""The API's shapes, declared once (pydantic v2): requests, queries, responses and problems.
+
+The same declarations validate what comes in, shape what goes out, and, through
+``model_json_schema()``, make the OpenAPI document (``openapi.py``), so the document and the
+behaviour cannot drift apart. What a JSON Schema cannot say is checked after the shape, in
+``validation.py``, with the settings it needs (the allowed senders, the attachment budget), and
+named in the document's descriptions: a sender outside ``MMS_SENDERS``, attachments over the
+byte budget, an RFC 1123 date that is not a real date, one repeatability id on two recipients.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from ..domain import MAX_TAG_CHARS, DeliveryAttempt, RecordedEvent, Status, TrackingRecord
+from ..domain.phone import E164_PATTERN
+
+MAX_RECIPIENTS = 100
+MAX_ATTACHMENTS = 10
+MAX_MESSAGE_CHARS = 1000
+PAGE_SIZE_DEFAULT = 100
+PAGE_SIZE_MAX = 1000
+# The API's ``MmsContentType`` enum, in its own spelling and order: Azure/azure-rest-api-specs,
+# specification/communication/data-plane/Sms/preview/2024-01-14-preview/communicationservicessms.json,
+# ``MmsSendRequestAttachment.contentType``. Matched case-insensitively, forwarded as spelled here.
+MMS_CONTENT_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/bmp",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/ac3",
+    "audio/amr",
+    "video/mp4",
+    "video/x-msvideo",
+    "text/plain",
+)
+_CANONICAL_CONTENT_TYPES = {t.lower(): t for t in MMS_CONTENT_TYPES}
+# ``MmsRecipient`` (same swagger): repeatabilityRequestId is "a client-generated, 36-character
+# hexadecimal case-insensitive encoding of a UUID (GUID)"; repeatabilityFirstSent an RFC 1123
+# date, "eg- Tue, 26 Mar 2019 16:06:51 GMT".
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+RFC1123_PATTERN = (
+    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    r"[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT$"
+)
+# Standard base64 with its padding, exactly what ``base64.b64decode(..., validate=True)`` takes.
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
+
+def _any_case(words: tuple[str, ...]) -> str:
+    """A pattern matching any of ``words`` in any letter case (JSON Schema has no case-insensitive flag)."""
+
+    def letters(word: str) -> str:
+        return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)  # only / - and digits
+
+    return "^(?:" + "|".join(letters(w) for w in words) + ")$"
+
+
+def _canonical_content_type(value: str) -> str:
+    return _CANONICAL_CONTENT_TYPES[value.lower()]
+
+
+class _Shape(BaseModel):
+    """A request shape: JSON types exactly (no coercion); unknown fields are ignored, as ACS does."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", populate_by_name=False)
+
+
+class MmsRecipient(_Shape):
+    to: str = Field(min_length=1, description="E.164; any other value is answered in its own item with 400.")
+    repeatabilityRequestId: str | None = Field(default=None, pattern=UUID_PATTERN, description="A UUID.")
+    repeatabilityFirstSent: str | None = Field(
+        default=None,
+        pattern=RFC1123_PATTERN,
+        description="An RFC 1123 date (Tue, 26 Mar 2019 16:06:51 GMT), a real one; given with repeatabilityRequestId.",
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "dependentRequired": {
+                "repeatabilityRequestId": ["repeatabilityFirstSent"],
+                "repeatabilityFirstSent": ["repeatabilityRequestId"],
+            }
+        }
+    )
+
+    @model_validator(mode="after")
+    def _pair(self) -> MmsRecipient:
+        given = self.model_fields_set  # "given", as JSON Schema's dependentRequired counts it: null included
+        if ("repeatabilityRequestId" in given) != ("repeatabilityFirstSent" in given):
+            raise ValueError("repeatabilityRequestId and repeatabilityFirstSent go together")
+        return self
+
+
+class MmsAttachment(_Shape):
+    contentType: Annotated[str, AfterValidator(_canonical_content_type)] = Field(
+        pattern=_any_case(MMS_CONTENT_TYPES),
+        description="One of the MmsContentType enum, in any case: " + ", ".join(MMS_CONTENT_TYPES),
+    )
+    contentInBase64: str = Field(min_length=1, pattern=BASE64_PATTERN, json_schema_extra={"contentEncoding": "base64"})
+
+
+class MmsSendOptions(_Shape):
+    enableDeliveryReport: bool | None = Field(default=None, description="Ignored: reports are always requested.")
+    tag: str | None = Field(default=None, max_length=MAX_TAG_CHARS)
+
+
+class MmsSendMessageRequest(_Shape):
+    """The ACS ``MmsSendMessageRequest``: ``from`` is optional (the first of MMS_SENDERS) and must be one of them."""
+
+    from_: str | None = Field(
+        default=None, alias="from", pattern=f"^{E164_PATTERN}$", description="One of MMS_SENDERS."
+    )
+    recipients: list[MmsRecipient] = Field(min_length=1, max_length=MAX_RECIPIENTS)
+    message: str | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
+    attachments: list[MmsAttachment] = Field(
+        min_length=1, max_length=MAX_ATTACHMENTS, description="Decoded, at most MMS_MAX_ATTACHMENT_BYTES in total."
+    )
+    sendOptions: MmsSendOptions | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "The ACS MmsSendMessageRequest. Beyond the shape: `from` must be one of MMS_SENDERS, "
+            "the decoded attachments fit MMS_MAX_ATTACHMENT_BYTES, repeatabilityRequestId and "
+            "repeatabilityFirstSent go together, and no repeatabilityRequestId is given to two recipients."
+        }
+    )
+
+
+class ListMessagesQuery(BaseModel):
+    """``GET /api/messages``: its query string (values arrive as text, so numbers are parsed)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tag: str = Field(min_length=1, max_length=MAX_TAG_CHARS, description="The tag the messages were sent with.")
+    status: Status | None = Field(default=None, description="Only messages in this status.")
+    pageSize: int = Field(default=PAGE_SIZE_DEFAULT, ge=1, le=PAGE_SIZE_MAX, description="Items per page.")
+    continuationToken: str | None = Field(
+        default=None, min_length=1, description="The continuationToken of the previous page, unchanged."
+    )
+
+
+# --- responses ------------------------------------------------------------------------------
+
+
+def _time(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class MmsSendResultItem(_Out):
+    model_config = ConfigDict(extra="allow", strict=True)  # ACS's own fields pass through
+
+    to: str
+    messageId: str | None = None
+    httpStatusCode: int
+    successful: bool
+    errorMessage: str | None = None
+    repeatabilityResult: str | None = Field(default=None, pattern="^(?:accepted|rejected)$")
+
+
+class MmsSendResult(_Out):
+    value: list[MmsSendResultItem]
+
+
+class DeliveryAttemptOut(_Out):
+    model_config = ConfigDict(extra="forbid", strict=True, title="DeliveryAttempt")
+
+    timestamp: str | None = Field(json_schema_extra={"format": "date-time"})
+    segmentsSucceeded: int
+    segmentsFailed: int
+
+    @classmethod
+    def of(cls, attempt: DeliveryAttempt) -> DeliveryAttemptOut:
+        return cls(
+            timestamp=_time(attempt.timestamp),
+            segmentsSucceeded=attempt.segments_succeeded,
+            segmentsFailed=attempt.segments_failed,
+        )
+
+
+class DeliveryEvent(_Out):
+    eventId: str
+    eventType: str
+    deliveryStatus: str
+    deliveryStatusDetails: str | None
+    receivedTimestamp: str | None = Field(json_schema_extra={"format": "date-time"})
+    recordedAt: str = Field(json_schema_extra={"format": "date-time"})
+    tag: str | None = Field(description="The report's own tag; a message stays in the first tag recorded for it.")
+
+    @classmethod
+    def of(cls, event: RecordedEvent) -> DeliveryEvent:
+        return cls(
+            eventId=event.event_id,
+            eventType=event.event_type,
+            deliveryStatus=event.delivery_status,
+            deliveryStatusDetails=event.delivery_status_details,
+            receivedTimestamp=_time(event.received_timestamp),
+            recordedAt=_time(event.recorded_at) or "",
+            tag=event.tag,
+        )
+
+
+class MessageSummary(_Out):
+    messageId: str
+    to: str | None
+    from_: str | None = Field(alias="from")
+    tag: str | None
+    status: Status
+    statusDetails: str | None
+    createdAt: str = Field(json_schema_extra={"format": "date-time"})
+    updatedAt: str = Field(json_schema_extra={"format": "date-time"})
+    completedAt: str | None = Field(json_schema_extra={"format": "date-time"})
+    deliveryAttempts: list[DeliveryAttemptOut]
+
+    @classmethod
+    def fields_of(cls, record: TrackingRecord) -> dict[str, Any]:
+        return {
+            "messageId": record.message_id,
+            "to": record.to,
+            "from": record.from_,
+            "tag": record.tag,
+            "status": record.status,
+            "statusDetails": record.status_details,
+            "createdAt": _time(record.created_at),
+            "updatedAt": _time(record.updated_at),
+            "completedAt": _time(record.completed_at),
+            "deliveryAttempts": [DeliveryAttemptOut.of(a) for a in record.delivery_attempts],
+        }
+
+    @classmethod
+    def of(cls, record: TrackingRecord) -> MessageSummary:
+        return cls.model_validate(cls.fields_of(record))
+
+
+class MessageRecord(MessageSummary):
+    """A tracking record with every distinct delivery report."""
+
+    events: list[DeliveryEvent]
+
+    @classmethod
+    def of(cls, record: TrackingRecord) -> MessageRecord:
+        return cls.model_validate(cls.fields_of(record) | {"events": [DeliveryEvent.of(e) for e in record.events]})
+
+
+class MessagePage(_Out):
+    items: list[MessageSummary]
+    continuationToken: str | None
+
+
+class ByStatus(_Out):
+    Accepted: int = Field(ge=0)
+    Delivered: int = Field(ge=0)
+    Failed: int = Field(ge=0)
+    Rejected: int = Field(ge=0)
+    Expired: int = Field(ge=0)
+
+
+class TagSummary(_Out):
+    tag: str
+    total: int = Field(ge=0)
+    byStatus: ByStatus
+
+
+class Health(_Out):
+    status: str
+    storage: str | None = None
+
+
+class FieldProblem(_Out):
+    field: str
+    message: str
+
+
+class Problem(_Out):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str
+    errors: list[FieldProblem] | None = None
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """A response model as JSON-ready data, with the API's field names (``from``)."""
+    return model.model_dump(mode="json", by_alias=True, exclude_none=False)

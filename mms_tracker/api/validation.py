@@ -1,0 +1,145 @@
+"""Requests and queries in: the models' shape first, then what a schema cannot say; errors named by path.
+
+Whole-request problems raise :class:`RequestInvalid` (every failing field, as ``recipients[0].to``)
+or :class:`RequestTooLarge`; a bad query string raises :class:`QueryInvalid`. A recipient whose
+number is not E.164 is *not* a whole-request problem: it is answered in its own item, as ACS does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ..domain import FieldError
+from ..domain.timestamps import parse_rfc1123
+from ..service.sending import MmsRequest, Recipient
+from .models import ListMessagesQuery, MmsSendMessageRequest
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class RequestInvalid(ValueError):
+    """A send request that fails validation; ``errors`` names every failing field."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+class QueryInvalid(RequestInvalid):
+    """Query parameters that fail their declarations; ``errors`` names every failing one."""
+
+
+class RequestTooLarge(ValueError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The request body exceeds {limit} bytes.")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class SendLimits:
+    max_request_bytes: int = 2 * 1024 * 1024
+    max_attachment_bytes: int = 1024 * 1024
+
+
+def parse_send_request(body: bytes, senders: tuple[str, ...], limits: SendLimits) -> MmsRequest:
+    """Validate a ``POST /api/messages`` body; raise :class:`RequestTooLarge` or :class:`RequestInvalid`."""
+    if len(body) > limits.max_request_bytes:
+        raise RequestTooLarge(limits.max_request_bytes)
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
+        raise RequestInvalid([FieldError("body", "must be a JSON object")]) from None
+    if not isinstance(data, dict):
+        raise RequestInvalid([FieldError("body", "must be a JSON object")])
+    request = _validated(MmsSendMessageRequest, data, RequestInvalid)
+    errors = _beyond_the_schema(request, senders, limits)
+    if errors:
+        raise RequestInvalid(errors)
+    options = request.sendOptions
+    return MmsRequest(
+        from_=request.from_ or senders[0],
+        recipients=tuple(
+            Recipient(r.to, r.repeatabilityRequestId, r.repeatabilityFirstSent) for r in request.recipients
+        ),
+        message=request.message,
+        attachments=tuple(
+            {"contentType": a.contentType, "contentInBase64": a.contentInBase64} for a in request.attachments
+        ),
+        tag=(options.tag or None) if options else None,
+    )
+
+
+def parse_list_query(params: Mapping[str, str]) -> ListMessagesQuery:
+    """Validate ``GET /api/messages``'s query string; raise :class:`QueryInvalid` naming every bad parameter."""
+    present = {k: v for k, v in params.items() if k in ListMessagesQuery.model_fields and v != ""}
+    return _validated(ListMessagesQuery, present, QueryInvalid)
+
+
+def _validated(model: type[M], data: Any, error: type[RequestInvalid]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise error(field_errors(exc)) from None
+
+
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    """pydantic's errors as ``FieldError``s: ``loc`` ``("recipients", 0, "to")`` becomes ``recipients[0].to``."""
+    errors: dict[str, FieldError] = {}
+    for error in exc.errors(include_url=False, include_input=False):
+        path = _path(error["loc"])
+        errors.setdefault(path, FieldError(path, _message(error)))
+    return list(errors.values())
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for step in loc:
+        if isinstance(step, int):
+            path += f"[{step}]"
+        elif not step.startswith("function-after["):  # a validator's name, not a field
+            path += f".{step}" if path else step
+    return path or "body"
+
+
+def _message(error: Any) -> str:
+    kind, context = error["type"], error.get("ctx") or {}
+    if kind == "missing":
+        return "is required"
+    if kind == "string_unicode":
+        return "must be valid unicode text (no lone surrogates)"
+    if kind == "string_pattern_mismatch":
+        return "is not in the expected format"
+    if kind in ("too_short", "too_long") and "min_length" not in context and "max_length" not in context:
+        return str(error["msg"])
+    return str(error["msg"][0].lower() + error["msg"][1:]) if error["msg"] else kind
+
+
+def _beyond_the_schema(
+    request: MmsSendMessageRequest, senders: tuple[str, ...], limits: SendLimits
+) -> list[FieldError]:
+    """The rules a JSON Schema cannot say, each named by field (the document's descriptions state them)."""
+    errors: list[FieldError] = []
+    if request.from_ is not None and request.from_ not in senders:
+        errors.append(FieldError("from", "must be one of the numbers in MMS_SENDERS"))
+    seen: set[str] = set()
+    for i, r in enumerate(request.recipients):
+        where = f"recipients[{i}]"
+        if (r.repeatabilityRequestId is None) != (r.repeatabilityFirstSent is None):  # one of them null
+            errors.append(FieldError(where, "repeatabilityRequestId and repeatabilityFirstSent go together"))
+            continue
+        if r.repeatabilityFirstSent is not None and parse_rfc1123(r.repeatabilityFirstSent) is None:
+            errors.append(FieldError(f"{where}.repeatabilityFirstSent", "is not a real date (day, date and weekday)"))
+        if r.repeatabilityRequestId is not None:
+            if r.repeatabilityRequestId.lower() in seen:
+                errors.append(FieldError(f"{where}.repeatabilityRequestId", "is used by another recipient"))
+            seen.add(r.repeatabilityRequestId.lower())
+    total = sum(len(base64.b64decode(a.contentInBase64)) for a in request.attachments)
+    if total > limits.max_attachment_bytes:
+        errors.append(FieldError("attachments", f"must total at most {limits.max_attachment_bytes} bytes"))
+    return errors
