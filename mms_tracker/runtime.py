@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from azure.data.tables.aio import TableServiceClient
@@ -19,6 +19,7 @@ from azure.data.tables.aio import TableServiceClient
 from .adapters.acs import AcsClient, EntraSigner, HmacSigner, RetryPolicy, Signer
 from .adapters.tables.store import TableStore
 from .logs import log_event
+from .service.ports import SendResults, TrackingStore
 from .settings import Settings, SettingsError
 
 _STORAGE_RETRIES = 3
@@ -33,25 +34,42 @@ class Misconfigured(RuntimeError):
         self.problems = dict(problems)
 
 
+class AppStore(TrackingStore, SendResults, Protocol):
+    """What the app's routes and triggers use of a store: the ports, plus a health check and closing."""
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class Runtime:
     """Holds the settings and lazily builds the clients that depend on them."""
 
     def __init__(self) -> None:
         self._settings: Settings | None = None
         self._problems: dict[str, str] = {}
-        self._store: TableStore | None = None
+        self._store: AppStore | None = None
+        self._store_override: AppStore | None = None
         self._acs: AcsClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._acs_transport: httpx.AsyncBaseTransport | None = None
 
-    def configure(self, settings: Settings, *, acs_transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def configure(
+        self,
+        settings: Settings,
+        *,
+        acs_transport: httpx.AsyncBaseTransport | None = None,
+        store: AppStore | None = None,
+    ) -> None:
         """Adopt ``settings``; clients built for earlier settings are dropped.
 
-        ``acs_transport`` replaces the network under the ACS client (tests use ``httpx.MockTransport``).
+        ``acs_transport`` replaces the network under the ACS client (tests use ``httpx.MockTransport``);
+        ``store`` replaces the table store (unit tests of the routes use a fake).
         """
         self._settings = settings
         self._problems = {}
         self._store = None
+        self._store_override = store
         self._acs = None
         self._loop = None
         self._acs_transport = acs_transport
@@ -80,6 +98,7 @@ class Runtime:
     def _clear(self) -> None:
         self._settings, self._problems = None, {}
         self._store, self._acs, self._loop, self._acs_transport = None, None, None, None
+        self._store_override = None
 
     @property
     def settings(self) -> Settings:
@@ -93,9 +112,11 @@ class Runtime:
         if self._loop is not loop:
             self._store, self._acs, self._loop = None, None, loop
 
-    def store(self) -> TableStore:
+    def store(self) -> AppStore:
         """The table store for the running event loop, built on first use."""
         self._same_loop()
+        if self._store_override is not None:
+            return self._store_override
         if self._store is None:
             settings = self.settings
             self._store = TableStore(

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mms_tracker.domain import Change, TrackingRecord
+from mms_tracker.domain import Change, Status, TrackingRecord
+from mms_tracker.service.ports import Page, StorageUnavailable
 
 
 class InMemoryStore:
-    """The :class:`mms_tracker.service.ports.TrackingStore` port, in a dict."""
+    """The store ports (``TrackingStore``, ``SendResults``) and a health check, in dicts."""
 
     def __init__(self) -> None:
         self.records: dict[str, TrackingRecord] = {}
         self.due_entries: dict[str, dt.datetime] = {}
         self.poison: list[tuple[Mapping[str, Any], str]] = []
         self.cursor: dt.datetime | None = None
+        self.send_results: dict[str, dict[str, Any]] = {}
+        self.down = False
 
     async def get(self, message_id: str) -> TrackingRecord | None:
         return self.records.get(message_id)
@@ -46,3 +50,28 @@ class InMemoryStore:
 
     async def record_poison(self, envelope: Mapping[str, Any], reason: str, now: dt.datetime) -> None:
         self.poison.append((envelope, reason))
+
+    async def list_tag(self, tag: str, status: Status | None, page_size: int, continuation_token: str | None) -> Page:
+        matching = sorted(
+            (r for r in self.records.values() if r.tag == tag and (status is None or r.status is status)),
+            key=lambda r: r.message_id,
+        )
+        start = int(continuation_token or 0)
+        end = start + page_size
+        return Page(matching[start:end], str(end) if end < len(matching) else None)
+
+    async def tag_counts(self, tag: str) -> Mapping[str, int]:
+        return Counter(r.status.value for r in self.records.values() if r.tag == tag)
+
+    async def get_send_results(self, request_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {i: self.send_results[i] for i in request_ids if i in self.send_results}
+
+    async def put_send_results(self, results: Mapping[str, dict[str, Any]]) -> None:
+        self.send_results.update(results)
+
+    async def ping(self) -> None:
+        if self.down:
+            raise StorageUnavailable("down")
+
+    async def close(self) -> None:
+        pass

@@ -1,16 +1,22 @@
-"""Helpers shared by the test tiers: free ports, deadlines, fixtures from ../shared, Azurite."""
+"""Helpers shared by the test tiers: free ports, deadlines, the sample payloads, Azurite, the app in-process."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from localdev.host import LocalHost, index_functions
 from localdev.stack import azurite_command, azurite_connection_string, stop_group, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,3 +114,33 @@ class Azurite:
         if self.process is not None:
             stop_group(self.process)
             self.process = None
+
+
+SIMULATOR_CONNECTION_STRING = (
+    "endpoint=http://127.0.0.1:7072/;accesskey=bW1zLXRyYWNrZXItc2ltdWxhdG9yLWtleS1ub3QtYS1zZWNyZXQtMDAwMDAwMDA="
+)
+
+
+def app_environment(storage_connection_string: str, **overrides: str) -> dict[str, str]:
+    """The settings a test app runs with; every test gets its own table prefix."""
+    env = {
+        "TRACKING_STORAGE_CONNECTION_STRING": storage_connection_string,
+        "ACS_CONNECTION_STRING": SIMULATOR_CONNECTION_STRING,
+        "MMS_SENDERS": "+18004567891,+18005550100",
+        "TRACKING_TABLE_PREFIX": "t" + uuid.uuid4().hex[:12],
+        "TRACKING_STORAGE_TIMEOUT_SECONDS": "5",
+    }
+    env.update(overrides)
+    return env
+
+
+async def serve_function_app(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], **host_options: Any) -> Any:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    import function_app
+
+    importlib.reload(function_app)  # re-reads the settings, as a fresh worker would
+    host = LocalHost(index_functions(function_app.app), run_timers=False, **host_options)
+    client: TestClient[Any, Any] = TestClient(TestServer(host.build()))
+    await client.start_server()
+    return client

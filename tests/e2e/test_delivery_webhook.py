@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from mms_tracker.runtime import RUNTIME
-from tests.conftest import app_environment, serve_function_app
-from tests.support import Azurite, fixture, free_port
+from tests.support import Azurite, app_environment, fixture, free_port, serve_function_app
+
+pytestmark = pytest.mark.e2e
 
 WEBHOOK = "/runtime/webhooks/eventgrid?functionName=on_delivery_report"
 NOTIFY = {"aeg-event-type": "Notification"}

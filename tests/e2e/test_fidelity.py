@@ -12,8 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from localdev.simulator import Simulator, SimulatorConfig, connection_string
 from mms_tracker.runtime import RUNTIME
-from tests.conftest import app_environment, serve_function_app
-from tests.support import Azurite, fixture, poll_async
+from tests.support import Azurite, app_environment, fixture, poll_async, serve_function_app
 
 pytestmark = pytest.mark.e2e
 

@@ -26,8 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mms_tracker.runtime import RUNTIME
-from tests.conftest import app_environment, serve_function_app
-from tests.support import Azurite, fixture
+from tests.support import Azurite, app_environment, fixture, serve_function_app
 
 pytestmark = pytest.mark.e2e
 

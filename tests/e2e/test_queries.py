@@ -22,9 +22,10 @@ from mms_tracker.api.openapi import openapi_document
 from mms_tracker.domain import DeliveryReport, Send, Status
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.service.tracking import record_report, record_sends
-from tests.conftest import app_environment, serve_function_app
 from tests.openapi_check import DOCUMENT, assert_conforms
-from tests.support import Azurite, fixture
+from tests.support import Azurite, app_environment, fixture, serve_function_app
+
+pytestmark = pytest.mark.e2e
 
 T0 = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 WINDOW = dt.timedelta(hours=72)

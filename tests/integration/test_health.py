@@ -10,8 +10,7 @@ import pytest
 
 from mms_tracker.api.blueprints.health import health
 from mms_tracker.runtime import RUNTIME
-from tests.conftest import app_environment
-from tests.support import Azurite, free_port
+from tests.support import Azurite, app_environment, free_port
 
 
 def health_request() -> func.HttpRequest:

@@ -21,9 +21,8 @@ from azure.core.exceptions import HttpResponseError
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.service.ports import StorageRejected
 from mms_tracker.service.tracking import ingest_event
-from tests.conftest import app_environment, serve_function_app
 from tests.fakes import InMemoryStore
-from tests.support import Azurite, fixture
+from tests.support import Azurite, app_environment, fixture, serve_function_app
 
 WEBHOOK = "/runtime/webhooks/eventgrid?functionName=on_delivery_report"
 BATCH = "/api/events/delivery-reports"

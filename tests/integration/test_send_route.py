@@ -16,8 +16,7 @@ from mms_tracker.api.blueprints.messages import send_message
 from mms_tracker.domain import Status
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.settings import Settings
-from tests.conftest import app_environment
-from tests.support import Azurite, fixture
+from tests.support import Azurite, app_environment, fixture
 
 
 class FakeAcs:

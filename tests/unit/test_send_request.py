@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+
 from mms_tracker.api.models import MMS_CONTENT_TYPES
 from mms_tracker.api.validation import (
     RequestInvalid,
@@ -14,7 +15,6 @@ from mms_tracker.api.validation import (
     SendLimits,
     parse_send_request,
 )
-
 from tests.support import fixture
 
 SENDERS = ("+18004567891", "+18005550100")

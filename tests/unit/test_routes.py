@@ -1,0 +1,170 @@
+"""Every route and trigger against hand-written fakes: the store in a dict, ACS behind MockTransport.
+
+These are the fast tests of the entry points' translation (request in, service call, response
+out); the same routes run against a real Azurite in tests/integration and tests/e2e.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import azure.functions as func
+import httpx
+import pytest
+
+from mms_tracker.api.blueprints.delivery_reports import on_delivery_report, receive_delivery_reports
+from mms_tracker.api.blueprints.health import health
+from mms_tracker.api.blueprints.messages import get_message_status, list_messages, send_message
+from mms_tracker.api.blueprints.openapi import openapi
+from mms_tracker.api.blueprints.tags import tag_summary
+from mms_tracker.domain import Send, Status, apply_send
+from mms_tracker.runtime import RUNTIME
+from mms_tracker.settings import Settings
+from tests.fakes import InMemoryStore
+from tests.openapi_check import assert_conforms
+from tests.support import app_environment, fixture
+
+T0 = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
+
+
+def accept_all(request: httpx.Request) -> httpx.Response:
+    body = json.loads(request.content)
+    value = [
+        {"to": r["to"], "messageId": f"m-{r['to']}", "httpStatusCode": 202, "successful": True}
+        for r in body["recipients"]
+    ]
+    return httpx.Response(202, json={"value": value})
+
+
+@pytest.fixture
+def store() -> Iterator[InMemoryStore]:
+    fake = InMemoryStore()
+    settings = Settings.from_environment(app_environment("UseDevelopmentStorage=true"))
+    RUNTIME.configure(settings, acs_transport=httpx.MockTransport(accept_all), store=fake)
+    yield fake
+    RUNTIME.configure(settings)
+
+
+def request(method: str, path: str, body: Any = None, **route_params: str) -> func.HttpRequest:
+    url, _, query = path.partition("?")
+    params = dict(p.split("=", 1) for p in query.split("&") if p)
+    data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else (body or b"")
+    return func.HttpRequest(method=method, url=url, body=data, params=params, route_params=route_params)
+
+
+def body_of(response: func.HttpResponse) -> Any:
+    return json.loads(response.get_body())
+
+
+def seed(store: InMemoryStore, message_id: str, tag: str = "t", accepted: bool = True) -> None:
+    send = Send(message_id, "+18335852071", "+18004567891", tag, accepted, T0)
+    store.records[message_id] = apply_send(None, send, T0).after
+
+
+async def test_send_answers_acs_items_and_records_each_recipient(store: InMemoryStore) -> None:
+    response = await send_message(request("POST", "/api/messages", fixture("seed_send_request.json")))
+    assert response.status_code == 202
+    assert_conforms("/messages", "post", 202, response.mimetype, body_of(response))
+    items = body_of(response)["value"]
+    assert [i["successful"] for i in items] == [True, True, False]
+    assert {items[0]["messageId"], items[1]["messageId"]} <= set(store.records)
+
+
+async def test_send_with_a_bad_body_is_a_400_problem(store: InMemoryStore) -> None:
+    response = await send_message(request("POST", "/api/messages", {"recipients": []}))
+    assert response.status_code == 400
+    assert_conforms("/messages", "post", 400, response.mimetype, body_of(response))
+    assert store.records == {}
+
+
+async def test_get_answers_the_record_or_a_404_problem(store: InMemoryStore) -> None:
+    seed(store, "m-1")
+    found = await get_message_status(request("GET", "/api/messages/m-1", messageId="m-1"))
+    assert found.status_code == 200
+    assert_conforms("/messages/{messageId}", "get", 200, found.mimetype, body_of(found))
+    assert body_of(found)["status"] == "Accepted"
+    missing = await get_message_status(request("GET", "/api/messages/nope", messageId="nope"))
+    assert missing.status_code == 404
+    assert_conforms("/messages/{messageId}", "get", 404, missing.mimetype, body_of(missing))
+
+
+async def test_list_pages_through_the_service_and_names_a_bad_parameter(store: InMemoryStore) -> None:
+    for i in range(3):
+        seed(store, f"m-{i}", accepted=i != 1)
+    page = await list_messages(request("GET", "/api/messages?tag=t&pageSize=2"))
+    assert page.status_code == 200
+    assert_conforms("/messages", "get", 200, page.mimetype, body_of(page))
+    assert [i["messageId"] for i in body_of(page)["items"]] == ["m-0", "m-1"]
+    rejected = await list_messages(request("GET", "/api/messages?tag=t&status=Rejected"))
+    assert [i["messageId"] for i in body_of(rejected)["items"]] == ["m-1"]
+    bad = await list_messages(request("GET", "/api/messages?tag=t&pageSize=1001"))
+    assert bad.status_code == 400
+    assert [e["field"] for e in body_of(bad)["errors"]] == ["pageSize"]
+
+
+async def test_summary_counts_every_status_zeros_included(store: InMemoryStore) -> None:
+    seed(store, "m-a")
+    seed(store, "m-b", accepted=False)
+    seed(store, "m-c", tag="other")
+    response = await tag_summary(request("GET", "/api/tags/t/summary", tag="t"))
+    assert_conforms("/tags/{tag}/summary", "get", 200, response.mimetype, body_of(response))
+    assert body_of(response) == {
+        "tag": "t",
+        "total": 2,
+        "byStatus": {"Accepted": 1, "Delivered": 0, "Failed": 0, "Rejected": 1, "Expired": 0},
+    }
+
+
+async def test_health_is_ok_or_a_503_problem(store: InMemoryStore) -> None:
+    assert (await health(request("GET", "/api/health"))).status_code == 200
+    store.down = True
+    down = await health(request("GET", "/api/health"))
+    assert down.status_code == 503
+    assert_conforms("/health", "get", 503, down.mimetype, body_of(down))
+
+
+async def test_openapi_route_serves_the_document(store: InMemoryStore) -> None:
+    response = await openapi(request("GET", "/api/openapi.json"))
+    assert body_of(response)["openapi"] == "3.1.0"
+
+
+def grid_event(message_id: str, status: str = "Delivered") -> dict[str, Any]:
+    [event] = copy.deepcopy(fixture("sms_delivery_report.eventgrid.json"))
+    event["id"] = str(uuid.uuid4())
+    event["data"] |= {"messageId": message_id, "deliveryStatus": status}
+    return event  # type: ignore[no-any-return]
+
+
+async def test_the_event_grid_trigger_applies_a_report(store: InMemoryStore) -> None:
+    seed(store, "m-r")
+    event = func.EventGridEvent(
+        id="e-1",
+        data=grid_event("m-r")["data"],
+        topic="t",
+        subject="s",
+        event_type="Microsoft.Communication.SMSDeliveryReportReceived",
+        event_time=T0,
+        data_version="1.0",
+    )
+    await on_delivery_report(event)
+    assert store.records["m-r"].status is Status.DELIVERED
+
+
+async def test_the_batched_endpoint_records_reports_and_keeps_poison(store: InMemoryStore) -> None:
+    seed(store, "m-b1")
+    poison = grid_event("x") | {"eventType": "Unknown.Type"}
+    req = func.HttpRequest(
+        method="POST",
+        url="/api/events/delivery-reports",
+        body=json.dumps([grid_event("m-b1"), poison]).encode(),
+        headers={"aeg-event-type": "Notification"},
+    )
+    response = await receive_delivery_reports(req)
+    assert response.status_code == 200
+    assert store.records["m-b1"].status is Status.DELIVERED
+    assert [reason for _, reason in store.poison] == ["unknown event type 'Unknown.Type'"]
