@@ -3,13 +3,15 @@
 It imports a v2-model ``FunctionApp``, reads each function's declared bindings
 (``app.get_functions()``, ``get_function_json()``) and serves them as the Functions host does:
 
-- HTTP triggers at ``/{routePrefix}/{route}`` with route parameters, declared methods (405
-  otherwise), auth levels (``x-functions-key`` or ``?code=`` when ``LOCAL_FUNCTION_KEY`` is set),
-  a request body limit;
+- HTTP triggers at ``/{routePrefix}/{route}`` with ``{name}`` route parameters, declared methods
+  (405 otherwise), auth levels (``x-functions-key`` or ``?code=`` when ``LOCAL_FUNCTION_KEY`` is
+  set), a request body limit;
 - Event Grid triggers at ``/runtime/webhooks/eventgrid?functionName=NAME`` with the webhook
   protocol (validation handshake, notifications invoked once per event, CloudEvents OPTIONS);
-- timer triggers on their NCRONTAB schedule, and any non-HTTP function on demand through
-  ``POST /admin/functions/{name}``.
+- timer triggers on their NCRONTAB schedule, and on demand through ``POST /admin/functions/{name}``.
+
+It serves what the app uses and refuses the rest at start-up (other triggers and bindings, sync
+functions, route constraints, optional and catch-all parameters, ``runOnStartup``).
 
 Payloads become ``func.HttpRequest``, ``func.EventGridEvent``/``func.CloudEvent`` and
 ``func.TimerRequest`` through the azure-functions library's own types and converters, so a
@@ -24,7 +26,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import functools
 import hmac
 import importlib
 import inspect
@@ -58,14 +59,6 @@ DEFAULT_READ_TIMEOUT_SECONDS = 30.0
 MAX_JSON_DEPTH = 64
 EVENTGRID_WEBHOOK_PATH = "/runtime/webhooks/eventgrid"
 _ANY_METHOD = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"})
-_KEYED_LEVELS = frozenset({"function", "admin", "system"})
-_CONSTRAINTS = {
-    "int": r"-?\d+",
-    "long": r"-?\d+",
-    "alpha": r"[A-Za-z]+",
-    "bool": r"(?i:true|false)",
-    "guid": r"[0-9A-Fa-f]{8}-?(?:[0-9A-Fa-f]{4}-?){3}[0-9A-Fa-f]{12}",
-}
 
 
 class UnsupportedFunction(Exception):
@@ -85,9 +78,7 @@ class HttpFunction:
 
     def match(self, path: str) -> dict[str, str] | None:
         found = self.pattern.fullmatch(path)
-        if found is None:
-            return None
-        return {k: v for k, v in found.groupdict().items() if v is not None}
+        return None if found is None else found.groupdict()
 
 
 @dataclass(frozen=True)
@@ -99,7 +90,6 @@ class TriggeredFunction:
     arg_name: str
     trigger_type: str
     schedule: str | None = None
-    run_on_startup: bool = False
 
 
 @dataclass
@@ -109,16 +99,12 @@ class FunctionIndex:
     http: list[HttpFunction] = field(default_factory=list)
     triggered: dict[str, TriggeredFunction] = field(default_factory=dict)
 
-    @property
-    def names(self) -> list[str]:
-        return [f.name for f in self.http] + list(self.triggered)
-
 
 def index_functions(app: func.FunctionApp, route_prefix: str = "api") -> FunctionIndex:
     """Read every function's ``function.json`` and build what the host serves.
 
-    Raises :class:`UnsupportedFunction` for a trigger or binding this host does not know, so a
-    function never silently goes unserved.
+    Raises :class:`UnsupportedFunction` for a trigger, binding or feature this host does not serve
+    (a sync function, ``runOnStartup``), so a function never silently goes unserved.
     """
     index = FunctionIndex()
     for function in app.get_functions():
@@ -132,20 +118,23 @@ def index_functions(app: func.FunctionApp, route_prefix: str = "api") -> Functio
         for binding in bindings:
             if binding is not trigger and not (binding["type"] == "http" and binding["name"] == "$return"):
                 raise UnsupportedFunction(f"{name}: binding type {binding['type']!r} is not served locally")
+        if trigger["type"] not in ("httpTrigger", "eventGridTrigger", "timerTrigger"):
+            raise UnsupportedFunction(f"{name}: trigger type {trigger['type']!r} is not served locally")
         call = function.get_user_function()
+        if not inspect.iscoroutinefunction(call):
+            raise UnsupportedFunction(f"{name}: only async functions are served locally")
+        if trigger.get("runOnStartup"):
+            raise UnsupportedFunction(f"{name}: runOnStartup is not served locally")
         if trigger["type"] == "httpTrigger":
             index.http.append(_http_function(name, call, trigger, route_prefix))
-        elif trigger["type"] in ("eventGridTrigger", "timerTrigger"):
+        else:
             index.triggered[name.lower()] = TriggeredFunction(
                 name=name,
                 call=call,
                 arg_name=trigger["name"],
                 trigger_type=trigger["type"],
                 schedule=trigger.get("schedule"),
-                run_on_startup=bool(trigger.get("runOnStartup", False)),
             )
-        else:
-            raise UnsupportedFunction(f"{name}: trigger type {trigger['type']!r} is not served locally")
     index.http.sort(key=lambda f: (-f.literal_segments, f.route.count("{")))
     return index
 
@@ -153,7 +142,7 @@ def index_functions(app: func.FunctionApp, route_prefix: str = "api") -> Functio
 def _http_function(name: str, call: Callable[..., Any], trigger: Mapping[str, Any], prefix: str) -> HttpFunction:
     route = (trigger.get("route") or name).strip("/")
     full = "/".join(p for p in (prefix.strip("/"), route) if p)
-    pattern, literals = _route_pattern(full)
+    pattern, literals = _route_pattern(name, full)
     methods = trigger.get("methods")
     auth_level = str(trigger.get("authLevel") or "function").lower()
     return HttpFunction(
@@ -168,29 +157,20 @@ def _http_function(name: str, call: Callable[..., Any], trigger: Mapping[str, An
     )
 
 
-def _route_pattern(route: str) -> tuple[re.Pattern[str], int]:
-    """Turn an ASP.NET-style route template (``messages/{id}``, ``{id?}``, ``{id:int}``, ``{*rest}``) into a regex."""
+def _route_pattern(name: str, route: str) -> tuple[re.Pattern[str], int]:
+    """Turn a route template of literal and ``{name}`` segments (``messages/{messageId}``) into a regex."""
     regex = ""
     literals = 0
     for segment in route.split("/"):
-        param = re.fullmatch(r"\{(\*)?([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z]+))?(\?)?\}", segment)
-        if param is None:
+        param = re.fullmatch(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", segment)
+        if param is not None:
+            regex += f"/(?P<{param.group(1)}>[^/]+)"
+        elif "{" in segment or "}" in segment:
+            raise UnsupportedFunction(f"{name}: route segment {segment!r} is not served locally (only {{name}})")
+        else:
             regex += "/" + re.escape(segment)
             literals += 1
-            continue
-        catch_all, pname, constraint, optional = param.groups()
-        body = "(?s:.*)" if catch_all else _CONSTRAINTS.get((constraint or "").lower(), "[^/]+")
-        group = f"(?P<{pname}>{body})"
-        regex += f"(?:/{group})?" if (optional or catch_all) else f"/{group}"
     return re.compile(regex + "/?", re.IGNORECASE), literals
-
-
-async def _invoke(call: Callable[..., Any], **kwargs: Any) -> Any:
-    """Run a user function as the Python worker does: coroutines on the loop, the rest in a thread."""
-    if inspect.iscoroutinefunction(call):
-        return await call(**kwargs)
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, functools.partial(call, **kwargs))
 
 
 def _problem(status: int, title: str, detail: str, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -219,18 +199,12 @@ def _to_http_request(request: web.Request, body: bytes, route_params: dict[str, 
 
 
 def _from_http_response(result: Any) -> web.Response:
-    if isinstance(result, func.HttpResponse):
-        headers = {k: v for k, v in result.headers.items()}
-        if not any(k.lower() == "content-type" for k in headers):
-            headers["Content-Type"] = f"{result.mimetype}; charset={result.charset}"
-        return web.Response(status=result.status_code, body=result.get_body(), headers=headers)
-    if isinstance(result, (str, bytes)):
-        return web.Response(
-            status=200, body=result.encode() if isinstance(result, str) else result, content_type="text/plain"
-        )
-    if result is None:
-        return web.Response(status=204)
-    raise TypeError(f"unsupported HTTP function return type {type(result).__name__}")
+    if not isinstance(result, func.HttpResponse):
+        raise TypeError(f"an HTTP function must return func.HttpResponse, not {type(result).__name__}")
+    headers = {k: v for k, v in result.headers.items()}
+    if not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = f"{result.mimetype}; charset={result.charset}"
+    return web.Response(status=result.status_code, body=result.get_body(), headers=headers)
 
 
 class LocalHost:
@@ -243,7 +217,6 @@ class LocalHost:
         function_key: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         run_timers: bool = True,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS,
     ) -> None:
         self.index = index
@@ -251,7 +224,6 @@ class LocalHost:
         self.max_body_bytes = max_body_bytes
         self.read_timeout_seconds = read_timeout_seconds
         self.run_timers = run_timers
-        self._clock = clock
         self._background: set[asyncio.Task[None]] = set()
 
     def server_options(self) -> dict[str, Any]:
@@ -323,14 +295,14 @@ class LocalHost:
             if request.method not in function.methods:
                 allowed |= function.methods
                 continue
-            if function.auth_level in _KEYED_LEVELS and not self._authorized(request):
+            if function.auth_level != "anonymous" and not self._authorized(request):
                 return _problem(401, "Unauthorized", "A function key is required: send x-functions-key or ?code=.")
             try:
                 body = await self._read_body(request)
             except _BodyRejected as rejected:
                 return rejected.response
             try:
-                result = await _invoke(function.call, **{function.arg_name: _to_http_request(request, body, params)})
+                result = await function.call(**{function.arg_name: _to_http_request(request, body, params)})
                 return _from_http_response(result)
             except Exception:  # noqa: BLE001 - a failing function becomes a 500, as in the host
                 _log.exception(
@@ -429,7 +401,7 @@ class LocalHost:
     async def _run_event(self, function: TriggeredFunction, event: Mapping[str, Any]) -> bool:
         try:
             value = _to_event(function, event)
-            await _invoke(function.call, **{function.arg_name: value})
+            await function.call(**{function.arg_name: value})
             return True
         except Exception:  # noqa: BLE001 - a failing function is logged and reported, as in the host
             _log.exception(
@@ -448,26 +420,17 @@ class LocalHost:
         if not self._authorized(request):
             return _problem(401, "Unauthorized", "The admin API needs the key: send x-functions-key or ?code=.")
         function = self.index.triggered.get(name.lower())
-        if function is None:
-            return _problem(404, "Not Found", "No non-HTTP function by that name.")
+        if function is None or function.trigger_type != "timerTrigger":
+            return _problem(404, "Not Found", "No timer function by that name.")
         try:
             raw = await self._read_body(request)
-            body = parse_json(raw) if raw else {}
+            if raw:
+                parse_json(raw)  # {"input": ...}, as Core Tools expects; a timer ignores the input
         except _BodyRejected as rejected:
             return rejected.response
         except ValueError:
             return _problem(400, "Bad Request", 'Expected {"input": "..."}.')
-        text = body.get("input", "") if isinstance(body, dict) else ""
-        if function.trigger_type == "eventGridTrigger":
-            try:
-                event = parse_json(text)
-            except (TypeError, ValueError):
-                return _problem(400, "Bad Request", "input must be one event as a JSON string.")
-            if not isinstance(event, dict):
-                return _problem(400, "Bad Request", "input must be one event as a JSON string.")
-            self._spawn(self._run_event(function, event))
-        else:
-            self._spawn(self._fire_timer(function, past_due=False))
+        self._spawn(self._fire_timer(function))
         return web.Response(status=202)
 
     def _spawn(self, work: Awaitable[Any]) -> None:
@@ -478,11 +441,11 @@ class LocalHost:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _fire_timer(self, function: TriggeredFunction, *, past_due: bool) -> None:
-        info = {"Schedule": {"AdjustForDST": True}, "ScheduleStatus": None, "IsPastDue": past_due}
+    async def _fire_timer(self, function: TriggeredFunction) -> None:
+        info = {"Schedule": {"AdjustForDST": True}, "ScheduleStatus": None, "IsPastDue": False}
         try:
             value = TimerRequestConverter.decode(meta.Datum(json.dumps(info), "json"), trigger_metadata={})
-            await _invoke(function.call, **{function.arg_name: value})
+            await function.call(**{function.arg_name: value})
             _log.info(
                 "timer_fired function=%s",
                 function.name,
@@ -496,20 +459,18 @@ class LocalHost:
             )
 
     async def _timer_loop(self, function: TriggeredFunction, schedule: Schedule) -> None:
-        if function.run_on_startup:
-            await self._fire_timer(function, past_due=False)
         while True:
-            now = self._clock()
+            now = dt.datetime.now(dt.UTC)
             due = schedule.next_after(now)
             await asyncio.sleep((due - now).total_seconds())
-            await self._fire_timer(function, past_due=False)
+            await self._fire_timer(function)
 
     async def _start_timers(self, app: web.Application) -> None:
         if not self.run_timers:
             return
         for function in self.index.triggered.values():
             if function.trigger_type == "timerTrigger" and function.schedule:
-                self._spawn(self._timer_loop(function, Schedule.parse(resolve_setting(function.schedule))))
+                self._spawn(self._timer_loop(function, Schedule.parse(function.schedule)))
 
     async def _stop_background(self, app: web.Application) -> None:
         for task in list(self._background):
@@ -607,17 +568,6 @@ def _validation_code(events: list[dict[str, Any]]) -> str | None:
                 if key.lower() == "validationcode" and isinstance(value, str):
                     return value
     return None
-
-
-def resolve_setting(value: str) -> str:
-    """``%NAME%`` means "the app setting NAME", as in the Functions host's binding expressions."""
-    found = re.fullmatch(r"%([^%]+)%", value.strip())
-    if found is None:
-        return value
-    name = found.group(1)
-    if name not in os.environ:
-        raise UnsupportedFunction(f"app setting {name} is referenced by a schedule but not set")
-    return os.environ[name]
 
 
 def apply_local_settings(path: Path, environ: dict[str, str] | None = None) -> list[str]:
