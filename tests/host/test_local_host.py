@@ -399,6 +399,15 @@ def timer_on_startup(app: func.FunctionApp) -> None:
         pass
 
 
+def timer_schedule(schedule: str) -> Any:
+    def declare(app: func.FunctionApp) -> None:
+        @app.timer_trigger(schedule=schedule, arg_name="timer")
+        async def scheduled(timer: func.TimerRequest) -> None:
+            pass
+
+    return declare
+
+
 @pytest.mark.parametrize(
     ("declare", "match"),
     [
@@ -407,6 +416,7 @@ def timer_on_startup(app: func.FunctionApp) -> None:
         (route_template("items/{id?}"), "id?"),
         (route_template("files/{*rest}"), "rest"),
         (timer_on_startup, "runOnStartup"),
+        (timer_schedule("%EXPIRY_SCHEDULE%"), "%EXPIRY_SCHEDULE%"),
     ],
 )
 def test_features_the_app_does_not_use_are_refused_at_start_up(declare: Any, match: str) -> None:
