@@ -23,7 +23,6 @@ import base64
 import datetime as dt
 import json
 import os
-import platform
 import signal
 import statistics
 import subprocess
@@ -41,6 +40,7 @@ from azure.data.tables.aio import TableServiceClient
 from mms_tracker.adapters.acs import AcsClient, HmacSigner
 
 from . import simulator
+from .bench_report import save_and_print
 from .stack import ROOT, azurite_connection_string, stop_group, wait_for_port
 
 REPORT_TYPE = "Microsoft.Communication.SMSDeliveryReportReceived"
@@ -365,37 +365,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=100)
     args = parser.parse_args()
     results = asyncio.run(bench(args.reports, args.concurrency, args.batch))
-    record = {
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "command": " ".join(["python -m localdev.bench", *sys.argv[1:]]),
-        "options": vars(args),
-        "results": results,
-    }
-    out = ROOT / "bench-results"
-    out.mkdir(exist_ok=True)
-    path = out / (dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + ".json")
-    path.write_text(json.dumps(record, indent=2))
-    print(json.dumps(record, indent=2))
-    r = results
-    print(
-        f"\ningest per event : {r['ingest_per_event']['per_second']}/s = {r['ingest_per_event']['ratio_to_raw']} "
-        f"of raw upsert {r['raw_upsert']['per_second']}/s (p50 {r['ingest_per_event']['p50_ms']} ms, "
-        f"p99 {r['ingest_per_event']['p99_ms']} ms)"
-    )
-    print(
-        f"ingest batched   : {r['ingest_batched']['per_second']}/s = {r['ingest_batched']['ratio_to_raw']} of raw "
-        f"upsert {r['raw_upsert_batched_stack']['per_second']}/s on its own fresh stack"
-    )
-    print(
-        f"read by id       : p50 {r['read']['p50_ms']} ms vs raw point read {r['raw_point_read']['p50_ms']} ms "
-        f"(ratio {r['read']['p50_ratio_to_raw']})"
-    )
-    print(
-        f"send 100         : {r['send']['app_median_ms']} ms vs baseline {r['send']['baseline_median_ms']} ms "
-        f"(ratio {r['send']['ratio_baseline_to_app']})"
-    )
-    print(f"host peak RSS    : {r['host_peak_rss_mib']} MiB\nwritten to {path}")
+    save_and_print(vars(args), results)
     return 0
 
 

@@ -7,6 +7,7 @@ import copy
 import datetime as dt
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -45,11 +46,11 @@ def build_app(recorder: Recorder) -> func.FunctionApp:
         )
 
     @app.route(route="items/special", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-    def special(req: func.HttpRequest) -> func.HttpResponse:
+    async def special(req: func.HttpRequest) -> func.HttpResponse:
         return func.HttpResponse("literal wins", status_code=200)
 
     @app.route(route="items", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-    def create_item(req: func.HttpRequest) -> func.HttpResponse:
+    async def create_item(req: func.HttpRequest) -> func.HttpResponse:
         body = req.get_json()
         return func.HttpResponse(
             json.dumps({"got": body}),
@@ -74,7 +75,7 @@ def build_app(recorder: Recorder) -> func.FunctionApp:
         recorder.events.append(event)
 
     @app.timer_trigger(schedule="* * * * * *", arg_name="timer", run_on_startup=False)
-    def tick(timer: func.TimerRequest) -> None:
+    async def tick(timer: func.TimerRequest) -> None:
         recorder.ticks.append(timer)
 
     return app
@@ -146,7 +147,7 @@ async def test_literal_route_is_preferred_over_a_parameter(client: TestClient[An
     assert await response.text() == "literal wins"
 
 
-async def test_sync_function_gets_body_and_response_headers_come_back(client: TestClient[Any, Any]) -> None:
+async def test_function_gets_body_and_response_headers_come_back(client: TestClient[Any, Any]) -> None:
     response = await client.post("/api/items", json={"a": 1})
     assert response.status == 201
     assert response.headers["Location"] == "/api/items/1"
@@ -360,6 +361,7 @@ async def test_admin_endpoint_needs_the_key_when_set(keyed_client: TestClient[An
 
 async def test_admin_endpoint_unknown_function_is_404(client: TestClient[Any, Any]) -> None:
     assert (await client.post("/admin/functions/nope", json={"input": ""})).status == 404
+    assert (await client.post("/admin/functions/on_event", json={"input": "{}"})).status == 404  # timers only
 
 
 # --- indexing ------------------------------------------------------------------------------------
@@ -373,6 +375,54 @@ def test_unsupported_binding_is_refused_at_start_up() -> None:
         pass
 
     with pytest.raises(UnsupportedFunction, match="queueTrigger"):
+        index_functions(app)
+
+
+def sync_function(app: func.FunctionApp) -> None:
+    @app.route(route="sync", methods=["GET"])
+    def sync(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("")
+
+
+def route_template(template: str) -> Any:
+    def declare(app: func.FunctionApp) -> None:
+        @app.route(route=template, methods=["GET"])
+        async def templated(req: func.HttpRequest) -> func.HttpResponse:
+            return func.HttpResponse("")
+
+    return declare
+
+
+def timer_on_startup(app: func.FunctionApp) -> None:
+    @app.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=True)
+    async def early(timer: func.TimerRequest) -> None:
+        pass
+
+
+def timer_schedule(schedule: str) -> Any:
+    def declare(app: func.FunctionApp) -> None:
+        @app.timer_trigger(schedule=schedule, arg_name="timer")
+        async def scheduled(timer: func.TimerRequest) -> None:
+            pass
+
+    return declare
+
+
+@pytest.mark.parametrize(
+    ("declare", "match"),
+    [
+        (sync_function, "only async functions"),
+        (route_template("items/{id:int}"), "id:int"),
+        (route_template("items/{id?}"), "id?"),
+        (route_template("files/{*rest}"), "rest"),
+        (timer_on_startup, "runOnStartup"),
+        (timer_schedule("%EXPIRY_SCHEDULE%"), "%EXPIRY_SCHEDULE%"),
+    ],
+)
+def test_features_the_app_does_not_use_are_refused_at_start_up(declare: Any, match: str) -> None:
+    app = func.FunctionApp()
+    declare(app)
+    with pytest.raises(UnsupportedFunction, match=re.escape(match)):
         index_functions(app)
 
 
@@ -453,12 +503,10 @@ async def test_deeply_nested_body_on_http_and_admin_routes_is_not_a_host_failure
     body = b"[" * 100_000 + b"]" * 100_000
     passed_through = await client.post("/api/admin-op", data=body)
     assert (passed_through.status, await passed_through.text()) == (200, "ok")
-    admin = await client.post("/admin/functions/on_event", data=body)
+    admin = await client.post("/admin/functions/tick", data=body)
     assert admin.status == 400
     assert admin.headers["Content-Type"].startswith("application/problem+json")
-    nested_input = await client.post("/admin/functions/on_event", json={"input": "[" * 100_000 + "]" * 100_000})
-    assert nested_input.status == 400
-    assert recorder.events == []
+    assert recorder.ticks == []
 
 
 async def test_a_stalled_body_is_answered_408_within_the_read_timeout(recorder: Recorder) -> None:

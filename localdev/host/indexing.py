@@ -1,0 +1,160 @@
+"""Reading the app: its functions' declared bindings become what the host serves."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+
+from ..ncrontab import Schedule
+
+_ANY_METHOD = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"})
+
+
+class UnsupportedFunction(Exception):
+    """The app declares a trigger or binding this local host cannot serve."""
+
+
+@dataclass(frozen=True)
+class HttpFunction:
+    name: str
+    call: Callable[..., Any]
+    arg_name: str
+    methods: frozenset[str]
+    auth_level: str
+    route: str
+    pattern: re.Pattern[str]
+    literal_segments: int
+
+    def match(self, path: str) -> dict[str, str] | None:
+        found = self.pattern.fullmatch(path)
+        return None if found is None else found.groupdict()
+
+
+@dataclass(frozen=True)
+class TriggeredFunction:
+    """An Event Grid or timer function: invoked with one decoded trigger value."""
+
+    name: str
+    call: Callable[..., Any]
+    arg_name: str
+    trigger_type: str
+    schedule: str | None = None
+
+
+@dataclass
+class FunctionIndex:
+    """What the host serves, read from the app's declared bindings."""
+
+    http: list[HttpFunction] = field(default_factory=list)
+    triggered: dict[str, TriggeredFunction] = field(default_factory=dict)
+
+
+def index_functions(app: func.FunctionApp, route_prefix: str = "api") -> FunctionIndex:
+    """Read every function's ``function.json`` and build what the host serves.
+
+    Raises :class:`UnsupportedFunction` for a trigger, binding or feature this host does not serve
+    (a sync function, ``runOnStartup``, a schedule that is not a literal NCRONTAB expression), so
+    a function never silently goes unserved.
+    """
+    index = FunctionIndex()
+    for function in app.get_functions():
+        name = function.get_function_name()
+        assert name is not None
+        bindings = json.loads(function.get_function_json())["bindings"]
+        triggers = [b for b in bindings if b["type"].endswith("Trigger")]
+        if len(triggers) != 1:
+            raise UnsupportedFunction(f"{name}: expected one trigger binding")
+        trigger = triggers[0]
+        for binding in bindings:
+            if binding is not trigger and not (binding["type"] == "http" and binding["name"] == "$return"):
+                raise UnsupportedFunction(f"{name}: binding type {binding['type']!r} is not served locally")
+        if trigger["type"] not in ("httpTrigger", "eventGridTrigger", "timerTrigger"):
+            raise UnsupportedFunction(f"{name}: trigger type {trigger['type']!r} is not served locally")
+        call = function.get_user_function()
+        if not inspect.iscoroutinefunction(call):
+            raise UnsupportedFunction(f"{name}: only async functions are served locally")
+        if trigger.get("runOnStartup"):
+            raise UnsupportedFunction(f"{name}: runOnStartup is not served locally")
+        if trigger["type"] == "httpTrigger":
+            index.http.append(_http_function(name, call, trigger, route_prefix))
+        else:
+            if trigger["type"] == "timerTrigger":
+                _check_schedule(name, str(trigger.get("schedule")))
+            index.triggered[name.lower()] = TriggeredFunction(
+                name=name,
+                call=call,
+                arg_name=trigger["name"],
+                trigger_type=trigger["type"],
+                schedule=trigger.get("schedule"),
+            )
+    index.http.sort(key=lambda f: (-f.literal_segments, f.route.count("{")))
+    return index
+
+
+def _check_schedule(name: str, schedule: str) -> None:
+    """A literal six-field NCRONTAB expression; ``%SETTING%`` references and TimeSpans are refused."""
+    try:
+        Schedule.parse(schedule)
+    except ValueError as exc:
+        raise UnsupportedFunction(f"{name}: schedule {schedule!r} is not served locally ({exc})") from None
+
+
+def _http_function(name: str, call: Callable[..., Any], trigger: Mapping[str, Any], prefix: str) -> HttpFunction:
+    route = (trigger.get("route") or name).strip("/")
+    full = "/".join(p for p in (prefix.strip("/"), route) if p)
+    pattern, literals = _route_pattern(name, full)
+    methods = trigger.get("methods")
+    auth_level = str(trigger.get("authLevel") or "function").lower()
+    return HttpFunction(
+        name=name,
+        call=call,
+        arg_name=trigger["name"],
+        methods=frozenset(m.upper() for m in methods) if methods else _ANY_METHOD,
+        auth_level=auth_level,
+        route="/" + full,
+        pattern=pattern,
+        literal_segments=literals,
+    )
+
+
+def _route_pattern(name: str, route: str) -> tuple[re.Pattern[str], int]:
+    """Turn a route template of literal and ``{name}`` segments (``messages/{messageId}``) into a regex."""
+    regex = ""
+    literals = 0
+    for segment in route.split("/"):
+        param = re.fullmatch(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", segment)
+        if param is not None:
+            regex += f"/(?P<{param.group(1)}>[^/]+)"
+        elif "{" in segment or "}" in segment:
+            raise UnsupportedFunction(f"{name}: route segment {segment!r} is not served locally (only {{name}})")
+        else:
+            regex += "/" + re.escape(segment)
+            literals += 1
+    return re.compile(regex + "/?", re.IGNORECASE), literals
+
+
+def load_app(spec: str) -> func.FunctionApp:
+    """Import ``module:attribute`` (default ``function_app:app``) the way the worker would."""
+    module_name, _, attribute = spec.partition(":")
+    module = importlib.import_module(module_name)
+    app = getattr(module, attribute or "app")
+    if not isinstance(app, func.FunctionApp):
+        raise UnsupportedFunction(f"{spec} is not an azure.functions.FunctionApp")
+    return app
+
+
+def route_prefix(host_json: Path) -> str:
+    """The HTTP route prefix from ``host.json`` (``extensions.http.routePrefix``, default ``api``)."""
+    if not host_json.is_file():
+        return "api"
+    config = json.loads(host_json.read_text())
+    prefix = config.get("extensions", {}).get("http", {}).get("routePrefix", "api")
+    return str(prefix)

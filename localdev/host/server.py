@@ -1,0 +1,249 @@
+"""The host itself: one aiohttp application that routes to HTTP functions, the Event Grid
+webhook and the admin endpoint, fires timers, and logs one line per request."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import azure.functions as func
+from aiohttp import web
+from azure.functions import meta
+from azure.functions.timer import TimerRequestConverter
+
+from ..ncrontab import Schedule
+from .common import BodyRejected, log, log_value, parse_json, problem
+from .eventgrid import EVENTGRID_WEBHOOK_PATH, EventGridWebhook
+from .indexing import FunctionIndex, TriggeredFunction
+
+DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024
+DEFAULT_READ_TIMEOUT_SECONDS = 30.0
+
+
+def _to_http_request(request: web.Request, body: bytes, route_params: dict[str, str]) -> func.HttpRequest:
+    headers: dict[str, str] = {}
+    for key in request.headers:
+        lower = key.lower()
+        if lower not in headers:
+            headers[lower] = ", ".join(request.headers.getall(key))
+    return func.HttpRequest(
+        method=request.method,
+        url=str(request.url),
+        headers=headers,
+        params={k: v for k, v in request.query.items()},
+        route_params=route_params,
+        body=body,
+    )
+
+
+def _from_http_response(result: Any) -> web.Response:
+    if not isinstance(result, func.HttpResponse):
+        raise TypeError(f"an HTTP function must return func.HttpResponse, not {type(result).__name__}")
+    headers = {k: v for k, v in result.headers.items()}
+    if not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = f"{result.mimetype}; charset={result.charset}"
+    return web.Response(status=result.status_code, body=result.get_body(), headers=headers)
+
+
+class LocalHost:
+    """The aiohttp application that serves a :class:`FunctionIndex`."""
+
+    def __init__(
+        self,
+        index: FunctionIndex,
+        *,
+        function_key: str | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        run_timers: bool = True,
+        read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS,
+    ) -> None:
+        self.index = index
+        self.function_key = function_key or None
+        self.max_body_bytes = max_body_bytes
+        self.read_timeout_seconds = read_timeout_seconds
+        self.run_timers = run_timers
+        self._background: set[asyncio.Task[None]] = set()
+        self._eventgrid = EventGridWebhook(index, self._read_body)
+
+    def server_options(self) -> dict[str, Any]:
+        """Options for aiohttp's server (``run_app``, ``AppRunner``, ``TestServer``).
+
+        A connection idle for the read timeout, or still sending its request line and headers
+        after it, is closed; a body that has not arrived in full by then is answered 408, and
+        what is left of a body no handler read is drained for at most that long (aiohttp's
+        "lingering", 10 s by default) before the connection closes.
+        """
+        return {"keepalive_timeout": self.read_timeout_seconds, "lingering_time": min(10.0, self.read_timeout_seconds)}
+
+    def build(self) -> web.Application:
+        app = web.Application(client_max_size=self.max_body_bytes, middlewares=[self._log_requests])
+        app.router.add_route("*", "/{tail:(?s:.*)}", self._dispatch)  # (?s): a path may hold a newline
+        app.on_startup.append(self._start_timers)
+        app.on_cleanup.append(self._stop_background)
+        return app
+
+    # --- dispatch ---------------------------------------------------------------------------
+
+    @web.middleware
+    async def _log_requests(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            log.info(
+                "http_request method=%s path=%s status=%d duration_ms=%.1f",
+                log_value(request.method),
+                log_value(request.path),
+                status,
+                (time.perf_counter() - started) * 1000,
+                extra={
+                    "event": "http_request",
+                    "fields": {"method": request.method, "path": request.path, "status": status},
+                },
+            )
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        lower = path.lower().rstrip("/")
+        if lower == EVENTGRID_WEBHOOK_PATH:
+            return await self._eventgrid.handle(request)
+        if lower.startswith("/admin/functions/"):
+            return await self._admin_invoke(request, path.rstrip("/").rsplit("/", 1)[-1])
+        return await self._http(request)
+
+    def _authorized(self, request: web.Request) -> bool:
+        if self.function_key is None:
+            return True
+        given = request.headers.get("x-functions-key") or request.query.get("code") or ""
+        return hmac.compare_digest(given.encode(), self.function_key.encode())
+
+    async def _http(self, request: web.Request) -> web.StreamResponse:
+        allowed: set[str] = set()
+        for function in self.index.http:
+            params = function.match(request.path)
+            if params is None:
+                continue
+            if request.method not in function.methods:
+                allowed |= function.methods
+                continue
+            if function.auth_level != "anonymous" and not self._authorized(request):
+                return problem(401, "Unauthorized", "A function key is required: send x-functions-key or ?code=.")
+            try:
+                body = await self._read_body(request)
+            except BodyRejected as rejected:
+                return rejected.response
+            try:
+                result = await function.call(**{function.arg_name: _to_http_request(request, body, params)})
+                return _from_http_response(result)
+            except Exception:  # noqa: BLE001 - a failing function becomes a 500, as in the host
+                log.exception(
+                    "function_failed function=%s",
+                    function.name,
+                    extra={"event": "function_failed", "fields": {"function": function.name}},
+                )
+                return problem(500, "Internal Server Error", "The function failed; see the host log.")
+        if allowed:
+            return problem(
+                405,
+                "Method Not Allowed",
+                f"{request.method} is not allowed here.",
+                headers={"Allow": ", ".join(sorted(allowed))},
+            )
+        return problem(404, "Not Found", "No function serves this route.")
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        """The whole body, or :class:`BodyRejected` with a 413 (too large) or 408 (not in time)."""
+        too_large = problem(413, "Content Too Large", f"The request body exceeds {self.max_body_bytes} bytes.")
+        if request.content_length is not None and request.content_length > self.max_body_bytes:
+            raise BodyRejected(too_large)
+        try:
+            async with asyncio.timeout(self.read_timeout_seconds):
+                return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise BodyRejected(too_large) from None
+        except TimeoutError:
+            timed_out = problem(
+                408, "Request Timeout", f"The request body did not arrive within {self.read_timeout_seconds:g} s."
+            )
+            timed_out.force_close()
+            raise BodyRejected(timed_out) from None
+
+    # --- timers and admin invocation ----------------------------------------------------------
+
+    async def _admin_invoke(self, request: web.Request, name: str) -> web.StreamResponse:
+        if request.method != "POST":
+            return problem(405, "Method Not Allowed", "Use POST.", headers={"Allow": "POST"})
+        if not self._authorized(request):
+            return problem(401, "Unauthorized", "The admin API needs the key: send x-functions-key or ?code=.")
+        function = self.index.triggered.get(name.lower())
+        if function is None or function.trigger_type != "timerTrigger":
+            return problem(404, "Not Found", "No timer function by that name.")
+        try:
+            raw = await self._read_body(request)
+            if raw:
+                parse_json(raw)  # {"input": ...}, as Core Tools expects; a timer ignores the input
+        except BodyRejected as rejected:
+            return rejected.response
+        except ValueError:
+            return problem(400, "Bad Request", 'Expected {"input": "..."}.')
+        self._spawn(self._fire_timer(function))
+        return web.Response(status=202)
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        async def run() -> None:
+            await work
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _fire_timer(self, function: TriggeredFunction) -> None:
+        info = {"Schedule": {"AdjustForDST": True}, "ScheduleStatus": None, "IsPastDue": False}
+        try:
+            value = TimerRequestConverter.decode(meta.Datum(json.dumps(info), "json"), trigger_metadata={})
+            await function.call(**{function.arg_name: value})
+            log.info(
+                "timer_fired function=%s",
+                function.name,
+                extra={"event": "timer_fired", "fields": {"function": function.name}},
+            )
+        except Exception:  # noqa: BLE001 - a failing function is logged and reported, as in the host
+            log.exception(
+                "function_failed function=%s",
+                function.name,
+                extra={"event": "function_failed", "fields": {"function": function.name}},
+            )
+
+    async def _timer_loop(self, function: TriggeredFunction, schedule: Schedule) -> None:
+        while True:
+            now = dt.datetime.now(dt.UTC)
+            due = schedule.next_after(now)
+            await asyncio.sleep((due - now).total_seconds())
+            await self._fire_timer(function)
+
+    async def _start_timers(self, app: web.Application) -> None:
+        if not self.run_timers:
+            return
+        for function in self.index.triggered.values():
+            if function.trigger_type == "timerTrigger" and function.schedule:
+                self._spawn(self._timer_loop(function, Schedule.parse(function.schedule)))
+
+    async def _stop_background(self, app: web.Application) -> None:
+        for task in list(self._background):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._background, return_exceptions=True)
