@@ -51,7 +51,7 @@ run: setup
 	$(PY) -m localdev.stack
 
 test: setup setup-infra
-	$(PY) -m pytest
+	$(PY) -m pytest --cov --cov-report=term
 
 bench: setup
 	$(PY) -m localdev.bench
@@ -65,6 +65,7 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) $(RUNTIME_VENV) $(LOCK_VENV) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache

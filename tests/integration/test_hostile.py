@@ -164,6 +164,7 @@ async def test_concurrent_first_reports_with_different_tags_count_the_message_in
     events = [
         report("m-race", "Delivered", tag=t, receivedTimestamp=f"2026-11-27T09:00:{i:02d}Z") for i, t in enumerate(tags)
     ]
+
     async def deliver(event: dict[str, Any]) -> None:
         """As Event Grid does: a 500 (here: 12 lost races in a row, which 50 writers can cause) is redelivered."""
         deadline = time.monotonic() + 30

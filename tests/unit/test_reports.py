@@ -10,7 +10,7 @@ import pytest
 from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
 
-from mms_tracker.adapters.functions_events import parse_report
+from mms_tracker.api.events import parse_report
 from mms_tracker.domain import MAX_TAG_CHARS, DeliveryReport
 from mms_tracker.domain.reports import MAX_DETAILS_CHARS, MAX_ID_CHARS, PoisonEvent, parse_instant, parse_timestamp
 from tests.support import fixture

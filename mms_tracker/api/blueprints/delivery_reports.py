@@ -9,10 +9,10 @@ import logging
 
 import azure.functions as func
 
-from ...adapters.functions_events import event_envelope
 from ...logs import log_event
 from ...runtime import RUNTIME
 from ...service.tracking import expire_due, ingest_event
+from ..events import event_envelope
 from ..problems import Problem, json_response, problem_response
 from .errors import answers_problems
 
