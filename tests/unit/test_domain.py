@@ -415,3 +415,19 @@ def test_a_record_without_a_final_report_shows_the_latest_attempts_reported(
 
 def test_an_expired_record_says_why() -> None:
     assert expired_record().status_details == "No final delivery report within the expiry window."
+
+
+def test_a_send_after_a_report_is_the_records_next_revision() -> None:
+    early = apply_report(None, report("Sent", 5), at(1)).after
+    change = apply_send(early, send(), at(2))
+    assert (change.before, change.after.revision, change.after.updated_at) == (early, 2, at(2))
+
+
+@pytest.mark.parametrize(("untimed_status", "timed_status"), [("Delivered", "Failed"), ("Failed", "Delivered")])
+def test_a_timed_report_100_ns_after_an_untimed_ones_recording_is_the_later(
+    untimed_status: str, timed_status: str
+) -> None:
+    untimed = replace(report(untimed_status, 0), received_timestamp=None)
+    record = apply_report(sent(), untimed, at(50)).after
+    timed = replace(report(timed_status, 50), received_extra_ticks=1)
+    assert apply_report(record, timed, at(60)).after.status.value == timed_status
