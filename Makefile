@@ -17,7 +17,7 @@ LOCK_VENV := .venv-lock
 PIP_TOOLS := pip-tools==7.6.2
 LOCK_COMMAND := pip-compile --strip-extras --no-emit-index-url --no-emit-find-links --output-file=requirements.txt requirements.in
 
-.PHONY: setup setup-infra lock run test fuzz lint bench clean
+.PHONY: setup setup-infra lock run test fuzz lint bench mutation clean
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
@@ -60,6 +60,9 @@ bench: setup
 FUZZ_EXAMPLES ?= 2000
 fuzz: setup
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(PY) -m pytest -p no:cacheprovider tests/e2e/test_fuzz.py
+# Mutation testing of the domain, the report parser and request validation against their unit tests (~6 min; not in `test`).
+mutation: setup
+	$(PY) -m localdev.mutation
 
 lint: setup
 	$(PY) -m ruff check .
@@ -68,4 +71,4 @@ lint: setup
 	$(VENV)/bin/lint-imports --no-cache
 
 clean:
-	rm -rf $(VENV) $(INFRA_VENV) $(RUNTIME_VENV) $(LOCK_VENV) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(INFRA_VENV) $(RUNTIME_VENV) $(LOCK_VENV) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache mutants

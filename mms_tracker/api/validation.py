@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ..domain import FieldError
+from ..domain import FieldError, Status
 from ..domain.timestamps import parse_rfc1123
 from ..service.sending import MmsRequest, Recipient
-from .models import ListMessagesQuery, MmsSendMessageRequest
+from .models import MMS_CONTENT_TYPES, ListMessagesQuery, MmsSendMessageRequest
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -107,17 +107,52 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return path or "body"
 
 
+# What a value must look like, by field name, for the pattern each field's model declares.
+_PATTERN_MESSAGES = {
+    "from": "must be an E.164 number, one of MMS_SENDERS",
+    "repeatabilityRequestId": "must be a UUID",
+    "repeatabilityFirstSent": "must be an RFC 1123 date such as 'Tue, 26 Mar 2019 16:06:51 GMT'",
+    "contentType": "must be one of the MMS content types: " + ", ".join(MMS_CONTENT_TYPES),
+    "contentInBase64": "is not valid base64",
+}
+_TYPE_MESSAGES = {
+    "string_type": "must be a string",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "dict_type": "must be an object",
+    "list_type": "must be a list",
+    "bool_type": "must be true or false",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "enum": "must be one of " + ", ".join(s.value for s in Status),
+    "missing": "is required",
+    "string_unicode": "must be valid unicode text (no lone surrogates)",
+}
+
+
 def _message(error: Any) -> str:
-    kind, context = error["type"], error.get("ctx") or {}
-    if kind == "missing":
-        return "is required"
-    if kind == "string_unicode":
-        return "must be valid unicode text (no lone surrogates)"
+    kind, context, loc = error["type"], error.get("ctx") or {}, error["loc"]
+    field = next((str(step) for step in reversed(loc) if isinstance(step, str)), "")
     if kind == "string_pattern_mismatch":
-        return "is not in the expected format"
-    if kind in ("too_short", "too_long") and "min_length" not in context and "max_length" not in context:
-        return str(error["msg"])
-    return str(error["msg"][0].lower() + error["msg"][1:]) if error["msg"] else kind
+        return _PATTERN_MESSAGES.get(field, "is not in the expected format")
+    if kind in _TYPE_MESSAGES:
+        return _TYPE_MESSAGES[kind]
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_too_long":
+        return f"must be at most {context['max_length']} characters"
+    if kind in ("too_short", "too_long"):
+        n = context["min_length"] if kind == "too_short" else context["max_length"]
+        noun = field.removesuffix("s") + ("" if n == 1 else "s")  # recipients, attachments
+        return f"must list at {'least' if kind == 'too_short' else 'most'} {n} {noun}"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        return "must be between {} and {}".format(*_bounds(field))
+    return str(error["msg"])
+
+
+def _bounds(field: str) -> tuple[Any, Any]:
+    schema = ListMessagesQuery.model_json_schema()["properties"].get(field, {})
+    return schema.get("minimum"), schema.get("maximum")
 
 
 def _beyond_the_schema(

@@ -140,7 +140,7 @@ class Change:
         return self.outcome == "applied"
 
 
-def ticks(moment: dt.datetime | None, extra: int = 0) -> int | None:
+def ticks(moment: dt.datetime | None, extra: int) -> int | None:
     """100-ns ticks since 0001-01-01 UTC (as .NET counts them), so 7-digit fractions order exactly."""
     if moment is None:
         return None

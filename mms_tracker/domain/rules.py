@@ -142,13 +142,11 @@ def apply_expiry(record: TrackingRecord | None, now: dt.datetime) -> Change | No
 
 def _finish(before: TrackingRecord | None, candidate: TrackingRecord, now: dt.datetime) -> Change:
     decided = decide_status(candidate)
-    if before is not None and _same_content(before, decided):
+    # The candidate is always ``before`` with some fields replaced, so it carries before's
+    # updated_at and revision: equal records mean nothing changed.
+    if before is not None and decided == before:
         return Change(before, before, "unchanged")
     return Change(before, replace(decided, updated_at=now, revision=(before.revision + 1) if before else 1), "applied")
-
-
-def _same_content(a: TrackingRecord, b: TrackingRecord) -> bool:
-    return replace(a, updated_at=b.updated_at, revision=b.revision) == b
 
 
 def _latest_attempts(events: tuple[RecordedEvent, ...]) -> tuple[DeliveryAttempt, ...]:

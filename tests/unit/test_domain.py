@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Callable
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mms_tracker.domain import (
     MAX_EVENTS,
+    DeliveryAttempt,
     DeliveryReport,
+    RecordedEvent,
     Send,
     Status,
     TrackingRecord,
     apply_expiry,
     apply_report,
     apply_send,
+    retain,
+    ticks,
 )
 
 T0 = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
@@ -261,3 +267,167 @@ def test_status_is_the_rules_applied_to_every_report_ever_received(specs: list[t
         winner.received_timestamp,
     )
     assert len(record.events) <= MAX_EVENTS
+
+
+# --- specifications sharpened by mutation testing (make mutation) -------------------------------
+
+ATTEMPTS_A = (DeliveryAttempt(at(1), 1, 0),)
+ATTEMPTS_B = (DeliveryAttempt(at(2), 0, 1),)
+
+
+def recorded(status: str, received: float, extra: int = 0) -> RecordedEvent:
+    r = replace(report(status, received), received_extra_ticks=extra)
+    return RecordedEvent(
+        r.event_id, r.event_type, r.fingerprint, r.delivery_status, None, r.received_timestamp, LATER, (), extra
+    )
+
+
+def test_ticks_count_100_ns_since_year_1_as_dotnet_does() -> None:
+    moment = dt.datetime(2020, 9, 18, 0, 22, 20, 285574, tzinfo=dt.UTC)
+    days = moment.date().toordinal() - 1
+    expected = ((days * 86_400 + 22 * 60 + 20) * 1_000_000 + 285574) * 10 + 9
+    assert ticks(moment, 9) == expected
+    assert ticks(None, 9) is None
+
+
+def test_a_report_one_microsecond_later_outranks_any_100_ns_digit() -> None:
+    failed = replace(report("Failed", 5), received_timestamp=at(5) + dt.timedelta(microseconds=1))
+    delivered = replace(report("Delivered", 5), received_extra_ticks=9)
+    for order in itertools.permutations([failed, delivered]):
+        assert run(*order, start=sent()).status is Status.FAILED
+
+
+def test_a_report_without_received_timestamp_ranks_by_when_it_was_recorded() -> None:
+    untimed = replace(report("Delivered", 0), received_timestamp=None)
+    earlier_failure = run(report("Failed", 5), start=sent())
+    assert apply_report(earlier_failure, untimed, at(50)).after.status is Status.DELIVERED
+    assert apply_report(earlier_failure, untimed, at(3)).after.status is Status.FAILED
+    # 100 ns after the moment it was recorded, a timed report is the later one
+    later_by_a_tick = replace(report("Failed", 50), received_extra_ticks=1)
+    record = apply_report(sent(), untimed, at(50)).after
+    assert apply_report(record, later_by_a_tick, at(60)).after.status is Status.FAILED
+
+
+def test_retain_keeps_the_newest_and_the_deciding_final_at_any_limit() -> None:
+    final = recorded("Delivered", 1)
+    others = [recorded("Sent", t) for t in (2, 3, 4)]
+    events = (final, *others)
+    assert retain(events, 4) == events
+    assert retain(events, 3) == (final, *others[1:])
+    assert retain(events, 2) == (final, others[2])
+    assert retain(events, 1) == (final,)
+    assert retain(events, 0) == (final,)  # never fewer than one
+
+
+def test_retain_without_a_final_keeps_the_newest_in_order() -> None:
+    events = tuple(recorded("Sent", t) for t in (3, 1, 2, 4))
+    assert [e.received_timestamp for e in retain(events, 2)] == [at(3), at(4)]
+    assert [e.received_timestamp for e in retain(events, 1)] == [at(4)]
+
+
+def test_retain_keeps_the_latest_of_several_finals() -> None:
+    events = (recorded("Failed", 1), recorded("Delivered", 2), recorded("Sent", 3), recorded("Sent", 4))
+    assert [e.delivery_status for e in retain(events, 2)] == ["Delivered", "Sent"]
+    assert [e.received_timestamp for e in retain(events, 2)] == [at(2), at(4)]
+
+
+def test_more_non_final_reports_than_the_history_holds_keep_the_newest() -> None:
+    record = run(*(report("Sent", i) for i in range(MAX_EVENTS + 5)), start=sent())
+    assert record.status is Status.ACCEPTED
+    assert [e.received_timestamp for e in record.events] == [at(i) for i in range(5, MAX_EVENTS + 5)]
+
+
+def test_a_report_too_old_for_a_full_history_changes_nothing() -> None:
+    record = run(*(report("Sent", 10 + i) for i in range(MAX_EVENTS)), start=sent())
+    change = apply_report(record, report("Queued", 1), at(500))
+    assert (change.before, change.after, change.outcome, change.changed) == (record, record, "unchanged", False)
+
+
+def test_every_applied_change_names_the_record_before_bumps_the_revision_and_stamps_the_time() -> None:
+    first = apply_send(None, send(), T0)
+    assert (first.before, first.outcome, first.changed) == (None, "applied", True)
+    assert (first.after.message_id, first.after.revision, first.after.updated_at) == (MID, 1, T0)
+    second = apply_report(first.after, report("Sent", 5), at(7))
+    assert (second.before, second.outcome, second.changed) == (first.after, "applied", True)
+    assert (second.after.revision, second.after.updated_at) == (2, at(7))
+    expiry = apply_expiry(second.after, at(9))
+    assert expiry is not None
+    assert (expiry.before, expiry.after.revision, expiry.after.updated_at) == (second.after, 3, at(9))
+
+
+def test_a_report_first_record_takes_its_message_id_and_numbers_and_keeps_the_sends() -> None:
+    early = apply_report(None, report("Sent", 5), at(1))
+    assert (early.before, early.after.revision) == (None, 1)
+    assert (early.after.message_id, early.after.to, early.after.from_) == (MID, "+18335852071", "+18004567891")
+    elsewhere = replace(report("Delivered", 6), to="+19999999999", from_="+18005550100")
+    record = apply_report(sent(), elsewhere, at(7)).after
+    assert (record.to, record.from_) == ("+18335852071", "+18004567891")
+
+
+def test_a_report_is_kept_with_its_event_id_type_attempts_and_when_it_was_recorded() -> None:
+    r = replace(report("Delivered", 5, event_id="ev-9"), delivery_attempts=ATTEMPTS_A, received_extra_ticks=3)
+    [event] = apply_report(sent(), r, at(8)).after.events
+    assert (event.event_id, event.event_type) == ("ev-9", "Microsoft.Communication.SMSDeliveryReportReceived")
+    assert (event.recorded_at, event.delivery_attempts, event.received_extra_ticks) == (at(8), ATTEMPTS_A, 3)
+
+
+def test_duplicates_leave_the_record_as_it_was() -> None:
+    record = run(report("Delivered", 5), start=sent())
+    again = apply_report(record, report("Delivered", 5), at(200))
+    assert (again.before, again.after) == (record, record)
+    resent = apply_send(record, send(), at(200))
+    assert (resent.before, resent.after, resent.changed) == (record, record, False)
+
+
+def test_the_deciding_reports_attempts_are_shown_else_the_latest_reported() -> None:
+    final_with = replace(report("Delivered", 5), delivery_attempts=ATTEMPTS_A)
+    later_sent = replace(report("Sent", 9), delivery_attempts=ATTEMPTS_B)
+    assert run(final_with, later_sent, start=sent()).delivery_attempts == ATTEMPTS_A
+    final_without = report("Delivered", 5)
+    assert run(final_without, later_sent, start=sent()).delivery_attempts == ATTEMPTS_B
+
+
+def expired_record() -> TrackingRecord:
+    expiry = apply_expiry(sent(), at(999))
+    assert expiry is not None
+    return expiry.after
+
+
+@pytest.mark.parametrize(
+    ("start", "status"),
+    [
+        (sent, Status.ACCEPTED),
+        (lambda: apply_send(None, send(accepted=False), T0).after, Status.REJECTED),
+        (expired_record, Status.EXPIRED),
+    ],
+)
+def test_a_record_without_a_final_report_shows_the_latest_attempts_reported(
+    start: Callable[[], TrackingRecord], status: Status
+) -> None:
+    assert start().delivery_attempts == ()
+    first = replace(report("Sent", 5), delivery_attempts=ATTEMPTS_A)
+    second = replace(report("Queued", 9), delivery_attempts=ATTEMPTS_B)
+    for order in itertools.permutations([first, second]):
+        record = run(*order, start=start())
+        assert (record.status, record.delivery_attempts) == (status, ATTEMPTS_B)
+    assert run(first, start=start()).delivery_attempts == ATTEMPTS_A
+
+
+def test_an_expired_record_says_why() -> None:
+    assert expired_record().status_details == "No final delivery report within the expiry window."
+
+
+def test_a_send_after_a_report_is_the_records_next_revision() -> None:
+    early = apply_report(None, report("Sent", 5), at(1)).after
+    change = apply_send(early, send(), at(2))
+    assert (change.before, change.after.revision, change.after.updated_at) == (early, 2, at(2))
+
+
+@pytest.mark.parametrize(("untimed_status", "timed_status"), [("Delivered", "Failed"), ("Failed", "Delivered")])
+def test_a_timed_report_100_ns_after_an_untimed_ones_recording_is_the_later(
+    untimed_status: str, timed_status: str
+) -> None:
+    untimed = replace(report(untimed_status, 0), received_timestamp=None)
+    record = apply_report(sent(), untimed, at(50)).after
+    timed = replace(report(timed_status, 50), received_extra_ticks=1)
+    assert apply_report(record, timed, at(60)).after.status.value == timed_status

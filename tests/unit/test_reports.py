@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import azure.functions as func
 import pytest
 from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
 
-from mms_tracker.api.events import parse_report
-from mms_tracker.domain import MAX_TAG_CHARS, DeliveryReport
-from mms_tracker.domain.reports import MAX_DETAILS_CHARS, MAX_ID_CHARS, PoisonEvent, parse_instant, parse_timestamp
+from mms_tracker.api.events import event_envelope, parse_report
+from mms_tracker.domain import MAX_TAG_CHARS, DeliveryAttempt, DeliveryReport
+from mms_tracker.domain.reports import (
+    MAX_DETAILS_CHARS,
+    MAX_ID_CHARS,
+    PoisonEvent,
+    parse_envelope,
+    parse_instant,
+    parse_timestamp,
+)
 from tests.support import fixture
 
 
@@ -152,3 +160,133 @@ def test_a_message_id_with_a_slash_could_never_be_read_back_so_it_is_poison() ->
         with pytest.raises(PoisonEvent, match="messageId"):
             report_with(messageId=unreadable)
     assert report_with(messageId="a\\b#?%").message_id == "a\\b#?%"
+
+
+# --- specifications sharpened by mutation testing (make mutation) -------------------------------
+
+GRID_TYPE = "Microsoft.Communication.SMSDeliveryReportReceived"
+
+
+def test_the_poison_record_keeps_an_event_grid_event_under_its_schemas_names() -> None:
+    sample = grid_fixture()
+    assert event_envelope(decode(sample)) == {
+        "id": sample["id"],
+        "eventType": GRID_TYPE,
+        "topic": sample["topic"],
+        "subject": "/phonenumber/15555555555",
+        "eventTime": "2020-09-18T00:22:20+00:00",
+        "dataVersion": "1.0",
+        "data": sample["data"],
+    }
+
+
+def test_the_poison_record_keeps_a_cloud_event_under_its_schemas_names() -> None:
+    event = {
+        "specversion": "1.0",
+        "id": "ce-1",
+        "source": "/acs",
+        "subject": "s",
+        "time": "2024-01-01T00:00:00Z",
+        "type": GRID_TYPE,
+        "data": {"MessageId": "m"},
+    }
+    assert event_envelope(decode(event)) == {
+        "specversion": "1.0",
+        "id": "ce-1",
+        "type": GRID_TYPE,
+        "source": "/acs",
+        "subject": "s",
+        "time": "2024-01-01T00:00:00+00:00",
+        "data": {"MessageId": "m"},
+    }
+    del event["time"]
+    assert event_envelope(decode(event))["time"] is None
+
+
+def envelope(**data: object) -> dict[str, object]:
+    return {"id": "ev-1", "eventType": GRID_TYPE, "data": {"messageId": "m", "deliveryStatus": "Delivered"} | data}
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (["not", "an", "object"], "event is not an object"),
+        ({"id": "ev-1", "data": {}}, "unknown event type ''"),
+        ({"id": "ev-1", "eventType": "Other", "data": {}}, "unknown event type 'Other'"),
+        ({"id": "ev-1", "eventType": GRID_TYPE, "data": "{nope"}, "data is not JSON"),
+        ({"id": "ev-1", "eventType": GRID_TYPE, "data": "[1]"}, "data is not an object"),
+        ({"id": "ev-1", "eventType": GRID_TYPE, "data": {"deliveryStatus": "Delivered"}}, "no messageId"),
+        ({"id": "ev-1", "eventType": GRID_TYPE, "data": {"messageId": True}}, "no messageId"),
+        ({"id": "ev-1", "eventType": GRID_TYPE, "data": {"messageId": "  "}}, "no messageId"),
+        (
+            envelope(messageId="m" * (MAX_ID_CHARS + 1)),
+            f"messageId is not a message id (over {MAX_ID_CHARS} characters, a '/', or not unicode)",
+        ),
+        ({"id": "ev-1", "eventType": GRID_TYPE, "data": {"messageId": "m"}}, "no deliveryStatus"),
+        ({"eventType": GRID_TYPE, "data": {"messageId": "m", "deliveryStatus": "Delivered"}}, "no event id"),
+        (envelope(receivedTimestamp=1600388540), "timestamp is not a string"),
+        (envelope(receivedTimestamp="yesterday"), "unreadable timestamp"),
+        (envelope(receivedTimestamp="2020-02-30T00:00:00Z"), "unreadable timestamp"),
+    ],
+)
+def test_each_poison_event_says_exactly_why(event: object, reason: str) -> None:
+    with pytest.raises(PoisonEvent) as caught:
+        parse_envelope(event)
+    assert str(caught.value) == reason
+
+
+def test_data_sent_as_a_json_string_is_parsed() -> None:
+    report = parse_envelope({"id": "ev-1", "eventType": GRID_TYPE, "data": json.dumps(envelope()["data"])})
+    assert (report.message_id, report.delivery_status) == ("m", "Delivered")
+
+
+def test_the_report_keeps_its_event_type_seventh_digit_and_attempt_times() -> None:
+    report = parse_report(decode(grid_fixture()))
+    assert report.event_type == GRID_TYPE
+    assert report.received_extra_ticks == 9
+    assert report.delivery_attempts == (
+        DeliveryAttempt(dt.datetime(2020, 9, 18, 0, 22, 14, 931591, tzinfo=dt.UTC), 1, 0),
+    )
+
+
+@pytest.mark.parametrize("absent", [None, ""])
+def test_an_absent_timestamp_is_no_timestamp(absent: object) -> None:
+    assert parse_instant(absent) == (None, 0)
+    assert parse_envelope(envelope(receivedTimestamp=absent)).received_timestamp is None
+
+
+@pytest.mark.parametrize("zone", ["Z", "z"])
+def test_a_z_zone_in_either_case_is_utc(zone: str) -> None:
+    assert parse_instant("2020-09-18T00:22:20.2855749" + zone) == (
+        dt.datetime(2020, 9, 18, 0, 22, 20, 285574, tzinfo=dt.UTC),
+        9,
+    )
+
+
+def test_timestamps_are_utc_whatever_the_hosts_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        moment = parse_timestamp("2020-09-18T02:22:20+02:00")
+        assert moment is not None and moment.isoformat() == "2020-09-18T00:22:20+00:00"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize(
+    ("count", "read_as"),
+    [(0, 0), (7, 7), (100, 100), (2**31 - 1, 2**31 - 1), (2**31, 0), (-1, 0), (True, 0), ("3", 0), (1.0, 0)],
+)
+def test_a_segment_count_that_is_not_a_plausible_count_reads_as_zero(count: object, read_as: int) -> None:
+    attempt = {"timestamp": None, "segmentsSucceeded": count, "segmentsFailed": count}
+    [parsed] = parse_envelope(envelope(deliveryAttempts=[attempt])).delivery_attempts
+    assert (parsed.segments_succeeded, parsed.segments_failed) == (read_as, read_as)
+    assert type(parsed.segments_succeeded) is int
+
+
+def test_details_at_the_limit_are_kept_whole_and_one_past_it_end_in_an_ellipsis() -> None:
+    exact = "d" * MAX_DETAILS_CHARS
+    assert parse_envelope(envelope(deliveryStatusDetails=exact)).delivery_status_details == exact
+    cut = parse_envelope(envelope(deliveryStatusDetails=exact + "x")).delivery_status_details
+    assert cut == "d" * (MAX_DETAILS_CHARS - 1) + "…"

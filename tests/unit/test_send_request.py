@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from typing import Any
@@ -15,6 +16,7 @@ from mms_tracker.api.validation import (
     SendLimits,
     parse_send_request,
 )
+from mms_tracker.service.sending import MmsRequest
 from tests.support import fixture
 
 SENDERS = ("+18004567891", "+18005550100")
@@ -205,4 +207,181 @@ def test_every_failing_field_is_named_at_once() -> None:
         "from",
         "message",
         "recipients",
+    ]
+
+
+# --- specifications sharpened by mutation testing (make mutation) -------------------------------
+
+
+def errors_of(body: Any, limits: SendLimits = LIMITS) -> list[tuple[str, str]]:
+    with pytest.raises(RequestInvalid) as caught:
+        parse_send_request(json.dumps(body).encode() if not isinstance(body, bytes) else body, SENDERS, limits)
+    return [(e.field, e.message) for e in caught.value.errors]
+
+
+def accepted(body: dict[str, Any], limits: SendLimits = LIMITS) -> MmsRequest:
+    return parse_send_request(json.dumps(body).encode(), SENDERS, limits)
+
+
+def attachment(content: bytes = b"x", content_type: str = "image/png") -> dict[str, str]:
+    return {"contentType": content_type, "contentInBase64": base64.b64encode(content).decode()}
+
+
+ALLOWED_TYPES = ", ".join(SWAGGER_MMS_CONTENT_TYPES)
+
+
+@pytest.mark.parametrize(
+    ("body", "errors"),
+    [
+        (b"{nope", [("body", "must be a JSON object")]),
+        (b"[1, 2]", [("body", "must be a JSON object")]),
+        (seed() | {"from": "+19999999999"}, [("from", "must be one of the numbers in MMS_SENDERS")]),
+        (seed() | {"recipients": []}, [("recipients", "must list at least 1 recipient")]),
+        (seed() | {"recipients": [{"to": "+18335852071"}] * 101}, [("recipients", "must list at most 100 recipients")]),
+        (seed() | {"recipients": [{"to": ""}]}, [("recipients[0].to", "must not be empty")]),
+        (
+            with_pair(GOOD_ID, None),
+            [("recipients[0]", "repeatabilityRequestId and repeatabilityFirstSent go together")],
+        ),
+        (with_pair("x", GOOD_DATE), [("recipients[0].repeatabilityRequestId", "must be a UUID")]),
+        (
+            with_pair(GOOD_ID, "yesterday"),
+            [
+                (
+                    "recipients[0].repeatabilityFirstSent",
+                    "must be an RFC 1123 date such as 'Tue, 26 Mar 2019 16:06:51 GMT'",
+                )
+            ],
+        ),
+        (seed() | {"message": 5}, [("message", "must be a string")]),
+        (seed() | {"message": "x" * 1001}, [("message", "must be at most 1000 characters")]),
+        (seed() | {"message": "bad \ud800"}, [("message", "must be valid unicode text (no lone surrogates)")]),
+        (seed() | {"attachments": []}, [("attachments", "must list at least 1 attachment")]),
+        (seed() | {"attachments": [attachment()] * 11}, [("attachments", "must list at most 10 attachments")]),
+        (seed() | {"attachments": [7]}, [("attachments[0]", "must be an object")]),
+        (
+            seed() | {"attachments": [attachment(content_type="image/tiff")]},
+            [("attachments[0].contentType", f"must be one of the MMS content types: {ALLOWED_TYPES}")],
+        ),
+        (seed() | {"attachments": [{"contentType": "image/png"}]}, [("attachments[0].contentInBase64", "is required")]),
+        (
+            seed() | {"attachments": [{"contentType": "image/png", "contentInBase64": "!!"}]},
+            [("attachments[0].contentInBase64", "is not valid base64")],
+        ),
+        (seed() | {"attachments": [attachment(b"x" * 50_001)]}, [("attachments", "must total at most 50000 bytes")]),
+        (seed() | {"sendOptions": "tag"}, [("sendOptions", "must be an object")]),
+        (
+            seed() | {"sendOptions": {"tag": "t" * 257}},
+            [("sendOptions.tag", "must be at most 256 characters")],
+        ),
+    ],
+)
+def test_each_refusal_names_its_field_and_says_why(body: Any, errors: list[tuple[str, str]]) -> None:
+    assert errors_of(body) == errors
+
+
+def test_the_refusal_reads_as_every_field_and_its_message() -> None:
+    with pytest.raises(RequestInvalid) as caught:
+        parse_send_request(json.dumps(seed() | {"from": "+1999", "message": 5}).encode(), SENDERS, LIMITS)
+    assert str(caught.value) == "from: must be an E.164 number, one of MMS_SENDERS; message: must be a string"
+
+
+def test_a_body_at_the_byte_limit_is_read_and_one_byte_more_is_413() -> None:
+    body = json.dumps(seed()).encode()
+    assert parse_send_request(body, SENDERS, SendLimits(max_request_bytes=len(body))).tag == "CustomerId"
+    with pytest.raises(RequestTooLarge) as caught:
+        parse_send_request(body, SENDERS, SendLimits(max_request_bytes=len(body) - 1))
+    assert caught.value.limit == len(body) - 1
+    assert str(caught.value) == f"The request body exceeds {len(body) - 1} bytes."
+
+
+def test_a_message_of_1000_characters_is_sent_as_it_is() -> None:
+    assert accepted(seed() | {"message": "é" * 1000}).message == "é" * 1000
+
+
+def test_100_recipients_are_accepted() -> None:
+    assert len(accepted(seed() | {"recipients": [{"to": "+18335852071"}] * 100}).recipients) == 100
+
+
+def test_10_attachments_are_accepted_and_forwarded_as_given() -> None:
+    attachments = [attachment(bytes([i])) for i in range(10)]
+    assert list(accepted(seed() | {"attachments": attachments}).attachments) == attachments
+
+
+def test_attachments_may_total_exactly_the_limit_and_the_limit_is_on_their_sum() -> None:
+    limits = SendLimits(max_request_bytes=200_000, max_attachment_bytes=100)
+    assert len(accepted(seed() | {"attachments": [attachment(b"x" * 100)]}, limits).attachments) == 1
+    assert len(accepted(seed() | {"attachments": [attachment(b"x" * 50)] * 2}, limits).attachments) == 2
+    assert errors_of(seed() | {"attachments": [attachment(b"x" * 50)] * 2 + [attachment()]}, limits) == [
+        ("attachments", "must total at most 100 bytes")
+    ]
+
+
+def test_a_tag_of_256_characters_is_kept_and_257_is_refused() -> None:
+    assert accepted(seed() | {"sendOptions": {"tag": "t" * 256}}).tag == "t" * 256
+    assert fields_of(seed() | {"sendOptions": {"tag": "t" * 257}}) == ["sendOptions.tag"]
+
+
+@pytest.mark.parametrize("tag", [7, ["x"], "bad \ud800", "bad \udfff"])
+def test_a_tag_that_is_not_unicode_text_is_refused(tag: Any) -> None:
+    assert fields_of(seed() | {"sendOptions": {"tag": tag}}) == ["sendOptions.tag"]
+
+
+@pytest.mark.parametrize("surrogate", ["\ud800", "\udbff", "\udc00", "\udfff"])
+def test_a_message_with_any_lone_surrogate_is_refused(surrogate: str) -> None:
+    assert fields_of(seed() | {"message": f"a{surrogate}b"}) == ["message"]
+
+
+def test_the_characters_around_the_surrogates_are_text() -> None:
+    assert accepted(seed() | {"message": "\ud7ff\ue000"}).message == "\ud7ff\ue000"
+
+
+def test_the_repeatability_pair_is_passed_on_unchanged() -> None:
+    [recipient] = accepted(with_pair(GOOD_ID, GOOD_DATE)).recipients
+    assert (recipient.repeatability_request_id, recipient.repeatability_first_sent) == (GOOD_ID, GOOD_DATE)
+
+
+def test_a_repeatability_request_id_is_used_once_whatever_its_case() -> None:
+    recipients = [
+        {"to": "+18335852071", "repeatabilityRequestId": GOOD_ID, "repeatabilityFirstSent": GOOD_DATE},
+        {"to": "+11234567890", "repeatabilityRequestId": GOOD_ID.upper(), "repeatabilityFirstSent": GOOD_DATE},
+    ]
+    assert errors_of(seed() | {"recipients": recipients}) == [
+        ("recipients[1].repeatabilityRequestId", "is used by another recipient")
+    ]
+
+
+def test_a_recipient_refused_for_its_date_does_not_take_its_id() -> None:
+    recipients = [
+        {"to": "+18335852071", "repeatabilityRequestId": GOOD_ID, "repeatabilityFirstSent": "yesterday"},
+        {"to": "+11234567890", "repeatabilityRequestId": GOOD_ID, "repeatabilityFirstSent": GOOD_DATE},
+    ]
+    assert fields_of(seed() | {"recipients": recipients}) == ["recipients[0].repeatabilityFirstSent"]
+
+
+def test_every_bad_recipient_is_named_not_just_the_first() -> None:
+    pair = {"to": "+18335852071", "repeatabilityRequestId": GOOD_ID, "repeatabilityFirstSent": GOOD_DATE}
+    recipients = [{"nope": 1}, {"to": "+1", "repeatabilityRequestId": GOOD_ID}, pair, pair, {"to": 5}]
+    # The shape first (every failing field of it), then what no schema can say (ids used twice).
+    assert fields_of(seed() | {"recipients": recipients}) == ["recipients[0].to", "recipients[1]", "recipients[4].to"]
+    assert fields_of(seed() | {"recipients": [pair, pair, pair]}) == [
+        "recipients[1].repeatabilityRequestId",
+        "recipients[2].repeatabilityRequestId",
+    ]
+
+
+def test_every_bad_attachment_is_named_not_just_the_first() -> None:
+    attachments = [
+        7,
+        {"contentType": "image/png", "contentInBase64": ""},
+        {"contentType": "image/png", "contentInBase64": "!!"},
+        {"contentType": "image/png", "contentInBase64": "!!"},
+        "x",
+    ]
+    assert fields_of(seed() | {"attachments": attachments}) == [
+        "attachments[0]",
+        "attachments[1].contentInBase64",
+        "attachments[2].contentInBase64",
+        "attachments[3].contentInBase64",
+        "attachments[4]",
     ]
