@@ -26,7 +26,12 @@ class InMemoryStore:
         return self.records.get(message_id)
 
     async def apply(
-        self, message_id: str, decide: Callable[[TrackingRecord | None], Change | None], *, expect_new: bool = False
+        self,
+        message_id: str,
+        decide: Callable[[TrackingRecord | None], Change | None],
+        *,
+        tag: str | None = None,
+        expect_new: bool = False,
     ) -> Change | None:
         change = decide(self.records.get(message_id))
         if change is not None and change.changed:

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +38,11 @@ EXPECTED_FUNCTIONS = frozenset(
         "expire_stale_messages",
     }
 )
+
+
+def nonzero(counts: Mapping[str, int]) -> dict[str, int]:
+    """A tag's counts without the statuses at zero (the summary lists them all)."""
+    return {status: n for status, n in counts.items() if n}
 
 
 def fixture(name: str) -> Any:

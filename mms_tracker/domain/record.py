@@ -125,6 +125,7 @@ class TrackingRecord:
     rejected: bool = False
     expired_at: dt.datetime | None = None
     revision: int = 0
+    report_count: int = 0  # distinct reports ever received; the history may hold fewer (compaction)
 
 
 @dataclass(frozen=True)

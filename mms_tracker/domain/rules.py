@@ -109,6 +109,7 @@ def apply_report(record: TrackingRecord | None, report: DeliveryReport, now: dt.
         from_=base.from_ or report.from_,
         tag=base.tag or report.tag,
         events=events,
+        report_count=base.report_count + 1,
     )
     return _finish(record, after, now)
 

@@ -44,7 +44,12 @@ class TrackingStore(Protocol):
     async def get(self, message_id: str) -> TrackingRecord | None: ...
 
     async def apply(
-        self, message_id: str, decide: Callable[[TrackingRecord | None], Change | None], *, expect_new: bool = False
+        self,
+        message_id: str,
+        decide: Callable[[TrackingRecord | None], Change | None],
+        *,
+        tag: str | None = None,
+        expect_new: bool = False,
     ) -> Change | None:
         """Read the record, ``decide`` a change, write it under optimistic concurrency; retry on conflict."""
         ...

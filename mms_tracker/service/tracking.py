@@ -20,7 +20,7 @@ EXPIRY_CONCURRENCY = 16
 
 async def record_report(store: TrackingStore, report: DeliveryReport, now: dt.datetime) -> Change:
     """Apply one delivery report to its record (creating it if the report beat the send)."""
-    change = await store.apply(report.message_id, lambda record: apply_report(record, report, now))
+    change = await store.apply(report.message_id, lambda record: apply_report(record, report, now), tag=report.tag)
     assert change is not None
     log_event(
         _log,
@@ -76,7 +76,9 @@ async def record_sends(store: TrackingStore, sends: list[Send], now: dt.datetime
     """Write one record per recipient of a send, concurrently; accepted ones join the expiry index."""
 
     async def one(send: Send) -> None:
-        change = await store.apply(send.message_id, lambda record: apply_send(record, send, now), expect_new=True)
+        change = await store.apply(
+            send.message_id, lambda record: apply_send(record, send, now), tag=send.tag, expect_new=True
+        )
         if send.accepted and change is not None and change.after.status is Status.ACCEPTED:
             await store.add_due(send.message_id, send.at + expiry_window)
 

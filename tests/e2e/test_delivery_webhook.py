@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mms_tracker.runtime import RUNTIME
-from tests.support import Azurite, app_environment, fixture, free_port, serve_function_app
+from tests.support import Azurite, app_environment, fixture, free_port, nonzero, serve_function_app
 
 pytestmark = pytest.mark.e2e
 
@@ -71,7 +71,7 @@ async def test_pascal_case_cloud_event_with_capital_tag_is_recorded_and_indexed(
     assert response.status == 202
     record = await get_record(app_client, "m-pascal")
     assert (record["status"], record["tag"], record["from"]) == ("Failed", "Spring", "+18004567891")
-    counts = await RUNTIME.store().tag_counts("Spring")
+    counts = nonzero(await RUNTIME.store().tag_counts("Spring"))
     assert counts == {"Failed": 1}
 
 
@@ -155,7 +155,7 @@ async def test_batched_endpoint_records_every_event_of_a_batch_and_acknowledges_
     duplicate = copy.deepcopy(batch[0])
     response = await app_client.post(BATCHED, json=[*batch, poison, duplicate], headers=NOTIFY)
     assert response.status == 200
-    assert await RUNTIME.store().tag_counts("batched") == {"Delivered": 40}
+    assert nonzero(await RUNTIME.store().tag_counts("batched")) == {"Delivered": 40}
     record = await get_record(app_client, "batched-0")
     assert len(record["events"]) == 1
     entries = await RUNTIME.store().poison_entries(dt.datetime.now(dt.UTC))

@@ -25,7 +25,7 @@ from mms_tracker.domain import DeliveryReport, Send, apply_report, apply_send
 from mms_tracker.domain.reports import parse_envelope
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.service.tracking import record_sends
-from tests.support import Azurite, app_environment, fixture, serve_function_app
+from tests.support import Azurite, app_environment, fixture, nonzero, serve_function_app
 
 pytestmark = pytest.mark.e2e
 
@@ -143,7 +143,7 @@ async def test_storm_with_a_storage_outage_loses_nothing_and_keeps_each_report_o
             ), message_id
             assert sorted(e.event_id for e in actual.events) == sorted(e.event_id for e in expected.events)
             expected_counts[expected.status.value] += 1
-        assert await store.tag_counts("storm") == expected_counts
+        assert nonzero(await store.tag_counts("storm")) == expected_counts
     finally:
         if client is not None:
             await client.close()

@@ -219,12 +219,12 @@ async def test_storage_refusing_for_good_is_classified_permanent(api: tuple[Any,
     store = RUNTIME.store()
     await store.ensure_tables()
     with pytest.raises(HttpResponseError) as caught:
-        await store.tags.upsert_entity({"PartitionKey": "k" * 600, "RowKey": "r"})
+        await store.records.upsert_entity({"PartitionKey": "k" * 600, "RowKey": "r"})
     assert isinstance(store._lost(caught.value), StorageRejected)
 
 
 class RefusingStore(InMemoryStore):
-    async def apply(self, message_id: str, decide: Any, *, expect_new: bool = False) -> Any:
+    async def apply(self, message_id: str, decide: Any, **hints: Any) -> Any:
         raise StorageRejected("PropertyValueTooLarge")
 
 

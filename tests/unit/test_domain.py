@@ -337,10 +337,11 @@ def test_more_non_final_reports_than_the_history_holds_keep_the_newest() -> None
     assert [e.received_timestamp for e in record.events] == [at(i) for i in range(5, MAX_EVENTS + 5)]
 
 
-def test_a_report_too_old_for_a_full_history_changes_nothing() -> None:
+def test_a_report_too_old_for_a_full_history_is_counted_but_changes_no_status_or_history() -> None:
     record = run(*(report("Sent", 10 + i) for i in range(MAX_EVENTS)), start=sent())
     change = apply_report(record, report("Queued", 1), at(500))
-    assert (change.before, change.after, change.outcome, change.changed) == (record, record, "unchanged", False)
+    assert change.after.events == record.events and change.after.status is record.status
+    assert change.after.report_count == record.report_count + 1 == MAX_EVENTS + 1
 
 
 def test_every_applied_change_names_the_record_before_bumps_the_revision_and_stamps_the_time() -> None:

@@ -16,6 +16,7 @@ from ...service.ports import (
     StorageRejected,
     StorageUnavailable,
 )
+from .encoding import SCHEMA
 
 _TRANSIENT_STATUS = frozenset({404, 408, 409, 412, 429})  # 404: a table gone (recreated on the next try)
 
@@ -29,12 +30,15 @@ class Tables:
         self._service = service
         self._timeout = timeout_seconds
         self._token_key = token_key
-        self.messages = service.get_table_client(f"{prefix}Messages")
-        self.tags = service.get_table_client(f"{prefix}Tags")
+        self.records = service.get_table_client(f"{prefix}Records{SCHEMA}")
+        self.ids = service.get_table_client(f"{prefix}Ids{SCHEMA}")
         self.due_table = service.get_table_client(f"{prefix}Due")
         self.poison = service.get_table_client(f"{prefix}Poison")
         self.requests = service.get_table_client(f"{prefix}Requests")
         self._ready: asyncio.Task[None] | None = None
+        # Each shard's counters with their ETag, as this worker last wrote or read them: a write
+        # tries this copy first (the ETag guards it) and reads afresh only when it is stale.
+        self._counters: dict[str, tuple[dict[str, int], str | None]] = {}
 
     def _lost(self, exc: BaseException) -> StorageUnavailable | StorageRejected:
         """Classify a storage error; a missing table means the "tables exist" cache is wrong: drop it."""
@@ -68,7 +72,7 @@ class Tables:
 
         try:
             await asyncio.gather(
-                *(create(t) for t in (self.messages, self.tags, self.due_table, self.poison, self.requests))
+                *(create(t) for t in (self.records, self.ids, self.due_table, self.poison, self.requests))
             )
         except (AzureError, OSError) as exc:
             raise self._lost(exc) from exc

@@ -19,9 +19,52 @@ MAX_KEY_CHARS = 400
 # A string property holds at most 64 KiB (32,768 UTF-16 characters); the JSON history is kept
 # well under that (it is ASCII: non-ASCII characters are escaped), compacted oldest first.
 MAX_EVENTS_JSON_CHARS = 30_000
-RECORD_ROW = "record"
 CURSOR_PARTITION = "cursor"
 META_PARTITION = "meta"
+# The storage layout's version, in the names of the tables whose layout it defines
+# (docs/storage.md): a later layout gets new tables, and the two can be told apart.
+SCHEMA = "V2"
+# A tag's records and counters are spread over this many partitions (docs/storage.md has the
+# arithmetic): a record and its shard's counters share a partition, so one entity-group
+# transaction changes both.
+SHARDS = 16
+SEPARATOR = "|"  # never in a table_key (percent-encoding escapes it), so tag and shard stay apart
+RECORD_PREFIX = "r" + SEPARATOR
+COUNTER_ROW = "c"
+POINTER_ROW = "p"
+COUNTED = tuple(s.value for s in Status)
+
+
+def shard_of(message_id: str) -> int:
+    return hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).digest()[0] % SHARDS
+
+
+def record_partition(tag: str | None, message_id: str) -> str:
+    """Where a message's record lives: its tag (or none) and the shard of its id."""
+    return f"{table_key(tag or '')}{SEPARATOR}{shard_of(message_id):02d}"
+
+
+def tag_partitions(tag: str) -> list[str]:
+    return [f"{table_key(tag)}{SEPARATOR}{shard:02d}" for shard in range(SHARDS)]
+
+
+def tag_range(tag: str) -> tuple[str, str]:
+    """The PartitionKey range holding exactly ``tag``'s shards (``}`` sorts right after ``|``)."""
+    key = table_key(tag)
+    return f"{key}{SEPARATOR}", f"{key}}}"
+
+
+def record_row(message_id: str) -> str:
+    return RECORD_PREFIX + table_key(message_id)
+
+
+def counts_of(entity: Mapping[str, Any] | None) -> dict[str, int]:
+    """A counter entity as ``{status: n}`` (every status, zeros included)."""
+    return {status: int((entity or {}).get(status, 0)) for status in COUNTED}
+
+
+def counter_entity(partition: str, counts: Mapping[str, int]) -> dict[str, Any]:
+    return {"PartitionKey": partition, "RowKey": COUNTER_ROW, **{s: int(counts.get(s, 0)) for s in COUNTED}}
 
 
 def due_bucket(moment: dt.datetime) -> str:
@@ -69,11 +112,30 @@ def _attempts_from(items: list[dict[str, Any]]) -> tuple[DeliveryAttempt, ...]:
     )
 
 
-def encode_record(record: TrackingRecord, *, with_history: bool = True) -> dict[str, Any]:
-    """A record as a table entity (``None`` values left out, as the service drops them)."""
+INDEX_FIELDS = [
+    "messageId",
+    "status",
+    "to",
+    "from",
+    "tag",
+    "statusDetails",
+    "createdAt",
+    "updatedAt",
+    "completedAt",
+    "expiredAt",
+    "sent",
+    "rejected",
+    "revision",
+    "reportCount",
+    "deliveryAttempts",
+]  # what a listing reads: everything but the history
+
+
+def encode_record(record: TrackingRecord, partition: str, *, with_history: bool = True) -> dict[str, Any]:
+    """A record as a table entity in ``partition`` (``None`` values left out, as the service drops them)."""
     entity: dict[str, Any] = {
-        "PartitionKey": table_key(record.message_id),
-        "RowKey": RECORD_ROW,
+        "PartitionKey": partition,
+        "RowKey": record_row(record.message_id),
         "messageId": record.message_id,
         "status": record.status.value,
         "to": record.to,
@@ -87,6 +149,7 @@ def encode_record(record: TrackingRecord, *, with_history: bool = True) -> dict[
         "sent": record.sent,
         "rejected": record.rejected,
         "revision": record.revision,
+        "reportCount": record.report_count,
         "deliveryAttempts": json.dumps(_attempts_json(record.delivery_attempts)),
     }
     if with_history:
@@ -166,4 +229,5 @@ def decode_record(entity: Mapping[str, Any]) -> TrackingRecord:
         rejected=bool(entity.get("rejected", False)),
         expired_at=opt_parse_time(entity.get("expiredAt")),
         revision=int(entity.get("revision", 0)),
+        report_count=int(entity.get("reportCount", len(events))),
     )
