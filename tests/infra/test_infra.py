@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mms_tracker.adapters.tables.base import TABLES
 from mms_tracker.domain.reports import REPORT_EVENT_TYPES
 from tests.support import EXPECTED_FUNCTIONS, ROOT
 
@@ -215,3 +216,9 @@ def test_a_clean_venv_with_requirements_txt_alone_indexes_every_function(setting
     assert set(functions) == EXPECTED_FUNCTIONS
     assert functions["on_delivery_report"] == "eventGridTrigger"
     assert functions["expire_stale_messages"] == "timerTrigger"
+
+
+def test_infra_creates_exactly_the_tables_the_app_uses() -> None:
+    text = (INFRA / "app" / "storage.bicep").read_text()
+    [names] = re.findall(r"var tableNames = \[([^\]]*)\]", text)
+    assert tuple(re.findall(r"'([A-Za-z0-9]+)'", names)) == TABLES

@@ -21,6 +21,11 @@ from .encoding import SCHEMA
 _TRANSIENT_STATUS = frozenset({404, 408, 409, 412, 429})  # 404: a table gone (recreated on the next try)
 
 
+# Every table the app uses, after TRACKING_TABLE_PREFIX: records with their counters, the id
+# pointers, the expiry index, poison events, and send results (docs/storage.md).
+TABLES = (f"Records{SCHEMA}", f"Ids{SCHEMA}", "Due", "Poison", "Requests")
+
+
 class Tables:
     """The app's tables, reached through one :class:`TableServiceClient` per worker."""
 
@@ -30,11 +35,9 @@ class Tables:
         self._service = service
         self._timeout = timeout_seconds
         self._token_key = token_key
-        self.records = service.get_table_client(f"{prefix}Records{SCHEMA}")
-        self.ids = service.get_table_client(f"{prefix}Ids{SCHEMA}")
-        self.due_table = service.get_table_client(f"{prefix}Due")
-        self.poison = service.get_table_client(f"{prefix}Poison")
-        self.requests = service.get_table_client(f"{prefix}Requests")
+        self.records, self.ids, self.due_table, self.poison, self.requests = (
+            service.get_table_client(prefix + name) for name in TABLES
+        )
         self._ready: asyncio.Task[None] | None = None
         # Each shard's counters with their ETag, as this worker last wrote or read them: a write
         # tries this copy first (the ETag guards it) and reads afresh only when it is stale.
