@@ -61,6 +61,7 @@ class Settings:
     acs_timeout_seconds: float = 20.0
     acs_max_attempts: int = 4
     acs_retry_max_seconds: float = 30.0
+    retention_days: float = 90.0
 
     @property
     def default_sender(self) -> str:
@@ -106,6 +107,7 @@ _NUMBERS: tuple[tuple[str, str, float, float, float], ...] = (
     ("expiry_window_hours", "EXPIRY_WINDOW_HOURS", 72.0, 0.001, 8760.0),
     ("acs_timeout_seconds", "ACS_TIMEOUT_SECONDS", 20.0, 0.1, 300.0),
     ("acs_retry_max_seconds", "ACS_RETRY_MAX_SECONDS", 30.0, 0.0, 600.0),
+    ("retention_days", "RETENTION_DAYS", 90.0, 0.001, 36500.0),
 )
 _WHOLE_NUMBERS: tuple[tuple[str, str, int, int, int], ...] = (
     ("max_request_bytes", "MMS_MAX_REQUEST_BYTES", 2 * 1024 * 1024, 1024, 64 * 1024 * 1024),

@@ -21,6 +21,8 @@ class InMemoryStore:
         self.cursor: dt.datetime | None = None
         self.send_results: dict[str, dict[str, Any]] = {}
         self.down = False
+        self.retirement_entries: dict[str, dt.datetime] = {}
+        self.retire_cursor: dt.datetime | None = None
 
     async def get(self, message_id: str) -> TrackingRecord | None:
         return self.records.get(message_id)
@@ -80,3 +82,29 @@ class InMemoryStore:
 
     async def close(self) -> None:
         pass
+
+    async def add_retirement(self, message_id: str, at: dt.datetime) -> None:
+        self.retirement_entries[message_id] = at
+
+    async def retirements(self, day: dt.datetime, limit: int) -> list[tuple[str, dt.datetime]]:
+        found = [(m, at) for m, at in self.retirement_entries.items() if at.date() == day.date()]
+        return found[:limit]
+
+    async def remove_retirement(self, message_id: str, at: dt.datetime) -> None:
+        if self.retirement_entries.get(message_id) == at:
+            del self.retirement_entries[message_id]
+
+    async def retirement_cursor(self) -> dt.datetime | None:
+        return self.retire_cursor
+
+    async def set_retirement_cursor(self, day: dt.datetime) -> None:
+        self.retire_cursor = day
+
+    async def retire(self, message_id: str, now: dt.datetime, keep: dt.timedelta) -> dt.datetime | None:
+        record = self.records.get(message_id)
+        if record is None:
+            return None
+        if record.completed_at is None or record.completed_at + keep > now:
+            return (record.completed_at or now) + keep
+        del self.records[message_id]
+        return None

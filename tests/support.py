@@ -36,6 +36,7 @@ EXPECTED_FUNCTIONS = frozenset(
         "on_delivery_report",
         "receive_delivery_reports",
         "expire_stale_messages",
+        "retire_old_messages",
     }
 )
 

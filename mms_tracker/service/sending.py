@@ -63,6 +63,7 @@ async def send_mms(
     results_log: SendResults,
     now: dt.datetime,
     expiry_window: dt.timedelta,
+    retention: dt.timedelta | None = None,
 ) -> list[dict[str, Any]]:
     """Send ``request`` and return one ACS-shaped item per recipient, in request order.
 
@@ -100,7 +101,7 @@ async def send_mms(
         for i, client_id in client_id_of.items()
         if client_id
     }
-    await _record(store, results_log, sends, fresh, now, expiry_window)
+    await _record(store, results_log, sends, fresh, now, expiry_window, retention)
     log_event(
         _log,
         logging.INFO,
@@ -214,9 +215,10 @@ async def _record(
     fresh: Mapping[str, dict[str, Any]],
     now: dt.datetime,
     expiry_window: dt.timedelta,
+    retention: dt.timedelta | None,
 ) -> None:
     outcomes = await asyncio.gather(
-        record_sends(store, sends, now, expiry_window),
+        record_sends(store, sends, now, expiry_window, retention),
         results_log.put_send_results(fresh) if fresh else asyncio.sleep(0),
         return_exceptions=True,
     )

@@ -37,7 +37,9 @@ async def record_report(store: TrackingStore, report: DeliveryReport, now: dt.da
     return change
 
 
-async def ingest_event(store: TrackingStore, envelope: Mapping[str, Any], now: dt.datetime) -> Change | None:
+async def ingest_event(
+    store: TrackingStore, envelope: Mapping[str, Any], now: dt.datetime, retire_after: dt.timedelta | None = None
+) -> Change | None:
     """One delivery-report event, whichever way it arrived: recorded, or kept as poison and acknowledged.
 
     Returns None for poison; transient storage failures raise (the caller makes Event Grid
@@ -50,7 +52,10 @@ async def ingest_event(store: TrackingStore, envelope: Mapping[str, Any], now: d
         await _poison(store, envelope, str(exc), now)
         return None
     try:
-        return await record_report(store, report, now)
+        change = await record_report(store, report, now)
+        if retire_after is not None and change.before is None:  # the report came first: no send scheduled it
+            await store.add_retirement(report.message_id, now + retire_after)
+        return change
     except StorageRejected as exc:
         await _poison(store, envelope, f"storage refused the record: {exc.code}", now)
         return None
@@ -72,8 +77,15 @@ async def _poison(store: TrackingStore, envelope: Mapping[str, Any], reason: str
     )
 
 
-async def record_sends(store: TrackingStore, sends: list[Send], now: dt.datetime, expiry_window: dt.timedelta) -> None:
-    """Write one record per recipient of a send, concurrently; accepted ones join the expiry index."""
+async def record_sends(
+    store: TrackingStore,
+    sends: list[Send],
+    now: dt.datetime,
+    expiry_window: dt.timedelta,
+    retention: dt.timedelta | None = None,
+) -> None:
+    """Write one record per recipient of a send, concurrently; accepted ones join the expiry index,
+    and, with ``retention``, every one is looked at for deletion once it can be final that long."""
 
     async def one(send: Send) -> None:
         change = await store.apply(
@@ -81,6 +93,8 @@ async def record_sends(store: TrackingStore, sends: list[Send], now: dt.datetime
         )
         if send.accepted and change is not None and change.after.status is Status.ACCEPTED:
             await store.add_due(send.message_id, send.at + expiry_window)
+        if retention is not None:
+            await store.add_retirement(send.message_id, send.at + expiry_window + retention)
 
     await asyncio.gather(*(one(s) for s in sends))
 
@@ -112,3 +126,42 @@ async def expire_due(store: TrackingStore, now: dt.datetime) -> int:
         if hour <= current:
             await store.set_due_cursor(hour)
     return expired
+
+
+RETENTION_LOOKBACK_DAYS = 30
+RETIREMENT_CONCURRENCY = 16
+RETIREMENT_BATCH = 1000  # records looked at per day bucket and run: the timer's work stays bounded
+
+
+async def retire_old(store: TrackingStore, now: dt.datetime, retention: dt.timedelta) -> int:
+    """Delete records completed more than ``retention`` ago, with their counters and pointers.
+
+    Reads the retention index day by day from its cursor (``RETENTION_LOOKBACK_DAYS`` back the
+    first time) up to today, at most a bounded batch per day and run (the next run continues), and
+    never the records table. A record not yet due is looked at again when it will be.
+    Returns how many records were deleted.
+    """
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    day = await store.retirement_cursor() or today - dt.timedelta(days=RETENTION_LOOKBACK_DAYS)
+    limit = asyncio.Semaphore(RETIREMENT_CONCURRENCY)
+
+    async def retire(message_id: str, at: dt.datetime) -> bool:
+        async with limit:
+            again = await store.retire(message_id, now, retention)
+            if again is not None:
+                await store.add_retirement(message_id, max(again, now + dt.timedelta(hours=1)))
+            await store.remove_retirement(message_id, at)
+            if again is None:
+                log_event(_log, logging.INFO, "message_retired", message_id=message_id)
+            return again is None
+
+    deleted = 0
+    while day <= today:
+        entries = await store.retirements(day, RETIREMENT_BATCH)
+        due = [(m, at) for m, at in entries if at <= now]
+        deleted += sum(await asyncio.gather(*(retire(m, at) for m, at in due)))
+        if day == today or len(entries) >= RETIREMENT_BATCH:
+            break  # today is not over, or this day has more than one batch: come back next run
+        day += dt.timedelta(days=1)
+        await store.set_retirement_cursor(day)
+    return deleted

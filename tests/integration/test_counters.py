@@ -1,5 +1,5 @@
 """A tag's counters equal a recount of its records, after any interleaving of sends, reports
-(duplicated, reordered, carrying other tags or none), and expiries, run concurrently in waves
+(duplicated, reordered, carrying other tags or none), expiries and retention, run concurrently in waves
 against a real Azurite. The counters change in the same transaction as the record they count, so
 no interleaving may leave them apart."""
 
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from mms_tracker.domain import DeliveryReport, Send
 from mms_tracker.runtime import RUNTIME
-from mms_tracker.service.tracking import expire_due, record_report, record_sends
+from mms_tracker.service.tracking import expire_due, record_report, record_sends, retire_old
 from mms_tracker.settings import Settings
 from tests.support import nonzero
 
@@ -34,7 +34,9 @@ OPERATION = st.one_of(
         st.sampled_from(["own", "none", "other"]),  # the report's tag
     ),
     st.tuples(st.just("expire"), st.sampled_from([0, 2])),  # hours after T0: 2 is past the window
+    st.tuples(st.just("retire"), st.sampled_from([0, 1])),  # 1: a day past the retention of what was final
 )
+KEEP = dt.timedelta(days=1)
 WAVES = st.lists(st.lists(OPERATION, min_size=1, max_size=5), min_size=1, max_size=5)
 
 
@@ -56,7 +58,8 @@ async def run(waves: list[list[tuple[Any, ...]]], tag: str) -> None:
 
     async def one(op: tuple[Any, ...]) -> None:
         if op[0] == "send":
-            await record_sends(store, [Send(ids[op[1]], "+18335852071", "+18004567891", tag, op[2], T0)], T0, WINDOW)
+            send = Send(ids[op[1]], "+18335852071", "+18004567891", tag, op[2], T0)
+            await record_sends(store, [send], T0, WINDOW, KEEP)
         elif op[0] == "report":
             _, i, status, second, whose = op
             report_tag = {"own": tag, "none": None, "other": f"{tag}-other"}[whose]
@@ -65,8 +68,10 @@ async def run(waves: list[list[tuple[Any, ...]]], tag: str) -> None:
                 str(uuid.uuid4()), "t", ids[i], status, f"{status} {second}", received, tag=report_tag
             )
             await record_report(store, report, T0 + dt.timedelta(minutes=1))
-        else:
+        elif op[0] == "expire":
             await expire_due(store, T0 + dt.timedelta(hours=op[1], minutes=1))
+        else:
+            await retire_old(store, T0 + WINDOW + KEEP + dt.timedelta(days=op[1], hours=1), KEEP)
 
     for wave in waves:
         await asyncio.gather(*(one(op) for op in wave))

@@ -7,7 +7,7 @@ import datetime as dt
 
 from mms_tracker.domain import DeliveryReport, Send, Status
 from mms_tracker.runtime import RUNTIME
-from mms_tracker.service.tracking import expire_due, record_report, record_sends
+from mms_tracker.service.tracking import expire_due, record_report, record_sends, retire_old
 from mms_tracker.settings import Settings
 from tests.support import nonzero
 
@@ -133,3 +133,22 @@ async def test_index_matches_records_after_duplicates_race_new_reports(runtime: 
             record.completed_at,
             record.revision,
         ), m
+
+
+async def test_retention_deletes_records_completed_long_ago_with_their_counts(runtime: Settings) -> None:
+    store = RUNTIME.store()
+    keep = dt.timedelta(days=90)
+    ids = ["old-delivered", "old-failed", "still-accepted"]
+    await record_sends(store, [send(m, "ret") for m in ids], T0, WINDOW, keep)
+    await record_report(store, report("old-delivered", "Delivered", 1, tag="ret"), T0)
+    await record_report(store, report("old-failed", "Failed", 2, tag="ret"), T0)
+    assert nonzero(await store.tag_counts("ret")) == {"Accepted": 1, "Delivered": 1, "Failed": 1}
+    before_due = T0 + WINDOW + keep - dt.timedelta(hours=1)
+    assert await retire_old(store, before_due, keep) == 0
+    assert await retire_old(store, T0 + WINDOW + keep + dt.timedelta(hours=1), keep) == 2
+    assert nonzero(await store.tag_counts("ret")) == {"Accepted": 1}
+    assert await store.get("old-delivered") is None and await store.get("still-accepted") is not None
+    assert [r.message_id for r in (await store.list_tag("ret", None, 10, None)).items] == ["still-accepted"]
+    later = T0 + WINDOW + keep + dt.timedelta(days=1, hours=2)
+    assert await retire_old(store, later, keep) == 0  # not final: looked at again, never deleted
+    assert await store.get("still-accepted") is not None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -354,6 +355,37 @@ class RecordTables(TokenSealing):
                 if not write.done.done():
                     write.done.set_result(None)
             return
+
+    # --- retention -------------------------------------------------------------------------
+
+    async def retire(self, message_id: str, now: dt.datetime, keep: dt.timedelta) -> dt.datetime | None:
+        """Delete a record completed ``keep`` ago or more, counting it out of its shard in the same
+        transaction, then its pointer; otherwise say when to look again."""
+        await self.ensure_tables()
+        partition = await self._pointer(message_id)
+        entity = None if partition is None else await self._read(partition, message_id)
+        if entity is None or partition is None:
+            await self._drop_pointer(message_id)
+            return None
+        record = decode_record(entity)
+        if record.completed_at is None or record.completed_at + keep > now:
+            return (record.completed_at or now) + keep
+        guard = {"etag": entity["__etag"], "match_condition": MatchConditions.IfNotModified}
+        operation = ("delete", {"PartitionKey": partition, "RowKey": record_row(message_id)}, guard)
+        try:
+            await self._commit(partition, operation, {record.status.value: -1})
+        except _RecordMoved:
+            return now  # it changed meanwhile (a late report): look again on the next run
+        await self._drop_pointer(message_id)
+        return None
+
+    async def _drop_pointer(self, message_id: str) -> None:
+        try:
+            await self.ids.delete_entity(table_key(message_id), POINTER_ROW)
+        except ResourceNotFoundError:
+            pass
+        except (AzureError, OSError) as exc:
+            raise self._lost(exc) from exc
 
     # --- single reads --------------------------------------------------------------------
 

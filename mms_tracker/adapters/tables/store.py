@@ -25,8 +25,9 @@ from __future__ import annotations
 from .expiry import ExpiryTables
 from .poison import PoisonTables
 from .records import RecordTables
+from .retention import RetentionTables
 from .send_results import SendResultTables
 
 
-class TableStore(RecordTables, ExpiryTables, SendResultTables, PoisonTables):
+class TableStore(RecordTables, ExpiryTables, RetentionTables, SendResultTables, PoisonTables):
     """The tracking store: every table of the app behind one object (the ``TrackingStore`` port and more)."""

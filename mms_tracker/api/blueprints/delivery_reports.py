@@ -1,4 +1,4 @@
-"""Delivery reports in (the Event Grid trigger and the batched webhook), and the expiry timer."""
+"""Delivery reports in (the Event Grid trigger and the batched webhook), and the expiry and retention timers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import azure.functions as func
 
 from ...logs import log_event
 from ...runtime import RUNTIME
-from ...service.tracking import expire_due, ingest_event
+from ...service.tracking import expire_due, ingest_event, retire_old
 from ..events import event_envelope
 from ..problems import Problem, json_response, problem_response
 from .errors import answers_problems
@@ -28,7 +28,7 @@ async def on_delivery_report(event: func.EventGridEvent) -> None:
     An event that can never be processed is recorded in the poison table and acknowledged (so
     Event Grid does not redeliver it); a transient failure raises, so Event Grid redelivers.
     """
-    await ingest_event(RUNTIME.store(), event_envelope(event), dt.datetime.now(dt.UTC))
+    await ingest_event(RUNTIME.store(), event_envelope(event), dt.datetime.now(dt.UTC), _retire_after())
 
 
 @blueprint.route(route="events/delivery-reports", methods=["POST", "OPTIONS"], auth_level=func.AuthLevel.FUNCTION)
@@ -67,11 +67,12 @@ async def receive_delivery_reports(req: func.HttpRequest) -> func.HttpResponse:
         return problem_response(Problem(400, "Missing or unknown aeg-event-type header.", "Bad Request"))
     now = dt.datetime.now(dt.UTC)
     store = RUNTIME.store()
+    retire_after = _retire_after()
     limit = asyncio.Semaphore(BATCH_CONCURRENCY)
 
     async def one(event: object) -> object:
         async with limit:
-            return await ingest_event(store, event if isinstance(event, dict) else {"raw": event}, now)
+            return await ingest_event(store, event if isinstance(event, dict) else {"raw": event}, now, retire_after)
 
     outcomes = await asyncio.gather(*(one(e) for e in events), return_exceptions=True)
     failures = [o for o in outcomes if isinstance(o, BaseException)]
@@ -113,3 +114,17 @@ async def expire_stale_messages(timer: func.TimerRequest) -> None:
     """Every five minutes: messages still ``Accepted`` past ``EXPIRY_WINDOW_HOURS`` become ``Expired``."""
     expired = await expire_due(RUNTIME.store(), dt.datetime.now(dt.UTC))
     log_event(_log, logging.INFO, "expiry_run", expired=expired, past_due=timer.past_due)
+
+
+@blueprint.timer_trigger(schedule="0 30 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def retire_old_messages(timer: func.TimerRequest) -> None:
+    """Every hour: records completed more than ``RETENTION_DAYS`` ago are deleted, with their counters."""
+    settings = RUNTIME.settings
+    deleted = await retire_old(RUNTIME.store(), dt.datetime.now(dt.UTC), dt.timedelta(days=settings.retention_days))
+    log_event(_log, logging.INFO, "retention_run", deleted=deleted, past_due=timer.past_due)
+
+
+def _retire_after() -> dt.timedelta:
+    """How long after its first report a record that no send scheduled is looked at for deletion."""
+    settings = RUNTIME.settings
+    return dt.timedelta(hours=settings.expiry_window_hours) + dt.timedelta(days=settings.retention_days)

@@ -32,6 +32,7 @@ async def send_message(req: func.HttpRequest) -> func.HttpResponse:
         RUNTIME.store(),
         dt.datetime.now(dt.UTC),
         dt.timedelta(hours=settings.expiry_window_hours),
+        dt.timedelta(days=settings.retention_days),
     )
     return json_response({"value": items}, status=202)
 
