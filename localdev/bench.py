@@ -9,10 +9,13 @@ Starts the local stack (Azurite in memory, the ACS simulator, the local host) on
 - send: ``POST /api/messages`` with 100 recipients against the simulator, against the simulator
   call alone plus 100 raw concurrent upserts;
 - read: ``GET /api/messages/{id}`` against a raw point read;
-- memory: the local host's peak RSS (VmHWM) after ingest.
+- memory: the local host's peak RSS (VmHWM) after ingest;
+- campaign scale and storage round trips per operation, on a third fresh stack
+  (``localdev/bench_campaign.py``).
 
 Results go to ``bench-results/<UTC time>.json``; ``docs/benchmarks.md`` summarises a run.
-Options: ``--reports N`` (5000), ``--concurrency C`` (16), ``--batch B`` (100).
+Options: ``--reports N`` (5000), ``--concurrency C`` (16), ``--batch B`` (100), ``--campaign N``
+(20000 messages in the campaign's tag; 0 skips the campaign's reads, not the round trips).
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ from azure.data.tables import UpdateMode
 from mms_tracker.adapters.acs import AcsClient, HmacSigner
 
 from . import simulator
+from .bench_campaign import campaign_phase
 from .bench_report import save_and_print
 from .bench_stack import Stack, on_fresh_stack, peak_rss_mib, report_event, run_concurrently, seed_records, summary
 from .stack import ROOT
 
 
-async def bench(reports: int, concurrency: int, batch: int) -> dict[str, Any]:
+async def bench(reports: int, concurrency: int, batch: int, campaign: int) -> dict[str, Any]:
     """Each ingest path on a fresh stack with its own raw baseline: Azurite slows as it fills, so
     paths measured one after the other on one stack would not be compared on equal terms."""
     results: dict[str, Any] = {}
@@ -47,6 +51,9 @@ async def bench(reports: int, concurrency: int, batch: int) -> dict[str, Any]:
         lambda stack, http, raw: _batched_phase(stack, http, raw, reports, concurrency, batch)
     )
     results.update(batched)
+    results.update(
+        await on_fresh_stack(lambda stack, http, raw: campaign_phase(stack, http, raw, campaign, concurrency))
+    )
     return results
 
 
@@ -169,8 +176,9 @@ def main() -> int:
     parser.add_argument("--reports", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--campaign", type=int, default=20000)
     args = parser.parse_args()
-    results = asyncio.run(bench(args.reports, args.concurrency, args.batch))
+    results = asyncio.run(bench(args.reports, args.concurrency, args.batch, args.campaign))
     save_and_print(vars(args), results)
     return 0
 
