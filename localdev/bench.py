@@ -84,7 +84,7 @@ async def _per_event_phase(
     results["ingest_per_event"] = summary(reports, wall, lat) | {
         "ratio_to_raw": round(reports / wall / results["raw_upsert"]["per_second"], 3)
     }
-    results["hostpeak_rss_mib"] = peak_rss_mib(stack.host_pid())
+    results["host_peak_rss_mib"] = peak_rss_mib(stack.host_pid())
 
     sample = ids[: min(1000, reports)]
     wall, lat = await run_concurrently(
