@@ -37,6 +37,7 @@ def save_and_print(options: dict[str, Any], results: dict[str, Any]) -> Path:
         f"ingest batched   : {r['ingest_batched']['per_second']}/s = {r['ingest_batched']['ratio_to_raw']} of raw "
         f"upsert {r['raw_upsert_batched_stack']['per_second']}/s on its own fresh stack"
     )
+    print(f"batched path vs raw upsert: {r['ingest_batched']['ratio_to_raw']} (batched events/s over raw upserts/s)")
     print(
         f"read by id       : p50 {r['read']['p50_ms']} ms vs raw point read {r['raw_point_read']['p50_ms']} ms "
         f"(ratio {r['read']['p50_ratio_to_raw']})"
@@ -45,5 +46,26 @@ def save_and_print(options: dict[str, Any], results: dict[str, Any]) -> Path:
         f"send 100         : {r['send']['app_median_ms']} ms vs baseline {r['send']['baseline_median_ms']} ms "
         f"(ratio {r['send']['ratio_baseline_to_app']})"
     )
-    print(f"host peak RSS    : {r['host_peak_rss_mib']} MiB\nwritten to {path}")
+    print(f"host peak RSS    : {r['host_peak_rss_mib']} MiB")
+    _print_campaign(r)
+    print(f"written to {path}")
     return path
+
+
+def _print_campaign(r: dict[str, Any]) -> None:
+    if "campaign" in r:
+        c = r["campaign"]
+        print(
+            f"campaign of {c['messages']} messages, {c['read_concurrency']} reads in flight "
+            f"(seeded in {c['seed_seconds']} s):\n"
+            f"  summary          : p50 {c['summary']['p50_ms']} ms, p90 {c['summary']['p90_ms']} ms\n"
+            f"  read by id       : p50 {c['read_by_id']['p50_ms']} ms\n"
+            f"  first page (100) : p50 {c['first_page']['p50_ms']} ms\n"
+            f"  raw point read   : p50 {c['raw_point_read']['p50_ms']} ms\n"
+            f"  summary / read by id: {c['summary_p50_over_read_by_id_p50']}, summary / raw point read: "
+            f"{c['summary_p50_over_raw_point_read_p50']}, first page / raw point read: "
+            f"{c['first_page_p50_over_raw_point_read_p50']} (p50s)"
+        )
+    print("storage round trips per operation (counted requests):")
+    for operation, count in r["round_trips"].items():
+        print(f"  per {operation.replace('_', ' '):<32}: {count}")
