@@ -99,9 +99,12 @@ def apply_report(record: TrackingRecord | None, report: DeliveryReport, now: dt.
         received_extra_ticks=report.received_extra_ticks,
         tag=report.tag,
     )
+    earliest = min(report.received_timestamp or now, now)
     base = record or TrackingRecord(
-        message_id=report.message_id, status=Status.ACCEPTED, created_at=now, updated_at=now
+        message_id=report.message_id, status=Status.ACCEPTED, created_at=earliest, updated_at=now
     )
+    if not base.sent:  # until the send says when it was created, the earliest report says it
+        base = replace(base, created_at=min(base.created_at, earliest))
     events = retain((*base.events, event), MAX_EVENTS)
     after = replace(
         base,

@@ -432,3 +432,12 @@ def test_a_timed_report_100_ns_after_an_untimed_ones_recording_is_the_later(
     record = apply_report(sent(), untimed, at(50)).after
     timed = replace(report(timed_status, 50), received_extra_ticks=1)
     assert apply_report(record, timed, at(60)).after.status.value == timed_status
+
+
+def test_a_record_made_by_an_early_report_was_created_no_later_than_that_report() -> None:
+    early = run(report("Sent", 20), report("Delivered", 30), now=at(3600))
+    assert early.created_at == at(20)  # not the ingest time, an hour later
+    filled = apply_send(early, send(), at(4000)).after
+    assert filled.created_at == T0  # the send's own time, which is earlier
+    later_send = apply_send(early, replace(send(), at=at(50)), at(4000)).after
+    assert later_send.created_at == at(20)  # never moved later
