@@ -39,8 +39,6 @@ param expiryWindowHours int = 72
 
 @secure()
 @minLength(32)
-@description('Key sealing listing continuation tokens; changing it invalidates outstanding tokens. azd\'s preprovision hook generates it once per environment (QUERY_TOKEN_KEY).')
-param queryTokenKey string
 
 @description('Principal id of the identity running the deployment (azd sets it), granted read access to the tracking tables.')
 param principalId string = ''
@@ -126,7 +124,6 @@ module functionApp 'app/function-app.bicep' = {
     mmsSenders: mmsSenders
     tablePrefix: tablePrefix
     expiryWindowHours: expiryWindowHours
-    queryTokenKey: queryTokenKey
   }
 }
 

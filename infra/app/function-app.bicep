@@ -16,7 +16,6 @@ param mmsSenders string
 param tablePrefix string
 param expiryWindowHours int
 @secure()
-param queryTokenKey string
 param maximumInstanceCount int = 100
 param instanceMemoryMB int = 2048
 
@@ -67,7 +66,6 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'TRACKING_STORAGE_TABLE_ENDPOINT', value: tableEndpoint }
         { name: 'TRACKING_TABLE_PREFIX', value: tablePrefix }
         { name: 'EXPIRY_WINDOW_HOURS', value: string(expiryWindowHours) }
-        { name: 'QUERY_TOKEN_KEY', value: queryTokenKey }
         // Tuning knobs, at the app's defaults (README, "Settings"):
         { name: 'TRACKING_STORAGE_TIMEOUT_SECONDS', value: '10' }
         { name: 'MMS_MAX_REQUEST_BYTES', value: '2097152' }

@@ -17,14 +17,9 @@ function Fail([string] $message) {
   exit 1
 }
 
-# azd passes its environment to hooks; a manual run reads it from azd.
+# azd passes the environment's values to hooks as environment variables (`azd hooks run postdeploy`).
 function Get-AzdValue([string] $name) {
   $current = [Environment]::GetEnvironmentVariable($name)
-  if (-not $current -and (Get-Command azd -ErrorAction SilentlyContinue)) {
-    foreach ($line in (azd env get-values 2>$null)) {
-      if ($line -match "^$name=(.*)$") { $current = $matches[1] -replace '^"|"$' }
-    }
-  }
   if (-not $current) { Fail "$name is not set: provision this environment first" }
   return $current
 }

@@ -17,12 +17,9 @@ fail() {
   exit 1
 }
 
-# azd passes its environment to hooks; a manual run reads it from azd.
+# azd passes the environment's values to hooks as environment variables (`azd hooks run postdeploy`).
 value() {
   eval "current=\${$1:-}"
-  if [ -z "$current" ] && command -v azd >/dev/null 2>&1; then
-    current=$(azd env get-values 2>/dev/null | sed -n "s/^$1=//p" | sed 's/^"//; s/"$//')
-  fi
   [ -n "$current" ] || fail "$1 is not set: provision this environment first"
   printf '%s' "$current"
 }

@@ -1,7 +1,5 @@
-# azd preprovision: before anything is created, check what Bicep cannot check, and give the environment
-# its one generated secret. Safe to repeat; run it alone with `azd hooks run preprovision`.
-#  - QUERY_TOKEN_KEY (seals listing continuation tokens) is generated once and kept in the azd
-#    environment, so provisioning again does not invalidate outstanding tokens.
+# azd preprovision: before anything is created, check what Bicep cannot check. Safe to repeat; run it
+# alone with `azd hooks run preprovision` (azd passes the environment's values; this script runs no azd).
 #  - An existing ACS resource (EXISTING_ACS_RESOURCE_ID) must be in the deployment's subscription, and
 #    if it already has an Event Grid system topic (one per source), EXISTING_SYSTEM_TOPIC_NAME must name it.
 $ErrorActionPreference = 'Stop'
@@ -12,25 +10,11 @@ function Fail([string] $message) {
   exit 1
 }
 
-# azd passes its environment to hooks; a manual run reads it from azd.
+# azd passes the environment's values to hooks as environment variables.
 function Get-AzdValue([string] $name) {
   $current = [Environment]::GetEnvironmentVariable($name)
-  if (-not $current -and (Get-Command azd -ErrorAction SilentlyContinue)) {
-    foreach ($line in (azd env get-values 2>$null)) {
-      if ($line -match "^$name=(.*)$") { $current = $matches[1] -replace '^"|"$' }
-    }
-  }
   if ($null -eq $current) { return '' }
   return $current
-}
-
-if (-not (Get-AzdValue 'QUERY_TOKEN_KEY')) {
-  $bytes = [byte[]]::new(32)
-  [System.Security.Cryptography.RandomNumberGenerator]::Fill($bytes)
-  $key = -join ($bytes | ForEach-Object { $_.ToString('x2') })
-  azd env set QUERY_TOKEN_KEY $key
-  if ($LASTEXITCODE -ne 0) { Fail 'azd env set QUERY_TOKEN_KEY failed' }
-  Write-Host 'preprovision: generated QUERY_TOKEN_KEY for this environment; it stays until you change it'
 }
 
 $acsId = Get-AzdValue 'EXISTING_ACS_RESOURCE_ID'

@@ -1,8 +1,6 @@
 #!/bin/sh
-# azd preprovision: before anything is created, check what Bicep cannot check, and give the environment
-# its one generated secret. Safe to repeat; run it alone with `azd hooks run preprovision`.
-#  - QUERY_TOKEN_KEY (seals listing continuation tokens) is generated once and kept in the azd
-#    environment, so provisioning again does not invalidate outstanding tokens.
+# azd preprovision: before anything is created, check what Bicep cannot check. Safe to repeat; run it
+# alone with `azd hooks run preprovision` (azd passes the environment's values; this script runs no azd).
 #  - An existing ACS resource (EXISTING_ACS_RESOURCE_ID) must be in the deployment's subscription, and
 #    if it already has an Event Grid system topic (one per source), EXISTING_SYSTEM_TOPIC_NAME must name it.
 set -eu
@@ -12,25 +10,15 @@ fail() {
   exit 1
 }
 
-# azd passes its environment to hooks; a manual run reads it from azd.
+# azd passes the environment's values to hooks as environment variables.
 value() {
   eval "current=\${$1:-}"
-  if [ -z "$current" ] && command -v azd >/dev/null 2>&1; then
-    current=$(azd env get-values 2>/dev/null | sed -n "s/^$1=//p" | sed 's/^"//; s/"$//')
-  fi
   printf '%s' "$current"
 }
 
 lower() {
   printf '%s' "$1" | tr '[:upper:]' '[:lower:]'
 }
-
-if [ -z "$(value QUERY_TOKEN_KEY)" ]; then
-  key=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
-  [ "${#key}" -eq 64 ] || fail "could not read 32 random bytes from /dev/urandom"
-  azd env set QUERY_TOKEN_KEY "$key"
-  echo "preprovision: generated QUERY_TOKEN_KEY for this environment; it stays until you change it"
-fi
 
 acs_id=$(value EXISTING_ACS_RESOURCE_ID)
 if [ -n "$acs_id" ]; then
