@@ -41,6 +41,25 @@ EXPECTED_FUNCTIONS = frozenset(
 )
 
 
+# The ``MmsContentType`` enum as published, copied here from the source and not from the code (the app
+# and the simulator each carry their own reading; tests hold both to this one): Azure/azure-rest-api-specs,
+# specification/communication/data-plane/Sms/preview/2024-01-14-preview/communicationservicessms.json,
+# ``MmsSendRequestAttachment.contentType``.
+SWAGGER_MMS_CONTENT_TYPES = [
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/bmp",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/ac3",
+    "audio/amr",
+    "video/mp4",
+    "video/x-msvideo",
+    "text/plain",
+]
+
+
 def nonzero(counts: Mapping[str, int]) -> dict[str, int]:
     """A tag's counts without the statuses at zero (the summary lists them all)."""
     return {status: n for status, n in counts.items() if n}

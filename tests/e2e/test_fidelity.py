@@ -12,25 +12,9 @@ from aiohttp.test_utils import TestServer
 
 from localdev.simulator import Simulator, SimulatorConfig, connection_string
 from mms_tracker.runtime import RUNTIME
-from tests.support import Azurite, app_environment, fixture, poll_async, serve_function_app
+from tests.support import SWAGGER_MMS_CONTENT_TYPES, Azurite, app_environment, fixture, poll_async, serve_function_app
 
 pytestmark = pytest.mark.e2e
-
-# The ``MmsContentType`` enum: specification/communication/data-plane/Sms/preview/2024-01-14-preview/
-# communicationservicessms.json, ``MmsSendRequestAttachment.contentType``.
-SWAGGER_MMS_CONTENT_TYPES = [
-    "image/png",
-    "image/jpeg",
-    "image/gif",
-    "image/bmp",
-    "audio/wav",
-    "audio/x-wav",
-    "audio/ac3",
-    "audio/amr",
-    "video/mp4",
-    "video/x-msvideo",
-    "text/plain",
-]
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from azure.core.pipeline.transport import HttpRequest as LegacyHttpRequest
 from localdev.simulator import ACCESS_KEY_B64, MMS_CONTENT_TYPES, Simulator, SimulatorConfig
 from mms_tracker.adapters.acs import AcsClient, HmacSigner, RetryPolicy
 from mms_tracker.service.ports import AcsThrottled
+from tests.support import SWAGGER_MMS_CONTENT_TYPES
 
 PATH = "/mms?api-version=2024-01-14-preview"
 
@@ -192,24 +193,6 @@ async def test_answers_per_recipient_like_the_acs_sample_with_unique_ids(rig: Ri
 async def test_malformed_body_is_400(rig: Rig) -> None:
     with pytest.raises(Exception, match="refused the request"):
         await rig.acs().send_mms({"recipients": []})
-
-
-# The ``MmsContentType`` enum as published in Azure/azure-rest-api-specs,
-# specification/communication/data-plane/Sms/preview/2024-01-14-preview/communicationservicessms.json
-# (``MmsSendRequestAttachment.contentType``), copied here from the source, not from the code.
-SWAGGER_MMS_CONTENT_TYPES = [
-    "image/png",
-    "image/jpeg",
-    "image/gif",
-    "image/bmp",
-    "audio/wav",
-    "audio/x-wav",
-    "audio/ac3",
-    "audio/amr",
-    "video/mp4",
-    "video/x-msvideo",
-    "text/plain",
-]
 
 
 def test_the_simulator_knows_exactly_the_swagger_content_types() -> None:

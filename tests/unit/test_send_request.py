@@ -17,7 +17,7 @@ from mms_tracker.api.validation import (
     parse_send_request,
 )
 from mms_tracker.service.sending import MmsRequest
-from tests.support import fixture
+from tests.support import SWAGGER_MMS_CONTENT_TYPES, fixture
 
 SENDERS = ("+18004567891", "+18005550100")
 LIMITS = SendLimits(max_request_bytes=200_000, max_attachment_bytes=50_000)
@@ -78,24 +78,6 @@ def test_more_than_10_attachments_is_refused() -> None:
     body = seed()
     body["attachments"] = body["attachments"] * 11
     assert fields_of(body) == ["attachments"]
-
-
-# The ``MmsContentType`` enum as published in Azure/azure-rest-api-specs,
-# specification/communication/data-plane/Sms/preview/2024-01-14-preview/communicationservicessms.json
-# (``MmsSendRequestAttachment.contentType``), copied here from the source, not from the code.
-SWAGGER_MMS_CONTENT_TYPES = [
-    "image/png",
-    "image/jpeg",
-    "image/gif",
-    "image/bmp",
-    "audio/wav",
-    "audio/x-wav",
-    "audio/ac3",
-    "audio/amr",
-    "video/mp4",
-    "video/x-msvideo",
-    "text/plain",
-]
 
 
 def test_the_content_types_are_exactly_the_swagger_enum() -> None:
