@@ -16,6 +16,7 @@ from .record import (
     ticks,
 )
 from .rules import (
+    absorb,
     apply_expiry,
     apply_report,
     apply_send,
@@ -36,6 +37,7 @@ __all__ = [
     "Send",
     "Status",
     "TrackingRecord",
+    "absorb",
     "apply_expiry",
     "apply_report",
     "apply_send",

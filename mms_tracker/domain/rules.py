@@ -137,6 +137,29 @@ def apply_send(record: TrackingRecord | None, send: Send, now: dt.datetime) -> C
     return _finish(record, after, now)
 
 
+def absorb(record: TrackingRecord, other: TrackingRecord, now: dt.datetime) -> Change:
+    """Fold another copy of the same message into ``record`` (a record moving between partitions).
+
+    Every report either copy holds is kept once, and what either knows of the send is kept: the
+    status is then decided again from the union, so no report one copy saw is lost.
+    """
+    known = {e.fingerprint for e in record.events}
+    events = retain((*record.events, *(e for e in other.events if e.fingerprint not in known)), MAX_EVENTS)
+    after = replace(
+        record,
+        events=events,
+        to=record.to or other.to,
+        from_=record.from_ or other.from_,
+        tag=record.tag or other.tag,
+        created_at=min(record.created_at, other.created_at),
+        sent=record.sent or other.sent,
+        rejected=record.rejected or other.rejected,
+        expired_at=record.expired_at or other.expired_at,
+        report_count=max(record.report_count, other.report_count),
+    )
+    return _finish(record, after, now)
+
+
 def apply_expiry(record: TrackingRecord | None, now: dt.datetime) -> Change | None:
     """Mark a record that is still ``Accepted`` as ``Expired``; no-op for anything else."""
     if record is None or record.status is not Status.ACCEPTED:

@@ -27,6 +27,7 @@ Entity = dict[str, Any]
 # A shard's counters are shared by every message of the shard, so under a burst their ETag moves
 # often; each retry re-reads only the counters (the record's ETag still holds).
 MAX_COUNTER_RETRIES = 40
+MAX_CACHED_COUNTERS = 10_000  # shards whose counters a worker remembers (16 per tag)
 # An entity-group transaction holds at most 100 entities and 4 MiB: 99 records and the counters,
 # and well under the size (a record's history is at most 30,000 characters of JSON).
 MAX_BATCH_RECORDS = 99
@@ -127,6 +128,8 @@ class GroupCommit(Tables):
         finally:
             # No await since the queue was last seen empty, so no writer can have queued unseen.
             self._committing.discard(partition)
+            if not self._pending.get(partition):
+                self._pending.pop(partition, None)  # no empty queue is kept for every partition ever written
 
     async def _commit_batch(self, partition: str, batch: list[_Write]) -> None:
         attempt = 0
@@ -145,7 +148,7 @@ class GroupCommit(Tables):
             try:
                 results = await self.records.submit_transaction(operations)
             except TableTransactionError as exc:
-                if exc.status_code not in (404, 409, 412):
+                if exc.status_code not in (404, 409, 412) or getattr(exc, "error_code", None) == "TableNotFound":
                     for write in batch:
                         _fail(write, self._lost(exc))
                     return
@@ -167,6 +170,8 @@ class GroupCommit(Tables):
             if counter_op is not None:
                 etag = results[-1].get("etag")
                 if etag:
+                    if len(self._counters) >= MAX_CACHED_COUNTERS:
+                        self._counters.clear()  # a cache, not a record: a stale or missing entry costs one read
                     self._counters[partition] = (counts, etag)
                 else:
                     self._counters.pop(partition, None)

@@ -15,20 +15,22 @@ concurrently (one round trip of latency). Reading by id reads the pointer, then 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import random
 from collections.abc import Callable
+from dataclasses import replace
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError,
+    HttpResponseError,
     ResourceExistsError,
+    ResourceModifiedError,
     ResourceNotFoundError,
 )
 from azure.data.tables import UpdateMode
 
-from ...domain import Change, Status, TrackingRecord
+from ...domain import Change, Status, TrackingRecord, absorb
 from ...service.ports import Page, StorageConflict
 from .commit import Entity, GroupCommit, RecordMoved, upsert
 from .encoding import (
@@ -120,7 +122,9 @@ class RecordTables(TokenSealing, GroupCommit):
                 return change
             try:
                 if current is None:
-                    partition = await self._claim(message_id, partition)
+                    # The partition's tag is the message's first tag: the record says so whoever creates it.
+                    partition, claimed_tag = await self._claim(message_id, partition, change.after.tag)
+                    change = replace(change, after=replace(change.after, tag=claimed_tag))
                     await self._write(partition, entity, current, change.after)
                 elif current.tag is None and change.after.tag is not None:
                     await self._move(message_id, partition, entity, current, change.after)
@@ -144,7 +148,7 @@ class RecordTables(TokenSealing, GroupCommit):
         if pointer is None:
             return hinted or record_partition(None, message_id), None
         if pointer == hinted and not skip_read:
-            return pointer, None  # claimed, not yet written: already read above
+            return hinted, None  # claimed, not yet written: already read above
         return pointer, await self._read(pointer, message_id)
 
     async def _move(
@@ -152,46 +156,67 @@ class RecordTables(TokenSealing, GroupCommit):
     ) -> None:
         """An untagged record (a report without a tag came first) joins the tag its send names.
 
-        Written into the tag's partition first (with its counters), then pointed at, then removed
-        from the untagged partition (with its counters), each step guarded; a retry resumes.
-        A writer that stops between the first and the last step, or an old copy changed meanwhile,
-        leaves the old copy counted among the untagged messages (never in a campaign's counts).
+        The tag's partition gets the record first (created, or, if a copy is already there from an
+        earlier or concurrent move, the two folded together), then the pointer, then the untagged
+        copy is removed with its counters. If the untagged copy changed meanwhile (a report without
+        a tag, which follows the pointer, landed on it), it is read again, folded into the tag's
+        copy, and removed again: no report is lost, and a retry resumes where a move stopped.
         """
         target = record_partition(after.tag, message_id)
-        existing = await self._read(target, message_id)
-        if existing is not None:
-            raise RecordMoved  # another writer moved it: decide again against that copy
-        await self._write(target, None, None, after)
-        try:
-            await self.ids.upsert_entity(
-                {"PartitionKey": table_key(message_id), "RowKey": POINTER_ROW, "partition": target},
-                mode=UpdateMode.REPLACE,
-            )
-        except (AzureError, OSError) as exc:
-            raise self._lost(exc) from exc
-        assert entity is not None
-        await self._remove(partition, message_id, entity["__etag"], before.status)
+        moving = after
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            existing = await self._read(target, message_id)
+            try:
+                if existing is None:
+                    await self._write(target, None, None, moving)
+                else:
+                    current = decode_record(existing)
+                    merged = absorb(current, moving, moving.updated_at)
+                    if merged.changed:
+                        await self._write(target, existing, current, merged.after)
+            except RecordMoved:
+                continue  # the tag's copy changed under us: fold again
+            await self._point(message_id, target, after.tag)
+            if entity is None:
+                return
+            guard = {"etag": entity["__etag"], "match_condition": MatchConditions.IfNotModified}
+            operation = ("delete", {"PartitionKey": partition, "RowKey": record_row(message_id)}, guard)
+            try:
+                await self._commit(partition, operation, {before.status.value: -1})
+                return
+            except RecordMoved:
+                entity = await self._read(partition, message_id)  # it changed: fold its news in, then retry
+                if entity is None:
+                    return
+                before = decode_record(entity)
+                moving = absorb(replace(after, updated_at=before.updated_at), before, before.updated_at).after
+            await asyncio.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
+        raise StorageConflict(f"gave up moving {message_id!r} after {MAX_CONFLICT_RETRIES} tries")
 
-    async def _remove(self, partition: str, message_id: str, etag: str, status: Status) -> None:
-        """Delete a record and count it out of its shard, together (left in place if it changed meanwhile)."""
-        guard = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
-        operation = ("delete", {"PartitionKey": partition, "RowKey": record_row(message_id)}, guard)
-        with contextlib.suppress(RecordMoved):  # the old copy changed or is gone: see _move
-            await self._commit(partition, operation, {status.value: -1})
+    async def _claim(self, message_id: str, partition: str, tag: str | None) -> tuple[str, str | None]:
+        """Point ``Ids`` at ``partition`` for a new record; if another writer claimed first, take theirs.
 
-    async def _claim(self, message_id: str, partition: str) -> str:
-        """Point ``Ids`` at ``partition`` for a new record; if another writer claimed first, take theirs."""
+        Returns the claimed partition and its tag. A claim found as it is gets touched (its ETag
+        moves), so that retention, which drops a pointer only if it did not move, keeps it.
+        """
         try:
-            await self.ids.create_entity(
-                {"PartitionKey": table_key(message_id), "RowKey": POINTER_ROW, "partition": partition}
-            )
+            await self.ids.create_entity(_pointer_entity(message_id, partition, tag))
+            return partition, tag
         except ResourceExistsError:
-            claimed = await self._pointer(message_id)
-            if claimed is not None and claimed != partition:
-                raise RecordMoved from None  # the record belongs elsewhere (its first tag)
+            pass
         except (AzureError, OSError) as exc:
             raise self._lost(exc) from exc
-        return partition
+        claimed = await self._pointer_entity(message_id)
+        if claimed is None or claimed[0] != partition:
+            raise RecordMoved  # the record belongs elsewhere (its first tag), or the claim just went
+        await self._point(message_id, claimed[0], claimed[1])
+        return claimed[0], claimed[1]
+
+    async def _point(self, message_id: str, partition: str, tag: str | None) -> None:
+        try:
+            await self.ids.upsert_entity(_pointer_entity(message_id, partition, tag), mode=UpdateMode.REPLACE)
+        except (AzureError, OSError) as exc:
+            raise self._lost(exc) from exc
 
     async def _write(
         self, partition: str, entity: Entity | None, before: TrackingRecord | None, after: TrackingRecord
@@ -209,30 +234,38 @@ class RecordTables(TokenSealing, GroupCommit):
 
     async def retire(self, message_id: str, now: dt.datetime, keep: dt.timedelta) -> dt.datetime | None:
         """Delete a record completed ``keep`` ago or more, counting it out of its shard in the same
-        transaction, then its pointer; otherwise say when to look again."""
+        transaction, then its pointer (only if no writer touched it meanwhile: a late report that
+        recreated the record keeps it reachable); otherwise say when to look again."""
         await self.ensure_tables()
-        partition = await self._pointer(message_id)
-        entity = None if partition is None else await self._read(partition, message_id)
-        if entity is None or partition is None:
-            await self._drop_pointer(message_id)
+        pointer = await self._pointer_entity(message_id)
+        entity = None if pointer is None else await self._read(pointer[0], message_id)
+        if pointer is None or entity is None:
+            if pointer is not None:
+                await self._drop_pointer(message_id, pointer[2])
             return None
         record = decode_record(entity)
         if record.completed_at is None or record.completed_at + keep > now:
             return (record.completed_at or now) + keep
         guard = {"etag": entity["__etag"], "match_condition": MatchConditions.IfNotModified}
-        operation = ("delete", {"PartitionKey": partition, "RowKey": record_row(message_id)}, guard)
+        operation = ("delete", {"PartitionKey": pointer[0], "RowKey": record_row(message_id)}, guard)
         try:
-            await self._commit(partition, operation, {record.status.value: -1})
+            await self._commit(pointer[0], operation, {record.status.value: -1})
         except RecordMoved:
             return now  # it changed meanwhile (a late report): look again on the next run
-        await self._drop_pointer(message_id)
+        await self._drop_pointer(message_id, pointer[2])
         return None
 
-    async def _drop_pointer(self, message_id: str) -> None:
+    async def _drop_pointer(self, message_id: str, etag: str) -> None:
+        """Delete the pointer unless a writer touched it since ``etag`` (it recreated the record)."""
         try:
-            await self.ids.delete_entity(table_key(message_id), POINTER_ROW)
-        except ResourceNotFoundError:
+            await self.ids.delete_entity(
+                table_key(message_id), POINTER_ROW, etag=etag, match_condition=MatchConditions.IfNotModified
+            )
+        except (ResourceNotFoundError, ResourceModifiedError):
             pass
+        except HttpResponseError as exc:
+            if exc.status_code != 412:
+                raise self._lost(exc) from exc
         except (AzureError, OSError) as exc:
             raise self._lost(exc) from exc
 
@@ -248,6 +281,11 @@ class RecordTables(TokenSealing, GroupCommit):
         return dict(entity) | {"__etag": entity.metadata["etag"]}
 
     async def _pointer(self, message_id: str) -> str | None:
+        pointer = await self._pointer_entity(message_id)
+        return None if pointer is None else pointer[0]
+
+    async def _pointer_entity(self, message_id: str) -> tuple[str, str | None, str] | None:
+        """The partition a message's record lives in, its tag, and the pointer's ETag."""
         try:
             entity = await self.ids.get_entity(table_key(message_id), POINTER_ROW)
         except ResourceNotFoundError:
@@ -255,4 +293,10 @@ class RecordTables(TokenSealing, GroupCommit):
         except (AzureError, OSError) as exc:
             raise self._lost(exc) from exc
         partition = entity.get("partition")
-        return partition if isinstance(partition, str) and SEPARATOR in partition else None
+        if not isinstance(partition, str) or SEPARATOR not in partition:
+            return None
+        return partition, str(entity.get("tag") or "") or None, str(entity.metadata["etag"])
+
+
+def _pointer_entity(message_id: str, partition: str, tag: str | None) -> Entity:
+    return {"PartitionKey": table_key(message_id), "RowKey": POINTER_ROW, "partition": partition, "tag": tag or ""}
