@@ -5,7 +5,9 @@ Starts the local stack (Azurite in memory, the ACS simulator, the local host) on
 - ingest: N delivery reports (one per message, records already sent) posted to the webhook, one
   event per request, concurrency C, as Event Grid delivers to the Python trigger; and the same
   for the batched endpoint (``POST /api/events/delivery-reports``, B events per request); against
-  the raw single-entity upsert rate of the same Azurite at the same concurrency;
+  the raw single-entity upsert rate of the same Azurite at the same concurrency, and against the
+  same mix of raw operations as the app (a point read and a 2-entity transaction per report;
+  ``localdev/bench_mix.py``);
 - send: ``POST /api/messages`` with 100 recipients against the simulator, against the simulator
   call alone plus 100 raw concurrent upserts;
 - read: ``GET /api/messages/{id}`` against a raw point read;
@@ -36,6 +38,7 @@ from mms_tracker.adapters.acs import AcsClient, HmacSigner
 
 from . import simulator
 from .bench_campaign import campaign_phase
+from .bench_mix import raw_mix_batched, raw_mix_per_event, record_templates
 from .bench_report import save_and_print
 from .bench_stack import Stack, on_fresh_stack, peak_rss_mib, report_event, run_concurrently, seed_records, summary
 from .stack import ROOT
@@ -72,8 +75,10 @@ async def _per_event_phase(
     stack: Stack, http: httpx.AsyncClient, raw: Any, reports: int, concurrency: int
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"raw_upsert": await _raw_upserts(raw, reports, concurrency, "p")}
-    ids = [f"bench-{uuid.uuid4()}" for _ in range(reports)]
+    ids = [f"bench-{uuid.uuid4()}" for _ in range(reports + 2)]  # the last two give the entities' sizes
     await seed_records(stack, ids, concurrency)
+    templates = await record_templates(stack, http, accepted=ids[-2], reported=ids[-1])
+    results["raw_mix_per_event"] = await raw_mix_per_event(stack, templates, reports, concurrency)
     webhook = f"{stack.host}/runtime/webhooks/eventgrid?functionName=on_delivery_report"
 
     async def post_one(i: int) -> None:
@@ -82,7 +87,8 @@ async def _per_event_phase(
 
     wall, lat = await run_concurrently(reports, concurrency, post_one)
     results["ingest_per_event"] = summary(reports, wall, lat) | {
-        "ratio_to_raw": round(reports / wall / results["raw_upsert"]["per_second"], 3)
+        "ratio_to_raw": round(reports / wall / results["raw_upsert"]["per_second"], 3),
+        "ratio_to_raw_mix": round(reports / wall / results["raw_mix_per_event"]["per_second"], 3),
     }
     results["host_peak_rss_mib"] = peak_rss_mib(stack.host_pid())
 
@@ -104,9 +110,13 @@ async def _batched_phase(
     stack: Stack, http: httpx.AsyncClient, raw: Any, reports: int, concurrency: int, batch: int
 ) -> dict[str, Any]:
     baseline = await _raw_upserts(raw, reports, concurrency, "b")
-    ids = [f"bench-{uuid.uuid4()}" for _ in range(reports)]
+    ids = [f"bench-{uuid.uuid4()}" for _ in range(reports + 2)]  # the last two give the entities' sizes
     await seed_records(stack, ids, concurrency)
+    templates = await record_templates(stack, http, accepted=ids[-2], reported=ids[-1])
+    ids = ids[:reports]
     batches = [ids[i : i + batch] for i in range(0, len(ids), batch)]
+    in_flight = max(1, min(4, len(batches)))
+    mix = await raw_mix_batched(stack, templates, reports, batch, in_flight)
 
     async def post_batch(i: int) -> None:
         response = await http.post(
@@ -116,15 +126,16 @@ async def _batched_phase(
         )
         response.raise_for_status()
 
-    in_flight = max(1, min(4, len(batches)))
     wall, lat = await run_concurrently(len(batches), in_flight, post_batch)
     return {
         "raw_upsert_batched_stack": baseline,
+        "raw_mix_batched": mix,
         "ingest_batched": summary(reports, wall, lat)
         | {
             "batch": batch,
             "requests_in_flight": in_flight,
             "ratio_to_raw": round(reports / wall / baseline["per_second"], 3),
+            "ratio_to_raw_mix": round(reports / wall / mix["per_second"], 3),
         },
     }
 
