@@ -91,10 +91,12 @@ async def record_sends(
         change = await store.apply(
             send.message_id, lambda record: apply_send(record, send, now), tag=send.tag, expect_new=True
         )
+        indexes = []  # the expiry and retention entries are independent: written concurrently
         if send.accepted and change is not None and change.after.status is Status.ACCEPTED:
-            await store.add_due(send.message_id, send.at + expiry_window)
+            indexes.append(store.add_due(send.message_id, send.at + expiry_window))
         if retention is not None:
-            await store.add_retirement(send.message_id, send.at + expiry_window + retention)
+            indexes.append(store.add_retirement(send.message_id, send.at + expiry_window + retention))
+        await asyncio.gather(*indexes)
 
     await asyncio.gather(*(one(s) for s in sends))
 
