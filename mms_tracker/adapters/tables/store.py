@@ -12,6 +12,8 @@ Tables (all prefixed with ``TRACKING_TABLE_PREFIX``; design notes in ``docs/stor
 
 - ``Requests``: ``PartitionKey=<client repeatabilityRequestId>``, ``RowKey="result"``; the first
   answer for a client's id. Partition ``meta`` (never a UUID) holds the generated token key.
+- ``Intents``: ``PartitionKey=<minute>``, ``RowKey=<intent id>``; sends in flight, written
+  before the ACS call and removed once their records are written (the reconciler finishes the rest).
 
 Keys are percent-encoded, so any tag or id is a valid key; a value whose encoding would pass
 :data:`MAX_KEY_CHARS` is keyed by its SHA-256 instead (the original is kept in a property).
@@ -23,11 +25,12 @@ is permanent (:class:`StorageRejected`, with the service's error code) and never
 from __future__ import annotations
 
 from .expiry import ExpiryTables
+from .intents import IntentTables
 from .poison import PoisonTables
 from .records import RecordTables
 from .retention import RetentionTables
 from .send_results import SendResultTables
 
 
-class TableStore(RecordTables, ExpiryTables, RetentionTables, SendResultTables, PoisonTables):
+class TableStore(RecordTables, ExpiryTables, RetentionTables, SendResultTables, PoisonTables, IntentTables):
     """The tracking store: every table of the app behind one object (the ``TrackingStore`` port and more)."""
