@@ -3,12 +3,14 @@ storage process paused between ACS's answer and the records (SIGSTOP/SIGCONT).""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
 import os
 import random
 import signal
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -144,9 +146,11 @@ async def test_records_follow_within_one_reconciler_run_when_storage_stalls_afte
             "recipients": [{"to": "+15550003333"}, {"to": "+15550004044"}],
             "sendOptions": {"tag": "paused"},
         }
+        started = time.monotonic()
         response = await send_message(
             func.HttpRequest("POST", "http://localhost/api/messages", body=json.dumps(body).encode())
         )
+        assert time.monotonic() - started <= RUNTIME.settings.send_deadline_seconds  # the documented deadline
         assert response.status_code == 202
         items = json.loads(response.get_body())["value"]
         assert [i["successful"] for i in items] == [True, True]
@@ -190,4 +194,37 @@ async def test_a_paused_storage_before_the_call_is_a_503_and_nothing_is_sent(pau
         assert calls == []
     finally:
         os.killpg(paused_azurite.process.pid, signal.SIGCONT)
+        await RUNTIME.aclose()
+
+
+async def test_a_send_answers_by_its_deadline_when_acs_never_answers_and_keeps_its_intent(azurite: Azurite) -> None:
+    """The deadline is the settings' sum (README): here 2 x 1 s of storage + 0 s of retries + 0.5 s
+    for the one attempt. ACS may have taken the request, so the intent stays for the reconciler."""
+
+    async def stalled(request: httpx.Request) -> httpx.Response:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    env = app_environment(
+        azurite.connection_string,
+        TRACKING_STORAGE_TIMEOUT_SECONDS="1",
+        ACS_TIMEOUT_SECONDS="0.5",
+        ACS_RETRY_MAX_SECONDS="0",
+        ACS_MAX_ATTEMPTS="1",
+    )
+    settings = Settings.from_environment(env)
+    assert settings.send_deadline_seconds == 2.5
+    RUNTIME.configure(settings, acs_transport=httpx.MockTransport(stalled))
+    try:
+        body = fixture("seed_send_request.json") | {"recipients": [{"to": "+15550003333"}]}
+        started = time.monotonic()
+        response = await send_message(
+            func.HttpRequest("POST", "http://localhost/api/messages", body=json.dumps(body).encode())
+        )
+        assert time.monotonic() - started <= settings.send_deadline_seconds
+        assert response.status_code == 504
+        assert "repeats the same call" in json.loads(response.get_body())["detail"]
+        [kept] = await RUNTIME.store().intents_before(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1), 10)
+        assert [r["to"] for r in kept.payload["recipients"]] == ["+15550003333"]
+    finally:
         await RUNTIME.aclose()
