@@ -103,6 +103,8 @@ class Settings:
         if problems:
             raise SettingsError(problems[0][0], problems[0][1], *problems[1:])
         access_key, acs_endpoint = found.pop("acs")
+        # The crash hook works only against an ACS on this machine (the simulator), never a real one.
+        found["test_crash_after_acs"] = found["test_crash_after_acs"] and _is_loopback(acs_endpoint)
         connection_string, table_endpoint = found.pop("storage")
         return cls(
             acs_endpoint=acs_endpoint,
@@ -187,6 +189,10 @@ def _acs_access_key(value: str) -> AcsAccessKey | None:
     except binascii.Error:
         raise SettingsError("ACS_CONNECTION_STRING", "accesskey is not valid base64") from None
     return AcsAccessKey(_https_or_http_url("ACS_CONNECTION_STRING", endpoint), secret)
+
+
+def _is_loopback(url: str) -> bool:
+    return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def _https_or_http_url(name: str, value: str) -> str:

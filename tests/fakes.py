@@ -130,4 +130,13 @@ class InMemoryStore:
 
     async def note_intent_attempt(self, intent: SendIntent, error: str) -> None:
         if intent.intent_id in self.intents:
-            self.intents[intent.intent_id] = replace(intent, attempts=intent.attempts + 1, last_error=error)
+            kept = self.intents[intent.intent_id]
+            self.intents[intent.intent_id] = replace(kept, attempts=kept.attempts + 1, last_error=error)
+
+    async def claim_intent(self, intent: SendIntent, until: dt.datetime) -> bool:
+        """Conditional on the intent being as read (its claim unchanged), as the ETag makes it."""
+        kept = self.intents.get(intent.intent_id)
+        if kept is None or kept.claimed_until != intent.claimed_until:
+            return False
+        self.intents[intent.intent_id] = replace(kept, claimed_until=until)
+        return True

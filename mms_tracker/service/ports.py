@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..domain import Change, Status, TrackingRecord
@@ -118,6 +118,9 @@ class AcsError(Exception):
         self.upstream_status = upstream_status
         self.retry_after = retry_after
         self.maybe_sent = maybe_sent
+        # When ``maybe_sent``: each recipient's repeatability pair as sent ({to, repeatabilityRequestId,
+        # repeatabilityFirstSent}), so the client can repeat the request with exactly those.
+        self.pairs: list[dict[str, str]] = []
 
 
 class AcsThrottled(AcsError):
@@ -167,6 +170,14 @@ class SendIntent:
     clients: tuple[tuple[int, str, str], ...] = ()
     attempts: int = 0
     last_error: str | None = None
+    # Recipients refused before the call (not E.164): (key, to, error), the key being
+    # ``rejected-<client id>`` or else their position, for ``rejected-<intent id>-<position>``: the
+    # id their record has on every path.
+    refused: tuple[tuple[str, str, str], ...] = ()
+    # Until when the intent is in someone's hands: the send itself (until its deadline), or a
+    # reconciler run that claimed it; the reconciler takes only intents no one holds.
+    claimed_until: dt.datetime | None = None
+    version: str | None = field(default=None, compare=False)  # storage's ETag, for claiming
 
 
 class SendIntents(Protocol):
@@ -184,6 +195,11 @@ class SendIntents(Protocol):
 
     async def note_intent_attempt(self, intent: SendIntent, error: str) -> None:
         """Count one more reconciliation attempt of ``intent`` that got no answer, with why."""
+        ...
+
+    async def claim_intent(self, intent: SendIntent, until: dt.datetime) -> bool:
+        """Hold ``intent`` until ``until`` if it is unchanged since it was read; False if another
+        run claimed or removed it meanwhile."""
         ...
 
 

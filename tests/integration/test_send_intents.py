@@ -26,7 +26,7 @@ from mms_tracker.domain import Status
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.service.ports import IntentTooLarge, SendIntent
 from mms_tracker.settings import Settings
-from tests.support import Azurite, app_environment, fixture, nonzero
+from tests.support import Azurite, app_environment, fixture, nonzero, poll_async
 
 T0 = dt.datetime(2026, 11, 29, 9, 0, 30, tzinfo=dt.UTC)
 
@@ -137,8 +137,12 @@ async def test_records_follow_within_one_reconciler_run_when_storage_stalls_afte
         assert [r["repeatabilityRequestId"] for r in body["recipients"]] == [r["repeatabilityRequestId"] for r in first]
         return httpx.Response(202, json={"value": value})
 
-    env = app_environment(
-        paused_azurite.connection_string, TRACKING_STORAGE_TIMEOUT_SECONDS="1", SEND_RECONCILE_AFTER_SECONDS="0"
+    env = app_environment(  # a send's deadline (and its hold on its intent): 2 x 1 + 0 + 1 = 3 s
+        paused_azurite.connection_string,
+        TRACKING_STORAGE_TIMEOUT_SECONDS="1",
+        ACS_RETRY_MAX_SECONDS="0",
+        ACS_TIMEOUT_SECONDS="1",
+        SEND_RECONCILE_AFTER_SECONDS="0",
     )
     RUNTIME.configure(Settings.from_environment(env), acs_transport=httpx.MockTransport(acs))
     try:
@@ -158,7 +162,12 @@ async def test_records_follow_within_one_reconciler_run_when_storage_stalls_afte
 
         store = RUNTIME.store()
         assert await store.get(items[1]["messageId"]) is None  # nothing was written while paused...
-        await reconcile_sends(Timer())  # ...one reconciler run later, everything is
+
+        async def reconciled() -> bool:  # ...the first reconciler run after the send's deadline writes it all
+            await reconcile_sends(Timer())
+            return await store.get(items[1]["messageId"]) is not None
+
+        assert await poll_async(reconciled, 30, interval=0.5)
         for item in items:
             record = await store.get(item["messageId"])
             assert record is not None and record.status is Status.ACCEPTED and record.tag == "paused"

@@ -107,10 +107,13 @@ def test_the_send_deadline_is_the_sum_of_its_phases() -> None:
     assert settings.send_deadline_seconds == 70.0  # README, "Sending": 2 x storage + ACS retries + one attempt
 
 
-def test_the_crash_hook_is_off_unless_set_to_1() -> None:
+def test_the_crash_hook_works_only_when_set_to_1_and_only_against_an_acs_on_this_machine() -> None:
+    simulator = "endpoint=http://127.0.0.1:7072/;accesskey=c2VjcmV0LWtleQ=="
     assert Settings.from_environment(GOOD).test_crash_after_acs is False
-    assert Settings.from_environment(with_(MMS_TEST_CRASH_AFTER_ACS="yes")).test_crash_after_acs is False
-    assert Settings.from_environment(with_(MMS_TEST_CRASH_AFTER_ACS="1")).test_crash_after_acs is True
+    on = with_(ACS_CONNECTION_STRING=simulator, MMS_TEST_CRASH_AFTER_ACS="1")
+    assert Settings.from_environment(on).test_crash_after_acs is True
+    assert Settings.from_environment(on | {"MMS_TEST_CRASH_AFTER_ACS": "yes"}).test_crash_after_acs is False
+    assert Settings.from_environment(with_(MMS_TEST_CRASH_AFTER_ACS="1")).test_crash_after_acs is False  # a real ACS
 
 
 def test_a_whole_number_setting_refuses_a_fraction() -> None:

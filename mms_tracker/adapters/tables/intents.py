@@ -19,7 +19,8 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
 from ...service.ports import IntentTooLarge, SendIntent
@@ -32,7 +33,7 @@ CHUNKS_PER_ROW = 15  # 15 x 64,000 bytes stays under the 1 MiB entity limit with
 # so the compressed body is held to 2.5 MB: about 3.4 MB on the wire.
 MAX_PAYLOAD_BYTES = 2_500_000
 SEPARATOR = "|"
-HEAD_FIELDS = ["PartitionKey", "RowKey", "head", "createdAt", "expiresAt", "attempts", "lastError", "rows"]
+HEAD_FIELDS = ["PartitionKey", "RowKey", "head", "createdAt", "claimedUntil", "rows"]
 
 
 def minute_bucket(moment: dt.datetime) -> str:
@@ -62,8 +63,10 @@ def intent_rows(intent: SendIntent) -> list[dict[str, Any]]:
             "createdAt": iso(intent.created_at),
             "expiresAt": iso(intent.expires_at),
             "clients": json.dumps(intent.clients),
+            "refused": json.dumps(intent.refused),
             "attempts": intent.attempts,
             "rows": len(rows),
+            **({"claimedUntil": iso(intent.claimed_until)} if intent.claimed_until is not None else {}),
         }
     )
     return rows
@@ -80,7 +83,17 @@ def intent_from_rows(rows: Sequence[Mapping[str, Any]]) -> SendIntent:
         clients=tuple((int(p), str(c), str(f)) for p, c, f in json.loads(head.get("clients") or "[]")),
         attempts=int(head.get("attempts") or 0),
         last_error=head.get("lastError"),
+        refused=tuple((str(k), str(t), str(e)) for k, t, e in json.loads(head.get("refused") or "[]")),
+        claimed_until=parse_time(head["claimedUntil"]) if head.get("claimedUntil") else None,
+        version=getattr(head, "metadata", {}).get("etag"),
     )
+
+
+def _row_count(intent: SendIntent) -> int:
+    try:
+        return len(intent_rows(intent))
+    except IntentTooLarge:
+        return 1
 
 
 def _row_order(row: Mapping[str, Any]) -> int:
@@ -109,32 +122,58 @@ class IntentTables(Tables):
             raise self._lost(exc) from exc
 
     async def remove_intent(self, intent: SendIntent) -> None:
+        """Remove every row of the intent at once (one transaction), so none is ever left half-removed."""
         partition = minute_bucket(intent.created_at)
-        count = await self._row_count(intent)
+        count = _row_count(intent)
+        keys = [intent.intent_id] + [f"{intent.intent_id}{SEPARATOR}{n}" for n in range(1, count)]
+        try:
+            if count == 1:
+                await self.intents.delete_entity(partition, intent.intent_id)
+            else:
+                await self.intents.submit_transaction(
+                    [("delete", {"PartitionKey": partition, "RowKey": key}) for key in keys]
+                )
+        except ResourceNotFoundError:
+            pass
+        except TableTransactionError as exc:
+            if exc.status_code != 404:
+                raise self._lost(exc) from exc
+            await self._remove_rows_left(partition, keys)  # a retried removal that partly landed before
+        except (AzureError, OSError) as exc:
+            raise self._lost(exc) from exc
 
-        async def delete(row_key: str) -> None:
+    async def _remove_rows_left(self, partition: str, keys: list[str]) -> None:
+        async def delete(key: str) -> None:
             try:
-                await self.intents.delete_entity(partition, row_key)
+                await self.intents.delete_entity(partition, key)
             except ResourceNotFoundError:
                 pass
             except (AzureError, OSError) as exc:
                 raise self._lost(exc) from exc
 
-        # The further rows first: the head is what the reconciler finds, so it goes last.
-        await asyncio.gather(*(delete(f"{intent.intent_id}{SEPARATOR}{n}") for n in range(1, count)))
-        await delete(intent.intent_id)
+        await asyncio.gather(*(delete(k) for k in keys))
 
-    async def _row_count(self, intent: SendIntent) -> int:
+    async def claim_intent(self, intent: SendIntent, until: dt.datetime) -> bool:
+        entity = {
+            "PartitionKey": minute_bucket(intent.created_at),
+            "RowKey": intent.intent_id,
+            "claimedUntil": iso(until),
+        }
         try:
-            rows = intent_rows(intent)
-        except IntentTooLarge:
-            return 1
-        return len(rows)
+            await self.intents.update_entity(
+                entity, mode=UpdateMode.MERGE, etag=intent.version, match_condition=MatchConditions.IfNotModified
+            )
+        except (ResourceNotFoundError, ResourceModifiedError):
+            return False
+        except (AzureError, OSError) as exc:
+            raise self._lost(exc) from exc
+        return True
 
     async def intents_before(self, moment: dt.datetime, limit: int) -> list[SendIntent]:
         """Intents made before ``moment``: a range query on the minute partitions, heads only."""
         await self.ensure_tables()
-        heads: list[Mapping[str, Any]] = []
+        found: list[SendIntent] = []
+        minute: list[Mapping[str, Any]] = []  # the heads of one partition (a minute), in id order
         try:
             async for entity in self.intents.query_entities(
                 "PartitionKey le @last and head eq true",
@@ -142,15 +181,24 @@ class IntentTables(Tables):
                 select=HEAD_FIELDS,
                 results_per_page=min(limit, 1000),
             ):
-                if len(heads) >= limit and entity["PartitionKey"] != heads[-1]["PartitionKey"]:
-                    break  # a minute's rows come in id order: read the last minute whole, then sort
+                if minute and entity["PartitionKey"] != minute[-1]["PartitionKey"]:
+                    found += await self._read_minute(minute)
+                    minute = []
+                    if len(found) >= limit:
+                        break
                 if parse_time(entity["createdAt"]) < moment:
-                    heads.append(entity)
+                    minute.append(entity)
         except (AzureError, OSError) as exc:
             raise self._lost(exc) from exc
-        heads = sorted(heads, key=lambda h: (h["createdAt"], h["RowKey"]))[:limit]
-        found = await asyncio.gather(*(self._read_intent(h) for h in heads))
-        return [intent for intent in found if intent is not None]
+        if minute and len(found) < limit:
+            found += await self._read_minute(minute)
+        return found[:limit]
+
+    async def _read_minute(self, heads: list[Mapping[str, Any]]) -> list[SendIntent]:
+        """A minute's intents, oldest first; heads whose intent is gone or broken are skipped."""
+        ordered = sorted(heads, key=lambda h: (h["createdAt"], h["RowKey"]))
+        read = await asyncio.gather(*(self._read_intent(h) for h in ordered))
+        return [intent for intent in read if intent is not None]
 
     async def _read_intent(self, head: Mapping[str, Any]) -> SendIntent | None:
         partition, intent_id = head["PartitionKey"], head["RowKey"]
@@ -165,8 +213,13 @@ class IntentTables(Tables):
         except (AzureError, OSError) as exc:
             raise self._lost(exc) from exc
         rows.sort(key=_row_order)
-        if not rows or not rows[0].get("head") or len(rows) < int(rows[0].get("rows") or 1):
+        if not rows or not rows[0].get("head"):
             return None  # removed meanwhile
+        if len(rows) < int(rows[0].get("rows") or 1):
+            # Rows are written and removed in one transaction, so a head without all its rows is
+            # left from an interrupted removal (its records were written): finish removing it.
+            await self._remove_rows_left(partition, [r["RowKey"] for r in rows])
+            return None
         return intent_from_rows(rows)
 
     async def note_intent_attempt(self, intent: SendIntent, error: str) -> None:

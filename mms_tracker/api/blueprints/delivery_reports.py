@@ -18,6 +18,9 @@ from ..events import event_envelope
 from ..problems import Problem, json_response, problem_response
 from .errors import answers_problems
 
+# A reconciler run is cut off after this long, well inside host.json's functionTimeout (5 minutes);
+# what it had not finished stays claimed a little longer, then the next run takes it up.
+RECONCILE_RUN_SECONDS = 120.0
 BATCH_CONCURRENCY = 32  # events of one batch in flight at once; more only queues inside the storage client
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
 _log = logging.getLogger("mms_tracker.tracking")
@@ -140,6 +143,9 @@ async def reconcile_sends(timer: func.TimerRequest) -> None:
         dt.datetime.now(dt.UTC),
         dt.timedelta(seconds=settings.reconcile_after_seconds),
         dt.timedelta(days=settings.retention_days),
+        claim=dt.timedelta(seconds=RECONCILE_RUN_SECONDS + settings.send_deadline_seconds),
+        budget=RECONCILE_RUN_SECONDS,
+        poison=store.record_poison,
     )
     log_event(_log, logging.INFO, "reconcile_run", past_due=timer.past_due, **vars(done))
 

@@ -30,7 +30,8 @@ _ACS_TITLES = {
 
 _MAYBE_SENT = (
     " ACS may have accepted the request: the tracker repeats the same call (same repeatability ids)"
-    " until it learns the outcome, and records it. Retry only with your own repeatabilityRequestId values."
+    " until it learns the outcome, and records it. To retry, repeat the request with the pairs in"
+    " `recipients`: a retry with new ids is a new message."
 )
 
 
@@ -98,7 +99,9 @@ def answers_problems(handler: Handler) -> Handler:
             )
             headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after or 1)))} if exc.status == 429 else {}
             detail = exc.detail + (_MAYBE_SENT if exc.maybe_sent else "")
-            return problem_response(Problem(exc.status, detail, _ACS_TITLES.get(exc.status), headers=headers))
+            return problem_response(
+                Problem(exc.status, detail, _ACS_TITLES.get(exc.status), headers=headers, recipients=exc.pairs)
+            )
         except StorageRejected as exc:
             log_event(_log, logging.ERROR, "storage_rejected", route=handler.__name__, code=exc.code)
             return problem_response(Problem(500, "Table storage refused the request.", "Storage error"))

@@ -37,6 +37,7 @@ async def send_message(req: func.HttpRequest) -> func.HttpResponse:
         dt.timedelta(days=settings.retention_days),
         intents=store,
         storage_budget=settings.storage_timeout_seconds,
+        claim=dt.timedelta(seconds=settings.send_deadline_seconds),
         after_acs=_crash if settings.test_crash_after_acs else None,
     )
     return json_response({"value": items}, status=202)

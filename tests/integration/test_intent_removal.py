@@ -47,7 +47,6 @@ async def store(azurite: Azurite) -> AsyncIterator[Any]:
     await RUNTIME.aclose()
 
 
-@pytest.mark.xfail(strict=True, reason="review-19 finding, not fixed yet")
 async def test_an_intent_whose_removal_stopped_half_way_neither_lingers_nor_hides_later_intents(store: Any) -> None:
     stuck = intent(1_800_000, T0)  # incompressible: two rows
     later = intent(10, T0 + dt.timedelta(minutes=1))
