@@ -37,6 +37,7 @@ EXPECTED_FUNCTIONS = frozenset(
         "receive_delivery_reports",
         "expire_stale_messages",
         "retire_old_messages",
+        "publish_status_events",
     }
 )
 
