@@ -18,7 +18,8 @@
 
 The package: ``mms_api`` (the MMS API, its auth, validation, answers and faults), ``eventgrid``
 (the report events, the steering rules and the delivery engine), ``admin`` (``/simulator/*``),
-``topic`` (the status-events topic), ``server`` (the application that joins them, and ``main``), ``config`` (settings, credentials).
+``topic`` (the status-events topic), ``server`` (the application that joins them, and ``main``),
+``config`` (settings, credentials).
 
 Run it with ``python -m localdev.simulator``; settings are environment variables (README).
 """

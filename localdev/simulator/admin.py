@@ -61,7 +61,8 @@ def add_admin_routes(app: web.Application, simulator: Simulator) -> None:
             return acs_error(
                 400,
                 "BadRequest",
-                'Expected {"throttle": N, "retryAfter": S, "unavailable": N, "loseResponse": N, "publishUnavailable": N}.',
+                'Expected {"throttle": N, "retryAfter": S, "unavailable": N, "loseResponse": N, '
+                '"publishUnavailable": N}.',
             )
         return web.json_response(
             dataclasses.asdict(simulator.faults) | {"publishUnavailable": simulator.topic.unavailable}
