@@ -78,7 +78,7 @@ def by_message(published: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]
 async def test_failed_and_out_of_order_finals_publish_every_change_and_the_highest_revision_is_final(
     stack: tuple[Any, Simulator, Any],
 ) -> None:
-    client, sim, admin = stack
+    client, sim, _admin = stack
     response = await client.post("/api/messages", json=send_request(["+18335554040", "+18335553003"], "done-when"))
     assert response.status == 202, await response.text()
     ids = [item["messageId"] for item in (await response.json())["value"]]
