@@ -25,6 +25,8 @@ NOT_SET_IN_AZURE = {
     "QUERY_TOKEN_KEY": "unset, the app keeps a random key in its storage (docs/storage.md), shared by every instance",
     "ACS_CONNECTION_STRING": "access keys are not used in Azure: ACS_ENDPOINT with the managed identity",
     "TRACKING_STORAGE_CONNECTION_STRING": "shared keys are off: TRACKING_STORAGE_TABLE_ENDPOINT with the identity",
+    "STATUS_EVENTS_KEY": "the topic's local auth is off: the identity publishes as EventGrid Data Sender",
+    "WEBSITE_SITE_NAME": "set by App Service itself on every function app (the status events' source)",
 }
 
 
