@@ -180,8 +180,8 @@ class StatusOutbox(Protocol):
 
     async def postpone_status_event(self, entry: PendingEntry, next_at: dt.datetime) -> None: ...
 
-    async def acknowledge_status_events(self, record: TrackingRecord, revisions: list[int]) -> None:
-        """The topic accepted these events of ``record``: they are no longer pending."""
+    async def acknowledge_status_events(self, accepted: Sequence[tuple[TrackingRecord, list[int]]]) -> None:
+        """The topic accepted these events (per record, its revisions): they are no longer pending."""
         ...
 
     async def drop_status_entry(self, message_id: str, revision: int) -> None: ...

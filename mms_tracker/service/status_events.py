@@ -100,14 +100,9 @@ async def _publish_batch(
     accepted: dict[str, tuple[TrackingRecord, list[int]]] = {}
     for record, event in batch:
         accepted.setdefault(record.message_id, (record, []))[1].append(int(event["data"]["revision"]))
-    outcomes = await asyncio.gather(
-        *(outbox.acknowledge_status_events(r, revisions) for r, revisions in accepted.values()),
-        return_exceptions=True,
-    )
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException) and not isinstance(outcome, StorageUnavailable | StorageRejected):
-            raise outcome
-    # An acknowledgement that storage lost leaves the event pending: published again later (a duplicate).
+    with contextlib.suppress(StorageUnavailable, StorageRejected):
+        # An acknowledgement that storage lost leaves the event pending: published again later (a duplicate).
+        await outbox.acknowledge_status_events(list(accepted.values()))
 
 
 class StatusPublishing:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from mms_tracker.adapters.tables.encoding import shard_of
 from mms_tracker.domain import DeliveryReport, Send, Status
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.service.ports import PublishFailed
@@ -166,3 +168,22 @@ async def test_without_a_topic_revisions_count_and_nothing_waits(azurite: Azurit
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_acknowledging_a_partition_at_once_survives_a_record_that_is_gone(topic: ScheduledTopic) -> None:
+
+    topic.down = True
+    same_shard = [m for m in (f"s{n}" for n in range(200)) if shard_of(m) == shard_of("s0")][:3]
+    store = RUNTIME.store()
+    await record_sends(store, [send(m) for m in same_shard[:2]], T0, WINDOW)
+    publishing = RUNTIME.status_publishing()
+    assert publishing is not None
+    await publishing.close()
+    records = [await store.get(m) for m in same_shard[:2]]
+    assert all(r is not None and r.pending for r in records)
+    ghost = replace(records[0], message_id=same_shard[2])  # retired meanwhile: its merge is refused
+    await store.acknowledge_status_events([(r, [1]) for r in [records[0], ghost, records[1]] if r is not None])
+    for message_id in same_shard[:2]:
+        record = await store.get(message_id)
+        assert record is not None and (record.published_revision, record.pending) == (1, ())
+    assert await store.pending_status_events(T0 + dt.timedelta(days=1), 100) == []

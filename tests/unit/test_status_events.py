@@ -211,8 +211,9 @@ class FakeOutbox:
     async def postpone_status_event(self, entry: PendingEntry, next_at: dt.datetime) -> None:
         pass
 
-    async def acknowledge_status_events(self, record: TrackingRecord, revisions: list[int]) -> None:
-        self.acknowledged[record.message_id] = max(revisions)
+    async def acknowledge_status_events(self, accepted: Sequence[tuple[TrackingRecord, list[int]]]) -> None:
+        for record, revisions in accepted:
+            self.acknowledged[record.message_id] = max(revisions)
 
     async def drop_status_entry(self, message_id: str, revision: int) -> None:
         pass

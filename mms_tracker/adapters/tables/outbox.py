@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables.aio import TableClient
 
 from ...domain import StatusChange, TrackingRecord
 from ...service.ports import PendingEntry
 from .base import Tables
 from .encoding import SEPARATOR, SHARDS, iso, parse_time, record_partition, record_row, shard_of, table_key
 
+Entity = dict[str, Any]
+MAX_TRANSACTION_ENTITIES = 100  # an entity-group transaction's limit
 OUTBOX_PREFIX = "o" + SEPARATOR  # never an expiry hour (digits), a retention day (r...) or the cursor
 # A new event is left to the in-process publisher this long before the timer takes it up.
 OUTBOX_GRACE = dt.timedelta(seconds=60)
@@ -110,33 +114,68 @@ class OutboxTables(Tables):
         except (AzureError, OSError) as exc:
             raise self._lost(exc) from exc
 
-    async def acknowledge_status_events(self, record: TrackingRecord, revisions: list[int]) -> None:
-        """The topic accepted ``revisions`` of ``record``: raise its ``publishedRevision``, drop their rows.
+    async def acknowledge_status_events(self, accepted: Sequence[tuple[TrackingRecord, list[int]]]) -> None:
+        """The topic accepted these events: raise each record's ``publishedRevision``, drop their rows.
 
-        The record is merged without a read (one property; if it moved or is gone, its rows stay
-        and the timer settles them), and the rows are deleted, both at once.
+        Records are merged without a read (one property; if one moved or is gone, its rows stay and
+        the timer settles them), and rows deleted, both at once; what shares a partition goes in one
+        entity-group transaction (a burst's acknowledgements cost a transaction per shard, not a
+        request per event), falling back to single requests when a transaction is refused.
         """
-        if not revisions:
-            return
-        partition = record_partition(record.tag, record.message_id)
-        merge = {
-            "PartitionKey": partition,
-            "RowKey": record_row(record.message_id),
-            "publishedRevision": max(revisions),
-        }
-        await asyncio.gather(self._merge_record(merge), *(self._drop_entry(record.message_id, r) for r in revisions))
+        merges: dict[str, list[Entity]] = defaultdict(list)
+        deletes: dict[str, list[Entity]] = defaultdict(list)
+        for record, revisions in accepted:
+            if not revisions:
+                continue
+            partition = record_partition(record.tag, record.message_id)
+            merges[partition].append(
+                {
+                    "PartitionKey": partition,
+                    "RowKey": record_row(record.message_id),
+                    "publishedRevision": max(revisions),
+                }
+            )
+            for revision in revisions:
+                row = {
+                    "PartitionKey": outbox_partition(record.message_id),
+                    "RowKey": _outbox_row(record.message_id, revision),
+                }
+                deletes[row["PartitionKey"]].append(row)
+        await asyncio.gather(
+            *(self._in_groups(self.records, "update", group) for group in merges.values()),
+            *(self._in_groups(self.due_table, "delete", group) for group in deletes.values()),
+        )
 
-    async def drop_status_entry(self, message_id: str, revision: int) -> None:
-        """Forget an index row whose event is published or can no longer be (the record is gone)."""
-        await self._drop_entry(message_id, revision)
+    async def _in_groups(self, table: TableClient, kind: str, entities: list[Entity]) -> None:
+        """``kind`` on every entity of one partition, up to 100 per transaction; one by one if refused."""
+        for start in range(0, len(entities), MAX_TRANSACTION_ENTITIES):
+            group = entities[start : start + MAX_TRANSACTION_ENTITIES]
+            options: dict[str, Any] = {"mode": UpdateMode.MERGE} if kind == "update" else {}
+            try:
+                if len(group) > 1:
+                    await table.submit_transaction([(kind, e, options) for e in group])
+                    continue
+            except TableTransactionError:
+                pass  # one entity missing (published meanwhile, or retired) fails them all: go one by one
+            except (AzureError, OSError) as exc:
+                raise self._lost(exc) from exc
+            for entity in group:
+                await self._one(table, kind, entity)
 
-    async def _merge_record(self, entity: dict[str, Any]) -> None:
+    async def _one(self, table: TableClient, kind: str, entity: Entity) -> None:
         try:
-            await self.records.update_entity(entity, mode=UpdateMode.MERGE)
+            if kind == "update":
+                await table.update_entity(entity, mode=UpdateMode.MERGE)
+            else:
+                await table.delete_entity(entity["PartitionKey"], entity["RowKey"])
         except ResourceNotFoundError:
             pass
         except (AzureError, OSError) as exc:
             raise self._lost(exc) from exc
+
+    async def drop_status_entry(self, message_id: str, revision: int) -> None:
+        """Forget an index row whose event is published or can no longer be (the record is gone)."""
+        await self._drop_entry(message_id, revision)
 
     async def _drop_entry(self, message_id: str, revision: int) -> None:
         try:
