@@ -149,6 +149,9 @@ async def test_publish_unavailable_mid_campaign_loses_no_change_and_leaves_no_ga
         assert statuses[revisions[-1]] == records[message_id]["status"]
         assert len({e["id"] for e in published if e["data"]["revision"] == 1}) == 1  # same change, same id
     store = RUNTIME.store()
-    for message_id in ids:
-        record = await store.get(message_id)
-        assert record is not None and record.pending == ()
+
+    async def acknowledged() -> bool:  # the topic took them; the records hear so right after
+        records = [await store.get(m) for m in ids]
+        return all(r is not None and r.pending == () for r in records)
+
+    assert await poll_async(acknowledged, deadline_seconds=30)
