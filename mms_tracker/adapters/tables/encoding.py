@@ -195,6 +195,8 @@ def _change_json(c: StatusChange) -> dict[str, Any]:
 
 
 def _changes_from(text: str | None) -> tuple[StatusChange, ...]:
+    if not text:
+        return ()
     return tuple(
         StatusChange(
             revision=int(c["revision"]),
@@ -204,7 +206,7 @@ def _changes_from(text: str | None) -> tuple[StatusChange, ...]:
             at=parse_time(c["at"]),
             completed_at=opt_parse_time(c.get("completedAt")),
         )
-        for c in json.loads(text or "[]")
+        for c in json.loads(text)
     )
 
 
