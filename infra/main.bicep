@@ -1,6 +1,6 @@
 // mms-tracker on Azure: a Flex Consumption Function App with a user-assigned identity, storage
 // without shared keys, Application Insights without local auth, an ACS resource (or an existing
-// one) and its Event Grid system topic. The subscription to on_delivery_report needs the deployed code, so
+// one) and its Event Grid system topic, and a custom topic for the app's status-change events. The subscription to on_delivery_report needs the deployed code, so
 // azd's postdeploy hook creates it with az (infra/hooks/); the outputs below are what the hooks read.
 targetScope = 'subscription'
 
@@ -106,6 +106,17 @@ module acs 'app/acs.bicep' = {
   }
 }
 
+module statusTopic 'app/status-topic.bicep' = {
+  scope: rg
+  name: 'status-topic'
+  params: {
+    name: 'egt-${token}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+  }
+}
+
 module functionApp 'app/function-app.bicep' = {
   scope: rg
   name: 'function-app'
@@ -124,6 +135,7 @@ module functionApp 'app/function-app.bicep' = {
     mmsSenders: mmsSenders
     tablePrefix: tablePrefix
     expiryWindowHours: expiryWindowHours
+    statusEventsEndpoint: statusTopic.outputs.endpoint
   }
 }
 
@@ -135,6 +147,7 @@ module rbac 'app/rbac.bicep' = {
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     acsResourceId: acs.outputs.id
+    statusTopicName: statusTopic.outputs.name
     deployerPrincipalId: principalId
     deployerPrincipalType: principalType
   }
@@ -166,3 +179,7 @@ output DEAD_LETTER_STORAGE_ACCOUNT_ID string = storage.outputs.id
 output DEAD_LETTER_CONTAINER_NAME string = storage.outputs.deadLetterContainerName
 output DELIVERY_REPORT_INGEST_PATH string = ingestPath
 output DELIVERY_REPORT_MAX_EVENTS_PER_BATCH int = maxEventsPerBatch
+// The custom topic of status-change events: subscribe to it with `az eventgrid event-subscription
+// create --source-resource-id <this>` (README, "Status-change events").
+output STATUS_EVENTS_TOPIC_ID string = statusTopic.outputs.id
+output STATUS_EVENTS_ENDPOINT string = statusTopic.outputs.endpoint

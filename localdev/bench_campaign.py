@@ -10,10 +10,15 @@
   is built as the app builds it (``TableStore(service, prefix, timeout, token_key)``) and driven
   through the use cases only: a send of 100 recipients, a new report, the same report again
   (a duplicate), a summary (of a small tag and of the campaign's), a read by id, a first page.
+  Then the same send and reports with status-change events on (a store wired as ``runtime``
+  wires it, publishing to the simulator's topic): storage requests inside each operation (the
+  caller waits for them) and after it (the worker's background publish and acknowledgement),
+  and publish requests to the topic.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import random
@@ -190,6 +195,96 @@ async def round_trips(stack: Stack, campaign_tag: str | None, campaign_messages:
             figures["first_filtered_page_of_100"] = await per(
                 1, lambda: list_messages(store, campaign_tag, Status.ACCEPTED, 100, None)
             )
+        figures["with_status_events"] = await _round_trips_with_status_events(stack, now)
         return figures
     finally:
+        await store.close()
+
+
+class _CountingTopic:
+    """The app's Event Grid publisher, counting publish requests (one per batch)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.requests = 0
+        self.events = 0
+
+    async def publish(self, events: Sequence[Mapping[str, Any]]) -> None:
+        self.requests += 1
+        self.events += len(events)
+        await self.inner.publish(events)
+
+
+async def _round_trips_with_status_events(stack: Stack, now: dt.datetime) -> dict[str, Any]:
+    """Storage requests per operation with status-change events on, split into what the operation
+    itself waits for (``inline``) and what the worker does after it (``background``)."""
+    from azure.core.credentials import AzureKeyCredential
+
+    from localdev import simulator
+    from mms_tracker.adapters.eventgrid import EventGridStatusPublisher
+    from mms_tracker.adapters.tables.store import TableStore
+    from mms_tracker.service.sending import MmsRequest, Recipient, send_mms
+    from mms_tracker.service.status_events import StatusPublishing, event_source
+    from mms_tracker.service.tracking import ingest_event
+
+    transport = CountingTransport(use_env_settings=False)
+    service = TableServiceClient.from_connection_string(stack.storage, transport=transport, use_env_settings=False)
+    store = TableStore(service, BENCH_PREFIX, 30.0, token_key=None)
+    endpoint = simulator.topic_endpoint(stack.ports["ACS_SIMULATOR_PORT"])
+    topic = _CountingTopic(EventGridStatusPublisher(endpoint, AzureKeyCredential(simulator.TOPIC_KEY)))
+    publishing = StatusPublishing(store, topic, event_source(None))
+    store.status_events_enabled = True
+    store.status_listener = publishing.notify
+    await store.ensure_tables()
+    tag = f"rt-events-{uuid.uuid4().hex[:8]}"
+    ids: list[str] = []
+
+    async def measured(calls: Sequence[Callable[[], Awaitable[object]]], per: int = 1) -> dict[str, float]:
+        """Each call alone: what it waits for, then what the worker does after it (drained in between)."""
+        inline = background = publishes = 0
+        for call in calls:
+            before = transport.requests
+            await call()
+            inline += transport.requests - before
+            before, publishes_before = transport.requests, topic.requests
+            await publishing.drain()
+            background += transport.requests - before
+            publishes += topic.requests - publishes_before
+        operations = len(calls) * per
+        return {
+            "inline": round(inline / operations, 2),
+            "background": round(background / operations, 2),
+            "topic_publishes": round(publishes / operations, 3),
+        }
+
+    async def send_100() -> None:
+        request = MmsRequest(SENDER, tuple(Recipient(f"+1833586{n:04d}") for n in range(100)), "bench", (), tag)
+        items = await send_mms(request, _AcceptEveryone(), store, store, now, dt.timedelta(hours=72))
+        ids.extend(str(item["messageId"]) for item in items)
+
+    async def burst(envelopes: list[dict[str, Any]]) -> dict[str, float]:
+        """Every report at once, as a campaign's reports arrive: how the worker batches its publishes."""
+        storage_before, publishes_before, events_before = transport.requests, topic.requests, topic.events
+        await asyncio.gather(*(ingest_event(store, e, now) for e in envelopes))
+        await publishing.drain()
+        return {
+            "storage_requests_per_report": round((transport.requests - storage_before) / len(envelopes), 2),
+            "topic_publishes_per_report": round((topic.requests - publishes_before) / len(envelopes), 3),
+            "events_per_publish": round((topic.events - events_before) / max(1, topic.requests - publishes_before), 1),
+        }
+
+    try:
+        figures = {"per_recipient_of_a_send_of_100": await measured([send_100], per=100)}
+        envelopes = [report_event(m, tag=tag) for m in ids]
+        ingest = [functools.partial(ingest_event, store, e, now) for e in envelopes]
+        figures["new_report"] = await measured(ingest)
+        figures["duplicate_report"] = await measured(ingest)
+        ids.clear()
+        await send_100()
+        await publishing.drain()
+        figures["burst_of_100_new_reports"] = await burst([report_event(m, tag=tag) for m in ids])
+        return figures
+    finally:
+        await publishing.close()
+        await topic.inner.close()
         await store.close()

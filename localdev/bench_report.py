@@ -76,4 +76,9 @@ def _print_campaign(r: dict[str, Any]) -> None:
         )
     print("storage round trips per operation (counted requests):")
     for operation, count in r["round_trips"].items():
-        print(f"  per {operation.replace('_', ' '):<32}: {count}")
+        if isinstance(count, dict):  # with status-change events: each operation split inline/background
+            print(f"  {operation.replace('_', ' ')}:")
+            for inner, split in count.items():
+                print(f"    per {inner.replace('_', ' '):<30}: {split}")
+        else:
+            print(f"  per {operation.replace('_', ' '):<32}: {count}")

@@ -143,6 +143,8 @@ def main() -> int:
     app_env.setdefault("AzureWebJobsStorage", azurite_connection_string(table_port, blob_port, queue_port))
     app_env.setdefault("MMS_SENDERS", DEFAULT_SENDER)
     app_env.setdefault("ACS_CONNECTION_STRING", simulator.connection_string(simulator_port))
+    app_env.setdefault("STATUS_EVENTS_ENDPOINT", simulator.topic_endpoint(simulator_port))
+    app_env.setdefault("STATUS_EVENTS_KEY", simulator.TOPIC_KEY)
     app_env["LOCAL_HOST_PORT"] = str(host_port)
     app_env["ACS_SIMULATOR_PORT"] = str(simulator_port)
     app_env["PYTHONUNBUFFERED"] = "1"
@@ -212,6 +214,8 @@ def _banner(host_port: int, simulator_port: int, table_port: int) -> None:
         f"  curl -s -X POST {base}/api/messages -H 'content-type: application/json' "
         "-d @tests/fixtures/seed_send_request.json",
         f"  curl -s {base}/api/messages/<messageId>",
+        "Status-change events the app published to the simulator's topic:",
+        f"  curl -s http://127.0.0.1:{simulator_port}/simulator/published",
         "",
     ]
     print("\n".join(lines), flush=True)

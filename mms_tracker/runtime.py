@@ -17,9 +17,11 @@ import httpx
 from azure.data.tables.aio import TableServiceClient
 
 from .adapters.acs import AcsClient, EntraSigner, HmacSigner, RetryPolicy, Signer
+from .adapters.eventgrid import EventGridStatusPublisher
 from .adapters.tables.store import TableStore
 from .logs import log_event
-from .service.ports import SendIntents, SendResults, TrackingStore
+from .service.ports import SendIntents, SendResults, StatusEventPublisher, StatusOutbox, TrackingStore
+from .service.status_events import StatusPublishing, event_source
 from .settings import Settings, SettingsError
 
 _STORAGE_RETRIES = 3
@@ -34,7 +36,7 @@ class Misconfigured(RuntimeError):
         self.problems = dict(problems)
 
 
-class AppStore(TrackingStore, SendResults, SendIntents, Protocol):
+class AppStore(TrackingStore, SendResults, SendIntents, StatusOutbox, Protocol):
     """What the app's routes and triggers use of a store: the ports, plus a health check and closing."""
 
     async def ping(self) -> None: ...
@@ -53,6 +55,9 @@ class Runtime:
         self._acs: AcsClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._acs_transport: httpx.AsyncBaseTransport | None = None
+        self._publisher: StatusEventPublisher | None = None
+        self._publisher_override: StatusEventPublisher | None = None
+        self._publishing: StatusPublishing | None = None
 
     def configure(
         self,
@@ -60,11 +65,13 @@ class Runtime:
         *,
         acs_transport: httpx.AsyncBaseTransport | None = None,
         store: AppStore | None = None,
+        status_publisher: StatusEventPublisher | None = None,
     ) -> None:
         """Adopt ``settings``; clients built for earlier settings are dropped.
 
         ``acs_transport`` replaces the network under the ACS client (tests use ``httpx.MockTransport``);
-        ``store`` replaces the table store (unit tests of the routes use a fake).
+        ``store`` replaces the table store (unit tests of the routes use a fake); ``status_publisher``
+        replaces the Event Grid topic (tests use a fake that fails on schedule).
         """
         self._settings = settings
         self._problems = {}
@@ -73,6 +80,8 @@ class Runtime:
         self._acs = None
         self._loop = None
         self._acs_transport = acs_transport
+        self._publisher, self._publishing = None, None
+        self._publisher_override = status_publisher
 
     def configure_from_environment(self, environ: Mapping[str, str] | None = None) -> Settings | None:
         """Read, validate and adopt settings from the environment.
@@ -99,6 +108,7 @@ class Runtime:
         self._settings, self._problems = None, {}
         self._store, self._acs, self._loop, self._acs_transport = None, None, None, None
         self._store_override = None
+        self._publisher, self._publisher_override, self._publishing = None, None, None
 
     @property
     def settings(self) -> Settings:
@@ -111,6 +121,7 @@ class Runtime:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._store, self._acs, self._loop = None, None, loop
+            self._publisher, self._publishing = None, None
 
     def store(self) -> AppStore:
         """The table store for the running event loop, built on first use."""
@@ -119,10 +130,48 @@ class Runtime:
             return self._store_override
         if self._store is None:
             settings = self.settings
-            self._store = TableStore(
+            store = TableStore(
                 _table_service(settings), settings.table_prefix, settings.storage_timeout_seconds, _token_key(settings)
             )
+            self._store = store
+            publishing = self.status_publishing()
+            if publishing is not None:
+                store.status_events_enabled = True
+                store.status_listener = publishing.notify
         return self._store
+
+    def status_publisher(self) -> StatusEventPublisher | None:
+        """The topic status changes are published to; None when ``STATUS_EVENTS_ENDPOINT`` is unset."""
+        self._same_loop()
+        if self._publisher_override is not None:
+            return self._publisher_override
+        settings = self.settings
+        if self._publisher is None and settings.status_events_endpoint is not None:
+            from azure.core.credentials import AzureKeyCredential
+
+            credential: Any
+            if settings.status_events_key is not None:
+                credential = AzureKeyCredential(settings.status_events_key)
+            else:
+                from azure.identity.aio import DefaultAzureCredential
+
+                credential = DefaultAzureCredential()
+            self._publisher = EventGridStatusPublisher(
+                settings.status_events_endpoint,
+                credential,
+                timeout_seconds=settings.storage_timeout_seconds,
+                use_env_settings=False,
+            )
+        return self._publisher
+
+    def status_publishing(self) -> StatusPublishing | None:
+        """The worker's background publisher of status events, built on first use (None: no topic)."""
+        publisher = self.status_publisher()
+        if publisher is None:
+            return None
+        if self._publishing is None:
+            self._publishing = StatusPublishing(self.store(), publisher, event_source(self.settings.app_name))
+        return self._publishing
 
     def acs(self) -> AcsClient:
         """The ACS client for the running event loop, built on first use."""
@@ -154,7 +203,12 @@ class Runtime:
             await self._store.close()
         if self._acs is not None:
             await self._acs.aclose()
+        if self._publishing is not None:
+            await self._publishing.close()
+        if isinstance(self._publisher, EventGridStatusPublisher):
+            await self._publisher.close()
         self._store, self._acs, self._loop = None, None, None
+        self._publisher, self._publishing = None, None
 
 
 def _table_service(settings: Settings) -> TableServiceClient:

@@ -66,6 +66,10 @@ class Settings:
     # Test-only fault hook: the worker process exits right after ACS answered, before any record
     # is written (tests/e2e/test_send_intents.py). Never set it anywhere else.
     test_crash_after_acs: bool = False
+    status_events_endpoint: str | None = None
+    status_events_key: str | None = field(default=None, repr=False)
+    status_events_retry_window_minutes: float = 60.0
+    app_name: str | None = None  # WEBSITE_SITE_NAME, set by Azure: the status events' source
 
     @property
     def default_sender(self) -> str:
@@ -96,6 +100,7 @@ class Settings:
         read("senders", lambda: _senders(environ.get("MMS_SENDERS", "")))
         read("query_token_key", lambda: _query_token_key(environ))
         read("test_crash_after_acs", lambda: environ.get("MMS_TEST_CRASH_AFTER_ACS", "").strip() == "1")
+        read("status_events", lambda: _status_events(environ))
         for key, name, default, low, high in _NUMBERS:
             read(key, functools.partial(_number, environ, name, default, low, high))
         for key, name, whole_default, whole_low, whole_high in _WHOLE_NUMBERS:
@@ -106,7 +111,9 @@ class Settings:
         # The crash hook works only against an ACS on this machine (the simulator), never a real one.
         found["test_crash_after_acs"] = found["test_crash_after_acs"] and _is_loopback(acs_endpoint)
         connection_string, table_endpoint = found.pop("storage")
+        found["status_events_endpoint"], found["status_events_key"] = found.pop("status_events")
         return cls(
+            app_name=environ.get("WEBSITE_SITE_NAME", "").strip() or None,
             acs_endpoint=acs_endpoint,
             acs_access_key=access_key,
             storage_connection_string=connection_string,
@@ -123,6 +130,7 @@ _NUMBERS: tuple[tuple[str, str, float, float, float], ...] = (
     ("acs_retry_max_seconds", "ACS_RETRY_MAX_SECONDS", 30.0, 0.0, 600.0),
     ("retention_days", "RETENTION_DAYS", 90.0, 0.001, 36500.0),
     ("reconcile_after_seconds", "SEND_RECONCILE_AFTER_SECONDS", 60.0, 0.0, 86400.0),
+    ("status_events_retry_window_minutes", "STATUS_EVENTS_RETRY_WINDOW_MINUTES", 60.0, 1.0, 10080.0),
 )
 _WHOLE_NUMBERS: tuple[tuple[str, str, int, int, int], ...] = (
     # At most 3 MiB: a send's intent keeps the whole request in one entity-group transaction (4 MiB).
@@ -161,6 +169,15 @@ def _query_token_key(environ: Mapping[str, str]) -> str | None:
             "QUERY_TOKEN_KEY", "must be at least 16 characters (or unset: a random key is kept in storage)"
         )
     return key
+
+
+def _status_events(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The topic status changes go to (unset: none), and its access key (unset: Entra ID)."""
+    endpoint = environ.get("STATUS_EVENTS_ENDPOINT", "").strip() or None
+    key = environ.get("STATUS_EVENTS_KEY", "").strip() or None
+    if endpoint is not None:
+        endpoint = _https_or_http_url("STATUS_EVENTS_ENDPOINT", endpoint)
+    return endpoint, key
 
 
 def _table_prefix(environ: Mapping[str, str]) -> str:

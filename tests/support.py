@@ -38,6 +38,7 @@ EXPECTED_FUNCTIONS = frozenset(
         "expire_stale_messages",
         "retire_old_messages",
         "reconcile_sends",
+        "publish_status_events",
     }
 )
 

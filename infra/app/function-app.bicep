@@ -15,6 +15,8 @@ param acsEndpoint string
 param mmsSenders string
 param tablePrefix string
 param expiryWindowHours int
+@description('Event Grid custom topic endpoint the app publishes status-change events to (with its identity).')
+param statusEventsEndpoint string
 @secure()
 param maximumInstanceCount int = 100
 param instanceMemoryMB int = 2048
@@ -75,6 +77,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ACS_RETRY_MAX_SECONDS', value: '30' }
         { name: 'RETENTION_DAYS', value: '90' }
         { name: 'SEND_RECONCILE_AFTER_SECONDS', value: '60' }
+        { name: 'STATUS_EVENTS_ENDPOINT', value: statusEventsEndpoint }
+        { name: 'STATUS_EVENTS_RETRY_WINDOW_MINUTES', value: '60' }
       ]
     }
     functionAppConfig: {

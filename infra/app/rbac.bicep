@@ -3,6 +3,7 @@ param identityPrincipalId string
 param storageAccountName string
 param applicationInsightsName string
 param acsResourceId string
+param statusTopicName string
 param deployerPrincipalId string
 @allowed(['User', 'ServicePrincipal', 'Group'])
 param deployerPrincipalType string = 'User'
@@ -16,6 +17,9 @@ var roles = {
   // ACS data-plane calls with Entra ID (the SMS/MMS send) are authorised by a role on the ACS
   // resource; Microsoft's Entra ID quickstart for ACS SMS grants Contributor, scoped here to ACS alone.
   contributor: 'b24988ac-6180-42a0-ab88-20f7382dd24c'
+  // "EventGrid Data Sender: Allows send access to event grid events." (Azure built-in roles,
+  // MicrosoftDocs azure-docs, articles/role-based-access-control/built-in-roles.md, Integration).
+  eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7'
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -24,6 +28,10 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
 
 resource insights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
+}
+
+resource statusTopic 'Microsoft.EventGrid/topics@2025-02-15' existing = {
+  name: statusTopicName
 }
 
 resource acs 'Microsoft.Communication/communicationServices@2023-04-01' existing = {
@@ -71,6 +79,17 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+  }
+}
+
+// Status-change events: the app publishes to its custom topic with its identity (no access key).
+resource statusEventsSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(statusTopic.id, identityPrincipalId, roles.eventGridDataSender)
+  scope: statusTopic
+  properties: {
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventGridDataSender)
   }
 }
 

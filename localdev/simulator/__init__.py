@@ -10,12 +10,16 @@
   when attempts run out, optional batching.
 - Outcomes are steered by the recipient number's last four digits (see ``RULES``), and send-side
   faults are switched at runtime through ``POST /simulator/faults``.
+- It also hosts an Event Grid custom topic for the app's status-change events (``topic``):
+  ``POST /eventgrid/api/events`` with ``aeg-sas-key`` (``TOPIC_KEY``), ``GET /simulator/published``,
+  and ``publishUnavailable`` on ``/simulator/faults``.
 - Inspection: ``GET /simulator/messages``, ``/simulator/deliveries``, ``/simulator/dead-letters``,
   ``/simulator/stats``; ``POST /simulator/reset``.
 
 The package: ``mms_api`` (the MMS API, its auth, validation, answers and faults), ``eventgrid``
 (the report events, the steering rules and the delivery engine), ``admin`` (``/simulator/*``),
-``server`` (the application that joins them, and ``main``), ``config`` (settings, credentials).
+``topic`` (the status-events topic), ``server`` (the application that joins them, and ``main``),
+``config`` (settings, credentials).
 
 Run it with ``python -m localdev.simulator``; settings are environment variables (README).
 """
@@ -24,6 +28,7 @@ from .config import ACCESS_KEY_B64, SimulatorConfig, connection_string
 from .eventgrid import EVENT_GRID_BACKOFF, REPORT_EVENT_TYPE, RULES, TOPIC, Delivery, DeliveryEngine
 from .mms_api import API_VERSION, MMS_CONTENT_TYPES, Faults, MmsApi
 from .server import Simulator, main
+from .topic import TOPIC_KEY, TOPIC_PATH, Topic, topic_endpoint
 
 __all__ = [
     "ACCESS_KEY_B64",
@@ -33,12 +38,16 @@ __all__ = [
     "REPORT_EVENT_TYPE",
     "RULES",
     "TOPIC",
+    "TOPIC_KEY",
+    "TOPIC_PATH",
     "Delivery",
     "DeliveryEngine",
     "Faults",
     "MmsApi",
     "Simulator",
     "SimulatorConfig",
+    "Topic",
     "connection_string",
     "main",
+    "topic_endpoint",
 ]

@@ -39,7 +39,8 @@ def add_admin_routes(app: web.Application, simulator: Simulator) -> None:
                 "delivered": len(simulator.deliveries),
                 "deadLettered": len(simulator.dead_letters),
                 "validated": simulator.engine.validated,
-                "faults": dataclasses.asdict(simulator.faults),
+                "faults": dataclasses.asdict(simulator.faults) | {"publishUnavailable": simulator.topic.unavailable},
+                "published": len(simulator.topic.published),
             }
         )
 
@@ -55,11 +56,17 @@ def add_admin_routes(app: web.Application, simulator: Simulator) -> None:
                 unavailable=int(body.get("unavailable", 0)),
                 lose_response=int(body.get("loseResponse", 0)),
             )
+            simulator.topic.unavailable = int(body.get("publishUnavailable", 0))
         except (ValueError, TypeError, AttributeError):
             return acs_error(
-                400, "BadRequest", 'Expected {"throttle": N, "retryAfter": S, "unavailable": N, "loseResponse": N}.'
+                400,
+                "BadRequest",
+                'Expected {"throttle": N, "retryAfter": S, "unavailable": N, "loseResponse": N, '
+                '"publishUnavailable": N}.',
             )
-        return web.json_response(dataclasses.asdict(simulator.faults))
+        return web.json_response(
+            dataclasses.asdict(simulator.faults) | {"publishUnavailable": simulator.topic.unavailable}
+        )
 
     async def reset(request: web.Request) -> web.Response:
         simulator.reset()

@@ -15,6 +15,7 @@ from .admin import add_admin_routes
 from .config import SimulatorConfig
 from .eventgrid import Delivery, DeliveryEngine
 from .mms_api import Faults, MmsApi
+from .topic import Topic
 
 
 class Simulator:
@@ -35,10 +36,12 @@ class Simulator:
         }
         self.engine = DeliveryEngine(config, self.stats, clock or (lambda: asyncio.get_running_loop().time()))
         self.api = MmsApi(config, self.stats, self.engine.schedule_reports)
+        self.topic = Topic(self.stats)
 
     def build(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/mms", self.api.send)
+        self.topic.add_routes(app)
         add_admin_routes(app, self)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
@@ -76,6 +79,7 @@ class Simulator:
         """Forget every message, delivery and fault, and ask for a new handshake."""
         self.api.reset()
         self.engine.reset()
+        self.topic.reset()
         for key in self.stats:
             self.stats[key] = 0
 

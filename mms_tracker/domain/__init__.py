@@ -12,6 +12,7 @@ from .record import (
     RecordedEvent,
     Send,
     Status,
+    StatusChange,
     TrackingRecord,
     ticks,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "RecordedEvent",
     "Send",
     "Status",
+    "StatusChange",
     "TrackingRecord",
     "absorb",
     "apply_expiry",

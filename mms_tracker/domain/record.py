@@ -107,6 +107,22 @@ class Send:
 
 
 @dataclass(frozen=True)
+class StatusChange:
+    """One change of a record's status, kept in the record (its outbox) until the topic accepted it.
+
+    ``revision`` counts the record's status changes: 1 for its first status, one more on each
+    change, so a subscriber that keeps the highest sees every message's changes without gaps.
+    """
+
+    revision: int
+    status: Status
+    previous_status: Status | None
+    status_details: str | None
+    at: dt.datetime  # the record's updatedAt when its status changed
+    completed_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
 class TrackingRecord:
     """Everything known about one message; ``status`` and friends are derived by :func:`decide_status`."""
 
@@ -126,6 +142,14 @@ class TrackingRecord:
     expired_at: dt.datetime | None = None
     revision: int = 0
     report_count: int = 0  # distinct reports ever received; the history may hold fewer (compaction)
+    status_revision: int = 0  # status changes so far (the revision of the latest status event)
+    published_revision: int = 0  # status events up to this revision were accepted by the topic
+    outbox: tuple[StatusChange, ...] = ()  # status events not yet known to be published, oldest first
+
+    @property
+    def pending(self) -> tuple[StatusChange, ...]:
+        """The status events the topic has not yet accepted."""
+        return tuple(c for c in self.outbox if c.revision > self.published_revision)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from .record import (
     RecordedEvent,
     Send,
     Status,
+    StatusChange,
     TrackingRecord,
 )
 
@@ -156,6 +157,9 @@ def absorb(record: TrackingRecord, other: TrackingRecord, now: dt.datetime) -> C
         rejected=record.rejected or other.rejected,
         expired_at=record.expired_at or other.expired_at,
         report_count=max(record.report_count, other.report_count),
+        status_revision=max(record.status_revision, other.status_revision),
+        published_revision=max(record.published_revision, other.published_revision),
+        outbox=_merge_outboxes(record.outbox, other.outbox),
     )
     return _finish(record, after, now)
 
@@ -173,7 +177,30 @@ def _finish(before: TrackingRecord | None, candidate: TrackingRecord, now: dt.da
     # updated_at and revision: equal records mean nothing changed.
     if before is not None and decided == before:
         return Change(before, before, "unchanged")
-    return Change(before, replace(decided, updated_at=now, revision=(before.revision + 1) if before else 1), "applied")
+    after = replace(decided, updated_at=now, revision=(before.revision + 1) if before else 1)
+    return Change(before, _count_status_change(before, after), "applied")
+
+
+def _count_status_change(before: TrackingRecord | None, after: TrackingRecord) -> TrackingRecord:
+    """A first status, or a different one, is a status change: its event joins the record's outbox."""
+    if before is not None and before.status is after.status:
+        return after
+    revision = after.status_revision + 1
+    change = StatusChange(
+        revision=revision,
+        status=after.status,
+        previous_status=before.status if before is not None else None,
+        status_details=after.status_details,
+        at=after.updated_at,
+        completed_at=after.completed_at,
+    )
+    return replace(after, status_revision=revision, outbox=(*after.pending, change))
+
+
+def _merge_outboxes(*outboxes: tuple[StatusChange, ...]) -> tuple[StatusChange, ...]:
+    """Every pending status event of either copy of a record, once per revision, oldest first."""
+    by_revision = {c.revision: c for outbox in outboxes for c in outbox}
+    return tuple(by_revision[r] for r in sorted(by_revision))
 
 
 def _latest_attempts(events: tuple[RecordedEvent, ...]) -> tuple[DeliveryAttempt, ...]:

@@ -5,7 +5,7 @@ tests bring hand-written fakes (``tests/fakes.py``)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -218,3 +218,41 @@ class SendResults(Protocol):
     async def get_send_results(self, request_ids: list[str]) -> dict[str, dict[str, Any]]: ...
 
     async def put_send_results(self, results: Mapping[str, dict[str, Any]]) -> None: ...
+
+
+class PublishFailed(Exception):
+    """The topic did not accept the events (5xx, 429, timeout, connection or credential trouble); retry later."""
+
+
+class StatusEventPublisher(Protocol):
+    """The Event Grid topic port: publish CloudEvents (as dicts) in one request, or raise ``PublishFailed``."""
+
+    async def publish(self, events: Sequence[Mapping[str, Any]]) -> None: ...
+
+
+@dataclass(frozen=True)
+class PendingEntry:
+    """One status event the topic has not yet accepted, as the retry timer finds it."""
+
+    message_id: str
+    revision: int
+    since: dt.datetime
+    attempts: int
+
+
+class StatusOutbox(Protocol):
+    """Where pending status events wait (in their records, indexed for the retry timer)."""
+
+    async def get(self, message_id: str) -> TrackingRecord | None: ...
+
+    async def pending_status_events(self, now: dt.datetime, limit: int) -> list[PendingEntry]:
+        """At most ``limit`` pending events whose next attempt is due."""
+        ...
+
+    async def postpone_status_event(self, entry: PendingEntry, next_at: dt.datetime) -> None: ...
+
+    async def acknowledge_status_events(self, accepted: Sequence[tuple[TrackingRecord, list[int]]]) -> None:
+        """The topic accepted these events (per record, its revisions): they are no longer pending."""
+        ...
+
+    async def drop_status_entry(self, message_id: str, revision: int) -> None: ...

@@ -51,6 +51,8 @@ def test_acs_endpoint_alone_selects_entra_id_auth() -> None:
         ({"TRACKING_STORAGE_CONNECTION_STRING": "nonsense"}, "TRACKING_STORAGE_CONNECTION_STRING"),
         ({"TRACKING_TABLE_PREFIX": "9bad"}, "TRACKING_TABLE_PREFIX"),
         ({"TRACKING_STORAGE_TIMEOUT_SECONDS": "-1"}, "TRACKING_STORAGE_TIMEOUT_SECONDS"),
+        ({"STATUS_EVENTS_ENDPOINT": "topic.westus-1.eventgrid.azure.net"}, "STATUS_EVENTS_ENDPOINT"),
+        ({"STATUS_EVENTS_RETRY_WINDOW_MINUTES": "0"}, "STATUS_EVENTS_RETRY_WINDOW_MINUTES"),
     ],
 )
 def test_missing_or_malformed_setting_fails_naming_it(changes: dict[str, str | None], named: str) -> None:
@@ -139,3 +141,17 @@ def test_a_sender_must_be_ascii_e164_throughout(sender: str) -> None:
     with pytest.raises(SettingsError) as caught:
         Settings.from_environment(with_(MMS_SENDERS=sender))
     assert caught.value.name == "MMS_SENDERS"
+
+
+def test_status_events_are_off_until_a_topic_is_named_and_the_key_is_never_shown() -> None:
+    assert Settings.from_environment(GOOD).status_events_endpoint is None
+    settings = Settings.from_environment(
+        with_(
+            STATUS_EVENTS_ENDPOINT="https://topic.westus-1.eventgrid.azure.net/api/events",
+            STATUS_EVENTS_KEY="dG9waWMta2V5",
+            WEBSITE_SITE_NAME="mms-func-abc",
+        )
+    )
+    assert settings.status_events_endpoint == "https://topic.westus-1.eventgrid.azure.net/api/events"
+    assert (settings.status_events_key, settings.app_name) == ("dG9waWMta2V5", "mms-func-abc")
+    assert "dG9waWMta2V5" not in repr(settings)

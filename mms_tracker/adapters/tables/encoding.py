@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from ...domain import DeliveryAttempt, RecordedEvent, Status, TrackingRecord, retain
+from ...domain import DeliveryAttempt, RecordedEvent, Status, StatusChange, TrackingRecord, retain
 
 MAX_CONFLICT_RETRIES = 12
 POISON_PAYLOAD_CHARS = 16_000
@@ -19,6 +19,9 @@ MAX_KEY_CHARS = 400
 # A string property holds at most 64 KiB (32,768 UTF-16 characters); the JSON history is kept
 # well under that (it is ASCII: non-ASCII characters are escaped), compacted oldest first.
 MAX_EVENTS_JSON_CHARS = 30_000
+# The record's pending status events (its outbox, JSON) stay under this: only a topic down
+# through dozens of status changes of one message could reach it, and then the oldest go first.
+MAX_OUTBOX_JSON_CHARS = 20_000
 CURSOR_PARTITION = "cursor"
 META_PARTITION = "meta"
 # The storage layout's version, in the names of the tables whose layout it defines
@@ -151,6 +154,9 @@ def encode_record(record: TrackingRecord, partition: str, *, with_history: bool 
         "revision": record.revision,
         "reportCount": record.report_count,
         "deliveryAttempts": json.dumps(_attempts_json(record.delivery_attempts)),
+        "statusRevision": record.status_revision,
+        "publishedRevision": record.published_revision,
+        "outbox": _outbox_json(record.pending),
     }
     if with_history:
         entity["events"] = _events_json(record.events)
@@ -165,6 +171,43 @@ def _events_json(events: tuple[RecordedEvent, ...]) -> str:
         if len(text) <= MAX_EVENTS_JSON_CHARS or len(events) <= 1:
             return text
         events = retain(events, len(events) - max(1, len(events) // 4))
+
+
+def _outbox_json(pending: tuple[StatusChange, ...]) -> str | None:
+    """The pending status events as JSON within :data:`MAX_OUTBOX_JSON_CHARS` (oldest dropped first)."""
+    while pending:
+        text = json.dumps([_change_json(c) for c in pending])
+        if len(text) <= MAX_OUTBOX_JSON_CHARS or len(pending) == 1:
+            return text
+        pending = pending[1:]
+    return None
+
+
+def _change_json(c: StatusChange) -> dict[str, Any]:
+    return {
+        "revision": c.revision,
+        "status": c.status.value,
+        "previousStatus": c.previous_status.value if c.previous_status else None,
+        "statusDetails": c.status_details,
+        "at": iso(c.at),
+        "completedAt": opt_iso(c.completed_at),
+    }
+
+
+def _changes_from(text: str | None) -> tuple[StatusChange, ...]:
+    if not text:
+        return ()
+    return tuple(
+        StatusChange(
+            revision=int(c["revision"]),
+            status=Status(c["status"]),
+            previous_status=Status(c["previousStatus"]) if c.get("previousStatus") else None,
+            status_details=c.get("statusDetails"),
+            at=parse_time(c["at"]),
+            completed_at=opt_parse_time(c.get("completedAt")),
+        )
+        for c in json.loads(text)
+    )
 
 
 def _event_json(e: RecordedEvent) -> dict[str, Any]:
@@ -230,4 +273,7 @@ def decode_record(entity: Mapping[str, Any]) -> TrackingRecord:
         expired_at=opt_parse_time(entity.get("expiredAt")),
         revision=int(entity.get("revision", 0)),
         report_count=int(entity.get("reportCount", len(events))),
+        status_revision=int(entity.get("statusRevision", 0)),
+        published_revision=int(entity.get("publishedRevision", 0)),
+        outbox=_changes_from(entity.get("outbox")),
     )

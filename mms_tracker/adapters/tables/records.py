@@ -48,10 +48,11 @@ from .encoding import (
     tag_partitions,
     tag_range,
 )
+from .outbox import OutboxTables
 from .tokens import TokenSealing
 
 
-class RecordTables(TokenSealing, GroupCommit):
+class RecordTables(TokenSealing, OutboxTables, GroupCommit):
     """The ``Records`` and ``Ids`` tables."""
 
     # --- reads ---------------------------------------------------------------------------
@@ -119,6 +120,8 @@ class RecordTables(TokenSealing, GroupCommit):
             current = None if entity is None else decode_record(entity)
             change = decide(current)
             if change is None or not change.changed:
+                if current is not None and current.pending and self.status_listener is not None:
+                    self.status_listener(current)  # still pending (a publish failed, or its index row did)
                 return change
             try:
                 if current is None:
@@ -130,6 +133,8 @@ class RecordTables(TokenSealing, GroupCommit):
                     await self._move(message_id, partition, entity, current, change.after)
                 else:
                     await self._write(partition, entity, current, change.after)
+                if change.after.pending and self.status_listener is not None and self.status_events_enabled:
+                    self.status_listener(change.after)
                 return change
             except RecordMoved:
                 pass
@@ -228,7 +233,18 @@ class RecordTables(TokenSealing, GroupCommit):
             if before is not None:
                 delta[before.status.value] = -1
         etag = entity["__etag"] if entity is not None else None
-        await self._commit(partition, upsert(encode_record(after, partition), etag), delta)
+        if not self.status_events_enabled:  # no topic: revisions are counted, no event is kept pending
+            after = replace(after, published_revision=after.status_revision)
+        new = tuple(c for c in after.pending if before is None or c.revision > before.status_revision)
+        commit = self._commit(partition, upsert(encode_record(after, partition), etag), delta)
+        if not new:
+            await commit
+            return
+        # The events are in the record's own write; their index rows (for the retry timer) go beside it.
+        outcomes = await asyncio.gather(commit, self._add_outbox_entries(after.message_id, new), return_exceptions=True)
+        for outcome in outcomes:  # the commit's failure first: RecordMoved sends the writer round again
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     # --- retention -------------------------------------------------------------------------
 

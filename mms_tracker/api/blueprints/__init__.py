@@ -4,8 +4,9 @@ from .delivery_reports import blueprint as delivery_reports
 from .health import blueprint as health
 from .messages import blueprint as messages
 from .openapi import blueprint as openapi
+from .status_events import blueprint as status_events
 from .tags import blueprint as tags
 
-BLUEPRINTS = (health, messages, tags, delivery_reports, openapi)
+BLUEPRINTS = (health, messages, tags, delivery_reports, status_events, openapi)
 
 __all__ = ["BLUEPRINTS"]
