@@ -126,6 +126,7 @@ class TrackingRecord:
     expired_at: dt.datetime | None = None
     revision: int = 0
     report_count: int = 0  # distinct reports ever received; the history may hold fewer (compaction)
+    traceparent: str | None = None  # W3C trace context of the send, so a report's span can link to it
 
 
 @dataclass(frozen=True)

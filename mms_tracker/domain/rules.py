@@ -156,6 +156,7 @@ def absorb(record: TrackingRecord, other: TrackingRecord, now: dt.datetime) -> C
         rejected=record.rejected or other.rejected,
         expired_at=record.expired_at or other.expired_at,
         report_count=max(record.report_count, other.report_count),
+        traceparent=record.traceparent or other.traceparent,
     )
     return _finish(record, after, now)
 

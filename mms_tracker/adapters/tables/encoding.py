@@ -127,6 +127,7 @@ INDEX_FIELDS = [
     "rejected",
     "revision",
     "reportCount",
+    "traceparent",
     "deliveryAttempts",
 ]  # what a listing reads: everything but the history
 
@@ -150,6 +151,7 @@ def encode_record(record: TrackingRecord, partition: str, *, with_history: bool 
         "rejected": record.rejected,
         "revision": record.revision,
         "reportCount": record.report_count,
+        "traceparent": record.traceparent,
         "deliveryAttempts": json.dumps(_attempts_json(record.delivery_attempts)),
     }
     if with_history:
@@ -230,4 +232,5 @@ def decode_record(entity: Mapping[str, Any]) -> TrackingRecord:
         expired_at=opt_parse_time(entity.get("expiredAt")),
         revision=int(entity.get("revision", 0)),
         report_count=int(entity.get("reportCount", len(events))),
+        traceparent=entity.get("traceparent"),
     )
