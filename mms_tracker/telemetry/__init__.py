@@ -102,12 +102,13 @@ def enabled() -> bool:
 def enable(tracer_provider: TracerProvider | None = None, meter_provider: MeterProvider | None = None) -> None:
     """Record spans and metrics through the given providers (the global ones by default)."""
     global _active
-    from opentelemetry import metrics, trace
+    from opentelemetry.metrics import get_meter
+    from opentelemetry.trace import get_tracer
 
     from .. import __version__
 
-    tracer = trace.get_tracer(INSTRUMENTATION_NAME, __version__, tracer_provider)
-    meter = metrics.get_meter(INSTRUMENTATION_NAME, __version__, meter_provider)
+    tracer = get_tracer(INSTRUMENTATION_NAME, __version__, tracer_provider)
+    meter = get_meter(INSTRUMENTATION_NAME, __version__, meter_provider)
     _active = _Instruments(
         tracer=tracer,
         sends=meter.create_counter("mms.sends", "{recipient}", "Recipients of POST /api/messages, by mms.result"),
@@ -164,10 +165,10 @@ def current_traceparent() -> str | None:
 def _span_context(traceparent: str | None) -> Any:
     if not traceparent:
         return None
-    from opentelemetry import trace
+    from opentelemetry.trace import get_current_span
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    context = trace.get_current_span(TraceContextTextMapPropagator().extract({"traceparent": traceparent}))
+    context = get_current_span(TraceContextTextMapPropagator().extract({"traceparent": traceparent}))
     span_context = context.get_span_context()
     return span_context if span_context.is_valid else None
 

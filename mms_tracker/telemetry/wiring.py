@@ -104,23 +104,25 @@ def _configure_otlp(resource: Any, fields: LogRecordProcessor) -> None:
 
     from azure.core.settings import settings
     from azure.core.tracing.ext.opentelemetry_span import OpenTelemetrySpan
-    from opentelemetry import _logs, metrics, trace
+    from opentelemetry._logs import set_logger_provider
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.metrics import set_meter_provider
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import set_tracer_provider
 
     span_processors, metric_readers, log_processors = _otlp_pipeline()
     tracer_provider = TracerProvider(resource=resource)
     for processor in span_processors:
         tracer_provider.add_span_processor(processor)
-    trace.set_tracer_provider(tracer_provider)
-    metrics.set_meter_provider(MeterProvider(metric_readers=metric_readers, resource=resource))
+    set_tracer_provider(tracer_provider)
+    set_meter_provider(MeterProvider(metric_readers=metric_readers, resource=resource))
     logger_provider = LoggerProvider(resource=resource)
     for log_processor in (fields, *log_processors):
         logger_provider.add_log_record_processor(log_processor)
-    _logs.set_logger_provider(logger_provider)
+    set_logger_provider(logger_provider)
     logging.getLogger(LOGGER_NAME).addHandler(LoggingHandler(logger_provider=logger_provider))
     # The distro does exactly these two for Application Insights (configure_azure_monitor's
     # azure_sdk and httpx instrumentations); here they are done by hand.
