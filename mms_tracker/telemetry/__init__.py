@@ -46,6 +46,7 @@ MESSAGING_SYSTEM = "messaging.system"
 MESSAGING_OPERATION_TYPE = "messaging.operation.type"
 EVENTGRID = "eventgrid"
 ERROR_TYPE = "error.type"
+MAX_DETAILS_CHARS = 256  # ACS's deliveryStatusDetails are short fixed texts; a longer one is cut
 
 
 class SpanHandle(Protocol):
@@ -233,6 +234,8 @@ def report_recorded(current: SpanHandle, report: DeliveryReport, change: Change,
         return
     current.set(MESSAGING_MESSAGE_ID, report.message_id)
     current.set("mms.delivery_status", report.delivery_status)
+    details = report.delivery_status_details
+    current.set("mms.delivery_status_details", details[:MAX_DETAILS_CHARS] if details else None)
     current.set("mms.outcome", change.outcome)
     current.set("mms.status", change.after.status.value)
     current.set("mms.to", mask_phone(report.to))

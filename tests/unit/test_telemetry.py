@@ -149,6 +149,7 @@ async def test_report_span_carries_the_conventions_and_links_to_the_send(store: 
         "messaging.operation.type": "process",
         "messaging.message.id": message_id,
         "mms.delivery_status": "Delivered",
+        "mms.delivery_status_details": "No error.",
         "mms.outcome": "applied",
         "mms.status": "Delivered",
         "mms.to": "+1******2071",
