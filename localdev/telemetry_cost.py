@@ -65,9 +65,7 @@ def main() -> None:
         wall = [w for w, _ in values]
         cpu = statistics.median(c for _, c in values)
         wall_median = statistics.median(wall)
-        over = (
-            "" if name == "none" else f"  (+{wall_median - wall_base:.0f} wall, +{cpu - cpu_base:.0f} CPU over none)"
-        )
+        over = "" if name == "none" else f"  (+{wall_median - wall_base:.0f} wall, +{cpu - cpu_base:.0f} CPU over none)"
         print(f"{name:14} {wall_median:6.0f} ({min(wall):.0f}-{max(wall):.0f})  CPU {cpu:6.0f}{over}")
 
 

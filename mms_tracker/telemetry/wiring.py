@@ -16,9 +16,12 @@ The structured fields of ``log_event`` reach both as log record attributes (:cla
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from ..logs import log_event
 
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
 LOGGER_NAME = "mms_tracker"  # the app's loggers; the host logs its own side
 SERVICE_NAME = "mms-tracker"
 _configured: list[str] | None = None
+_log = logging.getLogger("mms_tracker.telemetry")
 
 
 def configure_from_environment(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -40,7 +44,11 @@ def configure_from_environment(environ: Mapping[str, str] | None = None) -> list
     if not connection_string and not otlp_endpoint:
         _configured = []
         return _configured
-    _configured = _configure(connection_string, bool(otlp_endpoint), env)
+    try:
+        _configured = _configure(connection_string, bool(otlp_endpoint), env)
+    except Exception as exc:  # noqa: BLE001  # never stop the app loading: settings.py names the bad setting
+        log_event(_log, logging.ERROR, "telemetry_not_configured", reason=type(exc).__name__)
+        _configured = []
     return _configured
 
 
@@ -100,8 +108,6 @@ def _otlp_pipeline() -> tuple[list[Any], list[Any], list[Any]]:
 
 
 def _configure_otlp(resource: Any, fields: LogRecordProcessor) -> None:
-    import logging
-
     from azure.core.settings import settings
     from azure.core.tracing.ext.opentelemetry_span import OpenTelemetrySpan
     from opentelemetry._logs import set_logger_provider

@@ -298,3 +298,19 @@ def test_poison_kind_drops_the_detail() -> None:
     assert telemetry.poison_kind("storage refused the record: PropertyValueTooLarge") == "storage refused the record"
     assert telemetry.poison_kind("no messageId; the poison record itself was refused: X") == "no messageId"
     assert telemetry.poison_kind("") == "unknown"
+
+
+def test_a_connection_string_the_distro_refuses_leaves_telemetry_off_and_the_app_loading() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "APPLICATIONINSIGHTS_"))}
+    env["APPLICATIONINSIGHTS_CONNECTION_STRING"] = "InstrumentationKey=not-a-uuid"
+    code = (
+        "import function_app\n"
+        "from mms_tracker import telemetry\n"
+        "print(telemetry.enabled(), len(function_app.app.get_functions()) > 0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == "False True"
+    assert "telemetry_not_configured reason=ValueError" in result.stderr
+    assert "not-a-uuid" not in result.stderr
