@@ -101,12 +101,14 @@ class Settings:
         read("query_token_key", lambda: _query_token_key(environ))
         read("test_crash_after_acs", lambda: environ.get("MMS_TEST_CRASH_AFTER_ACS", "").strip() == "1")
         read("status_events", lambda: _status_events(environ))
+        read("telemetry", lambda: _telemetry(environ))
         for key, name, default, low, high in _NUMBERS:
             read(key, functools.partial(_number, environ, name, default, low, high))
         for key, name, whole_default, whole_low, whole_high in _WHOLE_NUMBERS:
             read(key, functools.partial(_whole_number, environ, name, whole_default, whole_low, whole_high))
         if problems:
             raise SettingsError(problems[0][0], problems[0][1], *problems[1:])
+        found.pop("telemetry")  # checked here so a bad value is named like any other; telemetry.wiring uses it
         access_key, acs_endpoint = found.pop("acs")
         # The crash hook works only against an ACS on this machine (the simulator), never a real one.
         found["test_crash_after_acs"] = found["test_crash_after_acs"] and _is_loopback(acs_endpoint)
@@ -120,6 +122,33 @@ class Settings:
             storage_table_endpoint=table_endpoint,
             **found,
         )
+
+
+# The checks of azure-monitor-opentelemetry-exporter 1.0.0b58 (_connection_string_parser.py): `key=value`
+# pairs split on ";", InstrumentationKey a lower-case UUID, Authorization (if any) "ikey".
+_INSTRUMENTATION_KEY = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _telemetry(environ: Mapping[str, str]) -> None:
+    """``APPLICATIONINSIGHTS_CONNECTION_STRING`` and ``OTEL_EXPORTER_OTLP_ENDPOINT``: optional, usable when set."""
+    problems: list[tuple[str, str]] = []
+    connection_string = environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
+    if connection_string:
+        pairs = [part.split("=") for part in connection_string.split(";")]
+        fields = {pair[0].lower(): pair[1] for pair in pairs if len(pair) == 2}
+        if len(fields) != len(pairs) or not _INSTRUMENTATION_KEY.fullmatch(fields.get("instrumentationkey", "")):
+            problems.append(
+                ("APPLICATIONINSIGHTS_CONNECTION_STRING", "must be an Application Insights connection string")
+            )
+        elif fields.get("authorization", "ikey").lower() != "ikey":
+            problems.append(("APPLICATIONINSIGHTS_CONNECTION_STRING", "Authorization, when given, must be ikey"))
+    endpoint = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    if endpoint:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problems.append(("OTEL_EXPORTER_OTLP_ENDPOINT", "must be an http:// or https:// URL"))
+    if problems:
+        raise SettingsError(problems[0][0], problems[0][1], *problems[1:])
 
 
 # Numeric settings: (field, name, default, lowest, highest). Every value must be finite and in range.

@@ -7,6 +7,7 @@ import pytest
 
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.settings import Settings
+from tests.otel import Captured, captured
 from tests.support import Azurite, app_environment, serve_function_app
 
 
@@ -33,3 +34,9 @@ async def app_client(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> Async
     yield client
     await client.close()
     await RUNTIME.aclose()
+
+
+@pytest.fixture
+def otel() -> Iterator[Captured]:
+    """The app's telemetry on, into in-memory exporters (tests/otel.py)."""
+    yield from captured()

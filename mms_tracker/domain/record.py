@@ -151,6 +151,8 @@ class TrackingRecord:
         """The status events the topic has not yet accepted."""
         return tuple(c for c in self.outbox if c.revision > self.published_revision)
 
+    traceparent: str | None = None  # W3C trace context of the send, so a report's span can link to it
+
 
 @dataclass(frozen=True)
 class Change:

@@ -160,6 +160,7 @@ def absorb(record: TrackingRecord, other: TrackingRecord, now: dt.datetime) -> C
         status_revision=max(record.status_revision, other.status_revision),
         published_revision=max(record.published_revision, other.published_revision),
         outbox=_merge_outboxes(record.outbox, other.outbox),
+        traceparent=record.traceparent or other.traceparent,
     )
     return _finish(record, after, now)
 

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from .. import telemetry
 from ..domain import Change, DeliveryReport, Send, Status, apply_expiry, apply_report, apply_send
 from ..domain.reports import PoisonEvent, parse_envelope
 from ..logs import log_event, mask_phone
@@ -46,23 +47,32 @@ async def ingest_event(
     redeliver). A report that storage refuses for good (``StorageRejected``: it would never be
     accepted however often it is redelivered) becomes poison with the storage error's code.
     """
-    try:
-        report = parse_envelope(envelope)
-    except PoisonEvent as exc:
-        await _poison(store, envelope, str(exc), now)
-        return None
-    try:
-        change = await record_report(store, report, now)
-        if retire_after is not None and change.before is None:  # the report came first: no send scheduled it
-            await store.add_retirement(report.message_id, now + retire_after)
-        return change
-    except StorageRejected as exc:
-        await _poison(store, envelope, f"storage refused the record: {exc.code}", now)
-        return None
+    with telemetry.span("mms.delivery_report", _REPORT_SPAN, kind="consumer") as span:
+        try:
+            report = parse_envelope(envelope)
+        except PoisonEvent as exc:
+            telemetry.poisoned(span, await _poison(store, envelope, str(exc), now))
+            return None
+        try:
+            change = await record_report(store, report, now)
+            telemetry.report_recorded(span, report, change, now)
+            if retire_after is not None and change.before is None:  # the report came first: no send scheduled it
+                await store.add_retirement(report.message_id, now + retire_after)
+            return change
+        except StorageRejected as exc:
+            telemetry.poisoned(span, await _poison(store, envelope, f"storage refused the record: {exc.code}", now))
+            return None
 
 
-async def _poison(store: TrackingStore, envelope: Mapping[str, Any], reason: str, now: dt.datetime) -> None:
-    """Keep an event that can never be processed, and acknowledge it (even if storage refuses to keep it)."""
+_REPORT_SPAN: dict[str, str | None] = {
+    telemetry.MESSAGING_SYSTEM: telemetry.EVENTGRID,
+    telemetry.MESSAGING_OPERATION_TYPE: "process",
+}
+
+
+async def _poison(store: TrackingStore, envelope: Mapping[str, Any], reason: str, now: dt.datetime) -> str:
+    """Keep an event that can never be processed, and acknowledge it (even if storage refuses to keep it);
+    return the reason it was kept for."""
     try:
         await store.record_poison(envelope, reason, now)
     except StorageRejected as exc:
@@ -75,6 +85,7 @@ async def _poison(store: TrackingStore, envelope: Mapping[str, Any], reason: str
         reason=reason,
         outcome="ignored",
     )
+    return reason
 
 
 async def record_sends(

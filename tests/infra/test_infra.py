@@ -28,6 +28,7 @@ NOT_SET_IN_AZURE = {
     "MMS_TEST_CRASH_AFTER_ACS": "a test-only fault hook: the worker exits after ACS accepted a send",
     "STATUS_EVENTS_KEY": "the topic's local auth is off: the identity publishes as EventGrid Data Sender",
     "WEBSITE_SITE_NAME": "set by App Service itself on every function app (the status events' source)",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "Azure gets Application Insights; OTLP is for other receivers",
 }
 
 
@@ -222,3 +223,21 @@ def test_infra_creates_exactly_the_tables_the_app_uses() -> None:
     text = (INFRA / "app" / "storage.bicep").read_text()
     [names] = re.findall(r"var tableNames = \[([^\]]*)\]", text)
     assert tuple(re.findall(r"'([A-Za-z0-9]+)'", names)) == TABLES
+
+
+def test_alert_rules_query_the_metrics_and_attributes_the_app_records() -> None:
+    alerts = (INFRA / "app" / "alerts.bicep").read_text()
+    source = (ROOT / "mms_tracker" / "telemetry" / "__init__.py").read_text()
+    queried = set(re.findall(r'name == "(mms\.[a-z.]+)"', alerts))
+    assert queried == {"mms.reports", "mms.poison", "mms.ingest.lag"}
+    assert queried <= set(re.findall(r'create_(?:counter|histogram)\(\s*"(mms\.[a-z.]+)"', source))
+    dimensions = set(re.findall(r'customDimensions\["([a-z_.]+)"\]', alerts))
+    assert dimensions == {"mms.outcome", "mms.delivery_status", "mms.reason"}
+    assert all(f'"{name}"' in source for name in dimensions)
+    assert "module alerts 'app/alerts.bicep'" in (INFRA / "main.bicep").read_text()
+
+
+def test_host_json_sends_the_hosts_own_telemetry_through_opentelemetry() -> None:
+    # A root "telemetryMode": "OpenTelemetry" in host.json, as the Functions docs give it
+    # (learn.microsoft.com azure-functions/opentelemetry-howto, "Enable OpenTelemetry in the Functions host").
+    assert json.loads((ROOT / "host.json").read_text())["telemetryMode"] == "OpenTelemetry"

@@ -155,3 +155,33 @@ def test_status_events_are_off_until_a_topic_is_named_and_the_key_is_never_shown
     assert settings.status_events_endpoint == "https://topic.westus-1.eventgrid.azure.net/api/events"
     assert (settings.status_events_key, settings.app_name) == ("dG9waWMta2V5", "mms-func-abc")
     assert "dG9waWMta2V5" not in repr(settings)
+
+
+# The connection string rules of azure-monitor-opentelemetry-exporter 1.0.0b58
+# (_connection_string_parser.py): key=value pairs, InstrumentationKey a lower-case UUID, Authorization "ikey".
+APPI = "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("APPLICATIONINSIGHTS_CONNECTION_STRING", "InstrumentationKey=not-a-uuid"),
+        ("APPLICATIONINSIGHTS_CONNECTION_STRING", "IngestionEndpoint=https://example/"),
+        ("APPLICATIONINSIGHTS_CONNECTION_STRING", APPI + ";"),
+        ("APPLICATIONINSIGHTS_CONNECTION_STRING", APPI + ";Authorization=aad"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:4318"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://collector:4318"),
+    ],
+)
+def test_a_set_telemetry_setting_must_be_usable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_environment(with_(**{name: value}))
+    assert list(error.value.problems) == [name]
+    assert value not in str(error.value)
+
+
+def test_telemetry_settings_are_optional_and_accepted_when_well_formed() -> None:
+    Settings.from_environment(
+        with_(APPLICATIONINSIGHTS_CONNECTION_STRING=APPI, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318")
+    )
+    Settings.from_environment(with_(APPLICATIONINSIGHTS_CONNECTION_STRING="  ", OTEL_EXPORTER_OTLP_ENDPOINT=""))

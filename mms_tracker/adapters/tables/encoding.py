@@ -130,6 +130,7 @@ INDEX_FIELDS = [
     "rejected",
     "revision",
     "reportCount",
+    "traceparent",
     "deliveryAttempts",
 ]  # what a listing reads: everything but the history
 
@@ -153,6 +154,7 @@ def encode_record(record: TrackingRecord, partition: str, *, with_history: bool 
         "rejected": record.rejected,
         "revision": record.revision,
         "reportCount": record.report_count,
+        "traceparent": record.traceparent,
         "deliveryAttempts": json.dumps(_attempts_json(record.delivery_attempts)),
         "statusRevision": record.status_revision,
         "publishedRevision": record.published_revision,
@@ -276,4 +278,5 @@ def decode_record(entity: Mapping[str, Any]) -> TrackingRecord:
         status_revision=int(entity.get("statusRevision", 0)),
         published_revision=int(entity.get("publishedRevision", 0)),
         outbox=_changes_from(entity.get("outbox")),
+        traceparent=entity.get("traceparent"),
     )

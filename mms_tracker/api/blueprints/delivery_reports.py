@@ -10,6 +10,7 @@ import logging
 
 import azure.functions as func
 
+from ... import telemetry
 from ...logs import log_event
 from ...runtime import RUNTIME
 from ...service.sending import reconcile_sends as reconcile_intents
@@ -117,7 +118,9 @@ def _validation_code(events: list[object]) -> str | None:
 @blueprint.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
 async def expire_stale_messages(timer: func.TimerRequest) -> None:
     """Every five minutes: messages still ``Accepted`` past ``EXPIRY_WINDOW_HOURS`` become ``Expired``."""
-    expired = await expire_due(RUNTIME.store(), dt.datetime.now(dt.UTC))
+    with telemetry.span("mms.expire") as span:
+        expired = await expire_due(RUNTIME.store(), dt.datetime.now(dt.UTC))
+        span.set("mms.expired", expired)
     log_event(_log, logging.INFO, "expiry_run", expired=expired, past_due=timer.past_due)
 
 

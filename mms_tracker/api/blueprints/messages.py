@@ -7,6 +7,7 @@ import os
 
 import azure.functions as func
 
+from ... import telemetry
 from ...runtime import RUNTIME
 from ...service import queries
 from ...service.sending import send_mms
@@ -27,19 +28,28 @@ async def send_message(req: func.HttpRequest) -> func.HttpResponse:
         req.get_body(), settings.senders, SendLimits(settings.max_request_bytes, settings.max_attachment_bytes)
     )
     store = RUNTIME.store()
-    items = await send_mms(
-        request,
-        RUNTIME.acs(),
-        store,
-        store,
-        dt.datetime.now(dt.UTC),
-        dt.timedelta(hours=settings.expiry_window_hours),
-        dt.timedelta(days=settings.retention_days),
-        intents=store,
-        storage_budget=settings.storage_timeout_seconds,
-        claim=dt.timedelta(seconds=settings.send_deadline_seconds),
-        after_acs=_crash if settings.test_crash_after_acs else None,
-    )
+    with telemetry.span("mms.send", {"mms.tag": request.tag, "mms.recipients": len(request.recipients)}) as span:
+        try:
+            items = await send_mms(
+                request,
+                RUNTIME.acs(),
+                telemetry.stamping_traceparent(store),  # each record keeps this span's traceparent
+                store,
+                dt.datetime.now(dt.UTC),
+                dt.timedelta(hours=settings.expiry_window_hours),
+                dt.timedelta(days=settings.retention_days),
+                intents=store,
+                storage_budget=settings.storage_timeout_seconds,
+                claim=dt.timedelta(seconds=settings.send_deadline_seconds),
+                after_acs=_crash if settings.test_crash_after_acs else None,
+            )
+        except Exception as exc:
+            telemetry.send_failed(len(request.recipients), exc)
+            raise
+        accepted = sum(1 for item in items if item.get("successful"))
+        span.set("mms.accepted", accepted)
+        span.set("mms.rejected", len(items) - accepted)
+        telemetry.sent(items)
     return json_response({"value": items}, status=202)
 
 
