@@ -19,7 +19,7 @@ from azure.data.tables.aio import TableServiceClient
 from .adapters.acs import AcsClient, EntraSigner, HmacSigner, RetryPolicy, Signer
 from .adapters.tables.store import TableStore
 from .logs import log_event
-from .service.ports import SendResults, TrackingStore
+from .service.ports import Dashboards, SendResults, TrackingStore
 from .settings import Settings, SettingsError
 
 _STORAGE_RETRIES = 3
@@ -34,7 +34,7 @@ class Misconfigured(RuntimeError):
         self.problems = dict(problems)
 
 
-class AppStore(TrackingStore, SendResults, Protocol):
+class AppStore(TrackingStore, SendResults, Dashboards, Protocol):
     """What the app's routes and triggers use of a store: the ports, plus a health check and closing."""
 
     async def ping(self) -> None: ...

@@ -31,6 +31,7 @@ from azure.core.exceptions import (
 from azure.data.tables import UpdateMode
 
 from ...domain import Change, Status, TrackingRecord, absorb
+from ...domain.statistics import counter_delta
 from ...service.ports import Page, StorageConflict
 from .commit import Entity, GroupCommit, RecordMoved, upsert
 from .encoding import (
@@ -48,10 +49,10 @@ from .encoding import (
     tag_partitions,
     tag_range,
 )
-from .tokens import TokenSealing
+from .tag_index import TagIndex
 
 
-class RecordTables(TokenSealing, GroupCommit):
+class RecordTables(TagIndex, GroupCommit):
     """The ``Records`` and ``Ids`` tables."""
 
     # --- reads ---------------------------------------------------------------------------
@@ -88,12 +89,17 @@ class RecordTables(TokenSealing, GroupCommit):
 
     async def tag_counts(self, tag: str) -> dict[str, int]:
         """Messages per status: the counters of the tag's shards, read concurrently (never a scan)."""
+        counters = await self.tag_counters(tag)
+        return {status: counters[status] for status in counts_of(None)}
+
+    async def tag_counters(self, tag: str) -> dict[str, int]:
+        """Every counter of the tag (statuses, latency buckets, failure reasons), summed over its shards."""
         await self.ensure_tables()
         shards = await asyncio.gather(*(self._read_counter(p) for p in tag_partitions(tag)))
-        totals = dict.fromkeys(counts_of(None), 0)
+        totals = counts_of(None)
         for counts, _ in shards:
-            for status, n in counts.items():
-                totals[status] += n
+            for key, n in counts.items():
+                totals[key] = totals.get(key, 0) + n
         return totals
 
     # --- read-decide-write ---------------------------------------------------------------
@@ -182,7 +188,7 @@ class RecordTables(TokenSealing, GroupCommit):
             guard = {"etag": entity["__etag"], "match_condition": MatchConditions.IfNotModified}
             operation = ("delete", {"PartitionKey": partition, "RowKey": record_row(message_id)}, guard)
             try:
-                await self._commit(partition, operation, {before.status.value: -1})
+                await self._commit(partition, operation, counter_delta(before, None))
                 return
             except RecordMoved:
                 entity = await self._read(partition, message_id)  # it changed: fold its news in, then retry
@@ -222,11 +228,8 @@ class RecordTables(TokenSealing, GroupCommit):
         self, partition: str, entity: Entity | None, before: TrackingRecord | None, after: TrackingRecord
     ) -> None:
         """The record, and its shard's counters when its status moves: one entity-group transaction."""
-        delta: dict[str, int] = {}
-        if before is None or before.status is not after.status:
-            delta[after.status.value] = 1
-            if before is not None:
-                delta[before.status.value] = -1
+        delta = counter_delta(before, after)  # the status, and a Delivered latency or a Failed reason
+        await self._touch_tag(after.tag, after.updated_at)
         etag = entity["__etag"] if entity is not None else None
         await self._commit(partition, upsert(encode_record(after, partition), etag), delta)
 
@@ -249,7 +252,7 @@ class RecordTables(TokenSealing, GroupCommit):
         guard = {"etag": entity["__etag"], "match_condition": MatchConditions.IfNotModified}
         operation = ("delete", {"PartitionKey": pointer[0], "RowKey": record_row(message_id)}, guard)
         try:
-            await self._commit(pointer[0], operation, {record.status.value: -1})
+            await self._commit(pointer[0], operation, counter_delta(record, None))
         except RecordMoved:
             return now  # it changed meanwhile (a late report): look again on the next run
         await self._drop_pointer(message_id, pointer[2])

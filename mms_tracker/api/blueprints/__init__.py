@@ -1,11 +1,13 @@
 """The app's triggers, one blueprint per concern; ``function_app.py`` registers ``BLUEPRINTS``."""
 
+from .dashboard import blueprint as dashboard
 from .delivery_reports import blueprint as delivery_reports
 from .health import blueprint as health
 from .messages import blueprint as messages
 from .openapi import blueprint as openapi
+from .poison import blueprint as poison
 from .tags import blueprint as tags
 
-BLUEPRINTS = (health, messages, tags, delivery_reports, openapi)
+BLUEPRINTS = (health, messages, tags, poison, dashboard, delivery_reports, openapi)
 
 __all__ = ["BLUEPRINTS"]
