@@ -229,9 +229,9 @@ class RecordTables(TagIndex, GroupCommit):
     ) -> None:
         """The record, and its shard's counters when its status moves: one entity-group transaction."""
         delta = counter_delta(before, after)  # the status, and a Delivered latency or a Failed reason
-        await self._touch_tag(after.tag, after.updated_at)
         etag = entity["__etag"] if entity is not None else None
-        await self._commit(partition, upsert(encode_record(after, partition), etag), delta)
+        commit = self._commit(partition, upsert(encode_record(after, partition), etag), delta)
+        await asyncio.gather(commit, self._touch_tag(after.tag, after.updated_at))
 
     # --- retention -------------------------------------------------------------------------
 

@@ -99,6 +99,13 @@
     return { nodes: out, active: page.items.some((t) => t.byStatus.Accepted > 0) };
   }
 
+  function short(up, buckets) {
+    if (up === null) return ">" + short(buckets[buckets.length - 2].upToSeconds, buckets);
+    if (up % 86400 === 0) return up / 86400 + "d";
+    if (up % 3600 === 0) return up / 3600 + "h";
+    if (up % 60 === 0) return up / 60 + "m";
+    return up + "s";
+  }
   function histogram(buckets) {
     const w = 400, h = 140, pad = 24, n = buckets.length, bw = (w - pad) / n;
     const max = Math.max(1, ...buckets.map((b) => b.count));
@@ -107,9 +114,9 @@
     buckets.forEach((b, i) => {
       const bh = ((h - pad - 12) * b.count) / max;
       chart.append(svg("rect", { x: pad / 2 + i * bw + 1, y: h - pad - bh, width: Math.max(1, bw - 2), height: bh }));
-      if (i % 2 === 0 || n < 12) chart.append(svg("text", { x: pad / 2 + i * bw + bw / 2, y: h - 8, "text-anchor": "middle" }, [b.upToSeconds === null ? "more" : b.upToSeconds]));
+      chart.append(svg("text", { x: pad / 2 + i * bw + bw / 2, y: h - 8, "text-anchor": "middle" }, [short(b.upToSeconds, buckets)]));
     });
-    chart.append(svg("text", { x: w - 2, y: 12, "text-anchor": "end" }, ["seconds, send to delivered"]));
+    chart.append(svg("text", { x: w - 2, y: 12, "text-anchor": "end" }, ["messages per bucket, send to delivered (up to)"]));
     return chart;
   }
 
