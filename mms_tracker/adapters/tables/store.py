@@ -1,17 +1,15 @@
 """Tracking storage on Azure Table Storage (azure-data-tables, async client).
 
-Tables (all prefixed with ``TRACKING_TABLE_PREFIX``; design notes in ``docs/storage.md``):
+Tables (all prefixed with ``TRACKING_TABLE_PREFIX``; the layout and its reasons in ``docs/storage.md``):
 
-- ``Messages``: one entity per message, ``PartitionKey=<messageId>``, ``RowKey="record"``; the
-  whole record with its report history. Point reads; updates guarded by ETag.
-- ``Tags``: ``PartitionKey=<tag>``, ``RowKey=<messageId>``; the record without history. Listing
-  and summaries read only the tag's partition.
-- ``Due``: ``PartitionKey=<hour the message falls due for expiry>``, ``RowKey=<messageId>``; the
-  expiry timer reads only the buckets that are due.
+- ``RecordsV2``: a record per message in its tag's shard (``<tag>|<shard>``, ``r|<messageId>``),
+  and each shard's counters (``c``: statuses, latency buckets, failure reasons).
+- ``IdsV2``: ``<messageId>`` -> the record's partition, for readers that know only the id.
+- ``Due``: the expiry hour buckets and the retention day buckets, with their cursors.
 - ``Poison``: ``PartitionKey=<day>``, ``RowKey=<event id>``; events that can never be processed.
-
-- ``Requests``: ``PartitionKey=<client repeatabilityRequestId>``, ``RowKey="result"``; the first
-  answer for a client's id. Partition ``meta`` (never a UUID) holds the generated token key.
+- ``Requests``: the first answer for a client's ``repeatabilityRequestId``; partition ``meta``
+  holds the generated token key.
+- ``Tags``: one row per tag with ``lastActivityAt``, for listing the tags by activity.
 
 Keys are percent-encoded, so any tag or id is a valid key; a value whose encoding would pass
 :data:`MAX_KEY_CHARS` is keyed by its SHA-256 instead (the original is kept in a property).
