@@ -19,7 +19,7 @@ from azure.data.tables.aio import TableServiceClient
 from .adapters.acs import AcsClient, EntraSigner, HmacSigner, RetryPolicy, Signer
 from .adapters.tables.store import TableStore
 from .logs import log_event
-from .service.ports import Dashboards, SendResults, TrackingStore
+from .service.ports import Dashboards, SendIntents, SendResults, TrackingStore
 from .settings import Settings, SettingsError
 
 _STORAGE_RETRIES = 3
@@ -34,7 +34,7 @@ class Misconfigured(RuntimeError):
         self.problems = dict(problems)
 
 
-class AppStore(TrackingStore, SendResults, Dashboards, Protocol):
+class AppStore(TrackingStore, SendResults, SendIntents, Dashboards, Protocol):
     """What the app's routes and triggers use of a store: the ports, plus a health check and closing."""
 
     async def ping(self) -> None: ...
@@ -144,6 +144,7 @@ class Runtime:
                 retry=RetryPolicy(
                     max_attempts=settings.acs_max_attempts, max_total_seconds=settings.acs_retry_max_seconds
                 ),
+                attempt_seconds=settings.acs_timeout_seconds,
             )
         return self._acs
 

@@ -62,10 +62,21 @@ class Settings:
     acs_max_attempts: int = 4
     acs_retry_max_seconds: float = 30.0
     retention_days: float = 90.0
+    reconcile_after_seconds: float = 60.0
+    # Test-only fault hook: the worker process exits right after ACS answered, before any record
+    # is written (tests/e2e/test_send_intents.py). Never set it anywhere else.
+    test_crash_after_acs: bool = False
 
     @property
     def default_sender(self) -> str:
         return self.senders[0]
+
+    @property
+    def send_deadline_seconds(self) -> float:
+        """The longest a send can take to answer: a storage phase before the ACS call (earlier
+        results, the intent), the ACS budget (its retries, then one whole attempt), a storage
+        phase after it (records, results); each storage phase is bounded by the storage timeout."""
+        return 2 * self.storage_timeout_seconds + self.acs_retry_max_seconds + self.acs_timeout_seconds
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
@@ -84,6 +95,7 @@ class Settings:
         read("table_prefix", lambda: _table_prefix(environ))
         read("senders", lambda: _senders(environ.get("MMS_SENDERS", "")))
         read("query_token_key", lambda: _query_token_key(environ))
+        read("test_crash_after_acs", lambda: environ.get("MMS_TEST_CRASH_AFTER_ACS", "").strip() == "1")
         for key, name, default, low, high in _NUMBERS:
             read(key, functools.partial(_number, environ, name, default, low, high))
         for key, name, whole_default, whole_low, whole_high in _WHOLE_NUMBERS:
@@ -108,9 +120,11 @@ _NUMBERS: tuple[tuple[str, str, float, float, float], ...] = (
     ("acs_timeout_seconds", "ACS_TIMEOUT_SECONDS", 20.0, 0.1, 300.0),
     ("acs_retry_max_seconds", "ACS_RETRY_MAX_SECONDS", 30.0, 0.0, 600.0),
     ("retention_days", "RETENTION_DAYS", 90.0, 0.001, 36500.0),
+    ("reconcile_after_seconds", "SEND_RECONCILE_AFTER_SECONDS", 60.0, 0.0, 86400.0),
 )
 _WHOLE_NUMBERS: tuple[tuple[str, str, int, int, int], ...] = (
-    ("max_request_bytes", "MMS_MAX_REQUEST_BYTES", 2 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    # At most 3 MiB: a send's intent keeps the whole request in one entity-group transaction (4 MiB).
+    ("max_request_bytes", "MMS_MAX_REQUEST_BYTES", 2 * 1024 * 1024, 1024, 3 * 1024 * 1024),
     ("max_attachment_bytes", "MMS_MAX_ATTACHMENT_BYTES", 1024 * 1024, 1, 64 * 1024 * 1024),
     ("acs_max_attempts", "ACS_MAX_ATTEMPTS", 4, 1, 10),
 )

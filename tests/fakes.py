@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from mms_tracker.domain import Change, Status, TrackingRecord
-from mms_tracker.domain.statistics import contribution
-from mms_tracker.service.ports import Page, PoisonEntry, StorageUnavailable, TagActivity
+from mms_tracker.service.ports import Page, PoisonEntry, SendIntent, StorageUnavailable, TagActivity
 
 
 class InMemoryStore:
@@ -24,6 +24,8 @@ class InMemoryStore:
         self.down = False
         self.retirement_entries: dict[str, dt.datetime] = {}
         self.retire_cursor: dt.datetime | None = None
+        self.intents: dict[str, SendIntent] = {}
+        self.intents_down = False  # only the intent writes fail (storage down before the ACS call)
 
     async def get(self, message_id: str) -> TrackingRecord | None:
         return self.records.get(message_id)
@@ -144,3 +146,23 @@ class InMemoryStore:
             return (record.completed_at or now) + keep
         del self.records[message_id]
         return None
+
+    async def put_intent(self, intent: SendIntent) -> None:
+        if self.down or self.intents_down:
+            raise StorageUnavailable("down")
+        self.intents[intent.intent_id] = intent
+
+    async def remove_intent(self, intent: SendIntent) -> None:
+        if self.down:
+            raise StorageUnavailable("down")
+        self.intents.pop(intent.intent_id, None)
+
+    async def intents_before(self, moment: dt.datetime, limit: int) -> list[SendIntent]:
+        if self.down:
+            raise StorageUnavailable("down")
+        found = sorted((i for i in self.intents.values() if i.created_at < moment), key=lambda i: i.created_at)
+        return found[:limit]
+
+    async def note_intent_attempt(self, intent: SendIntent, error: str) -> None:
+        if intent.intent_id in self.intents:
+            self.intents[intent.intent_id] = replace(intent, attempts=intent.attempts + 1, last_error=error)

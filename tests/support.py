@@ -41,6 +41,7 @@ EXPECTED_FUNCTIONS = frozenset(
         "receive_delivery_reports",
         "expire_stale_messages",
         "retire_old_messages",
+        "reconcile_sends",
     }
 )
 

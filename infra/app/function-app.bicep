@@ -74,6 +74,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ACS_MAX_ATTEMPTS', value: '4' }
         { name: 'ACS_RETRY_MAX_SECONDS', value: '30' }
         { name: 'RETENTION_DAYS', value: '90' }
+        { name: 'SEND_RECONCILE_AFTER_SECONDS', value: '60' }
       ]
     }
     functionAppConfig: {

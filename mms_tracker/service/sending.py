@@ -1,8 +1,10 @@
-"""The send use case: validate per recipient, reuse earlier results, call ACS once, record every recipient."""
+"""The send use case: validate per recipient, reuse earlier results, keep an intent, call ACS once,
+record every recipient; and the reconciler that finishes sends whose records were not written."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import email.utils
 import hashlib
@@ -10,19 +12,31 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..domain import FieldError, Send
 from ..domain.phone import is_e164
 from ..logs import log_event, mask_phone
-from .ports import MmsSender, SendResults, StorageRejected, StorageUnavailable, TrackingStore
+from .ports import (
+    AcsError,
+    AcsRequestRejected,
+    MmsSender,
+    SendIntent,
+    SendIntents,
+    SendResults,
+    StorageRejected,
+    StorageUnavailable,
+    TrackingStore,
+)
 from .tracking import record_sends
 
 _log = logging.getLogger("mms_tracker.sending")
 MAX_STORED_NUMBER_CHARS = 64
 MAX_STORED_ERROR_CHARS = 1024
+RECONCILE_BATCH = 100  # intents finished per reconciler run; the next run takes the rest
+RECONCILE_CONCURRENCY = 4
 
 
 INVALID_NUMBER = "Invalid phone number format."  # ACS's own errorMessage for a non-E.164 `to`
@@ -64,44 +78,68 @@ async def send_mms(
     now: dt.datetime,
     expiry_window: dt.timedelta,
     retention: dt.timedelta | None = None,
+    *,
+    intents: SendIntents | None = None,
+    storage_budget: float | None = None,
+    after_acs: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Send ``request`` and return one ACS-shaped item per recipient, in request order.
 
     Recipients that are not E.164 are answered ``400 Invalid phone number format.`` in their
     item and not sent. A recipient whose client ``repeatabilityRequestId`` already has a result
     gets that result and is not sent again. The rest go to ACS in one call, each with a
-    repeatability pair (the client's, or one made here) that every HTTP retry reuses. Records
-    are written concurrently before returning; if that fails after ACS accepted, the error is
-    logged and the ACS result still returned, so the client does not retry into a second send.
+    repeatability pair (the client's, or one made here) that every HTTP retry reuses.
+
+    With ``intents``, the call is first kept as an intent; if that cannot be written, storage's
+    error is raised and nothing is sent. After ACS answers, the records are written and the
+    intent removed; if storage fails or ``storage_budget`` passes meanwhile, the intent stays
+    (:func:`reconcile_sends` finishes it) and ACS's answer is still returned, so the client does
+    not retry into a second send. ``storage_budget`` bounds each storage phase, before the call
+    and after it; the ACS client bounds its own. ``after_acs`` is a test-only fault hook.
     """
     items: list[dict[str, Any] | None] = [None] * len(request.recipients)
     client_ids = [r.repeatability_request_id for r in request.recipients if r.valid and r.repeatability_request_id]
-    known = await results_log.get_send_results(client_ids) if client_ids else {}
-    _refuse_reused_ids(request, known)
-    pending: list[tuple[int, Recipient]] = []
-    for i, recipient in enumerate(request.recipients):
-        if not recipient.valid:
-            items[i] = {"to": recipient.to, "httpStatusCode": 400, "successful": False, "errorMessage": INVALID_NUMBER}
-        elif recipient.repeatability_request_id in known:
-            items[i] = dict(known[recipient.repeatability_request_id]["item"])
-        else:
-            pending.append((i, _with_repeatability(recipient, now)))
+    async with _storage_phase(storage_budget):
+        known = await results_log.get_send_results(client_ids) if client_ids else {}
+        _refuse_reused_ids(request, known)
+        pending: list[tuple[int, Recipient]] = []
+        for i, recipient in enumerate(request.recipients):
+            if not recipient.valid:
+                items[i] = {
+                    "to": recipient.to,
+                    "httpStatusCode": 400,
+                    "successful": False,
+                    "errorMessage": INVALID_NUMBER,
+                }
+            elif recipient.repeatability_request_id in known:
+                items[i] = dict(known[recipient.repeatability_request_id]["item"])
+            else:
+                pending.append((i, _with_repeatability(recipient, now)))
+        intent = _intent_for(request, pending, now, expiry_window) if pending else None
+        if intent is not None and intents is not None:
+            await intents.put_intent(intent)
 
-    if pending:
-        response = await acs.send_mms(_acs_payload(request, [r for _, r in pending]))
+    if intent is not None:
+        try:
+            response = await acs.send_mms(intent.payload)
+        except AcsError as exc:
+            if intents is not None and not exc.maybe_sent:
+                await _drop_intent(intents, intent, storage_budget)
+            raise
+        if after_acs is not None:
+            after_acs()
         for (i, _), item in zip(pending, _align(response["value"], [r for _, r in pending]), strict=True):
             items[i] = item
 
     answered = [item for item in items if item is not None]
     assert len(answered) == len(request.recipients)
     sends = [_send_for(request, r, item, now) for r, item in zip(request.recipients, answered, strict=True)]
-    client_id_of = {i: request.recipients[i].repeatability_request_id for i, _ in pending}
     fresh = {
         client_id: {"item": answered[i], "request": request_fingerprint(request, request.recipients[i])}
-        for i, client_id in client_id_of.items()
+        for i, client_id in ((i, request.recipients[i].repeatability_request_id) for i, _ in pending)
         if client_id
     }
-    await _record(store, results_log, sends, fresh, now, expiry_window, retention)
+    await _record(store, results_log, intents, intent, sends, fresh, now, expiry_window, retention, storage_budget)
     log_event(
         _log,
         logging.INFO,
@@ -112,6 +150,38 @@ async def send_mms(
         reused=len(known),
     )
     return answered
+
+
+@contextlib.asynccontextmanager
+async def _storage_phase(budget: float | None) -> AsyncIterator[None]:
+    """Bound one storage phase of a send; running out of time is storage being unavailable."""
+    try:
+        async with asyncio.timeout(budget):
+            yield
+    except TimeoutError:
+        raise StorageUnavailable(f"storage did not answer within {budget:g} s") from None
+
+
+def _intent_for(
+    request: MmsRequest, pending: list[tuple[int, Recipient]], now: dt.datetime, expiry_window: dt.timedelta
+) -> SendIntent:
+    recipients = [r for _, r in pending]
+    clients = tuple(
+        (position, r.repeatability_request_id, request_fingerprint(request, request.recipients[i]))
+        for position, (i, r) in enumerate(pending)
+        if request.recipients[i].repeatability_request_id and r.repeatability_request_id
+    )
+    return SendIntent(uuid.uuid4().hex, now, now + expiry_window, _acs_payload(request, recipients), clients)
+
+
+async def _drop_intent(intents: SendIntents, intent: SendIntent, budget: float | None) -> None:
+    """ACS certainly sent nothing: the intent goes. If it cannot, the reconciler's repeat is
+    refused or answered as the first call was, by the same repeatability pairs."""
+    try:
+        async with _storage_phase(budget):
+            await intents.remove_intent(intent)
+    except (StorageUnavailable, StorageRejected) as exc:
+        log_event(_log, logging.WARNING, "send_intent_not_removed", intent=intent.intent_id, reason=str(exc))
 
 
 def request_fingerprint(request: MmsRequest, recipient: Recipient) -> str:
@@ -211,25 +281,160 @@ def _rejected_id(recipient: Recipient) -> str:
 async def _record(
     store: TrackingStore,
     results_log: SendResults,
+    intents: SendIntents | None,
+    intent: SendIntent | None,
     sends: list[Send],
     fresh: Mapping[str, dict[str, Any]],
     now: dt.datetime,
     expiry_window: dt.timedelta,
     retention: dt.timedelta | None,
-) -> None:
-    outcomes = await asyncio.gather(
-        record_sends(store, sends, now, expiry_window, retention),
-        results_log.put_send_results(fresh) if fresh else asyncio.sleep(0),
-        return_exceptions=True,
-    )
-    for outcome in outcomes:
-        if isinstance(outcome, (StorageUnavailable, StorageRejected)):
-            log_event(
-                _log,
-                logging.ERROR,
-                "send_records_not_written",
-                reason=str(outcome),
-                recipients=",".join(filter(None, (mask_phone(s.to) for s in sends))),
+    budget: float | None,
+) -> bool:
+    """Write the records and results, then remove the intent; False (logged) when that did not
+    finish in ``budget``: the intent stays and the reconciler finishes it."""
+    try:
+        async with _storage_phase(budget):
+            outcomes = await asyncio.gather(
+                record_sends(store, sends, now, expiry_window, retention),
+                results_log.put_send_results(fresh) if fresh else asyncio.sleep(0),
+                return_exceptions=True,
             )
-        elif isinstance(outcome, BaseException):
-            raise outcome
+            failures = [o for o in outcomes if isinstance(o, BaseException)]
+            for failure in failures:
+                if not isinstance(failure, (StorageUnavailable, StorageRejected)):
+                    raise failure
+            if failures:
+                raise failures[0]
+            if intents is not None and intent is not None:
+                await intents.remove_intent(intent)
+    except (StorageUnavailable, StorageRejected) as exc:
+        log_event(
+            _log,
+            logging.ERROR,
+            "send_records_deferred",
+            reason=str(exc),
+            intent=intent.intent_id if intent is not None and intents is not None else None,
+            recipients=",".join(filter(None, (mask_phone(s.to) for s in sends))),
+        )
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What one reconciler run did: intents recorded from ACS's answer, refused, given up, left."""
+
+    recorded: int = 0
+    refused: int = 0
+    abandoned: int = 0
+    pending: int = 0
+
+
+async def reconcile_sends(
+    intents: SendIntents,
+    acs: MmsSender,
+    store: TrackingStore,
+    results_log: SendResults,
+    now: dt.datetime,
+    older_than: dt.timedelta,
+    retention: dt.timedelta | None = None,
+) -> Reconciled:
+    """Finish every send whose intent is older than ``older_than``: its records were not written.
+
+    Each intent's ACS call is repeated with the same body and repeatability pairs, so ACS answers
+    with the first call's result (or sends now what never reached it), and the records are
+    written from that answer, as the send would have. An intent past its expiry time (the send
+    plus ``EXPIRY_WINDOW_HOURS``) without an answer is recorded as failed to send, with the
+    reason; one that ACS refuses as a whole is recorded as refused. Storage errors raise (the
+    next run tries again); ACS errors leave the intent for the next run.
+    """
+    found = await intents.intents_before(now - older_than, RECONCILE_BATCH)
+    limit = asyncio.Semaphore(RECONCILE_CONCURRENCY)
+
+    async def one(intent: SendIntent) -> str:
+        async with limit:
+            return await _reconcile(intent, intents, acs, store, results_log, now, retention)
+
+    outcomes = await asyncio.gather(*(one(i) for i in found))
+    result = Reconciled(
+        *(sum(1 for o in outcomes if o == kind) for kind in ("recorded", "refused", "abandoned", "pending"))
+    )
+    if found:
+        log_event(_log, logging.INFO, "sends_reconciled", **{k: v for k, v in vars(result).items()})
+    return result
+
+
+async def _reconcile(
+    intent: SendIntent,
+    intents: SendIntents,
+    acs: MmsSender,
+    store: TrackingStore,
+    results_log: SendResults,
+    now: dt.datetime,
+    retention: dt.timedelta | None,
+) -> str:
+    request = _request_of(intent.payload)
+    recipients = list(request.recipients)
+    outcome = "recorded"
+    if now >= intent.expires_at:
+        outcome = "abandoned"
+        reason = (
+            f"ACS gave no answer within EXPIRY_WINDOW_HOURS after {intent.attempts + 1} attempts"
+            f" (last: {intent.last_error or 'none'}); not known to have been sent."
+        )
+        items = [{"to": r.to, "httpStatusCode": 504, "successful": False, "errorMessage": reason} for r in recipients]
+    else:
+        try:
+            response = await acs.send_mms(intent.payload)
+        except AcsRequestRejected as exc:
+            outcome = "refused"
+            items = [
+                {
+                    "to": r.to,
+                    "httpStatusCode": exc.upstream_status or 400,
+                    "successful": False,
+                    "errorMessage": exc.detail,
+                }
+                for r in recipients
+            ]
+        except AcsError as exc:
+            await intents.note_intent_attempt(intent, exc.detail)
+            log_event(_log, logging.WARNING, "send_reconcile_pending", intent=intent.intent_id, reason=exc.detail)
+            return "pending"
+        else:
+            items = _align(response["value"], recipients)
+    sends = [_send_for(request, r, item, intent.created_at) for r, item in zip(recipients, items, strict=True)]
+    fresh = {
+        client_id: {"item": items[position], "request": fingerprint}
+        for position, client_id, fingerprint in intent.clients
+        if outcome != "abandoned" and 0 <= position < len(items)
+    }
+    window = intent.expires_at - intent.created_at
+    await record_sends(store, sends, now, window, retention)
+    if fresh:
+        await results_log.put_send_results(fresh)
+    await intents.remove_intent(intent)
+    log_event(
+        _log,
+        logging.INFO,
+        "send_reconciled",
+        intent=intent.intent_id,
+        outcome=outcome,
+        accepted=sum(1 for s in sends if s.accepted),
+        recipients=len(sends),
+    )
+    return outcome
+
+
+def _request_of(payload: Mapping[str, Any]) -> MmsRequest:
+    """The request an intent's ACS body was made from (the recipients ACS was asked to send to)."""
+    return MmsRequest(
+        from_=str(payload["from"]),
+        recipients=tuple(
+            Recipient(str(r["to"]), r.get("repeatabilityRequestId"), r.get("repeatabilityFirstSent"))
+            for r in payload["recipients"]
+        ),
+        message=payload.get("message"),
+        attachments=tuple(payload.get("attachments") or ()),
+        tag=(payload.get("sendOptions") or {}).get("tag"),
+    )

@@ -86,6 +86,33 @@ def test_numbers_must_be_finite_and_in_range(name: str, value: str) -> None:
     assert "must be a finite number from" in str(caught.value)
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e8", "-1"])
+@pytest.mark.parametrize("name", ["ACS_RETRY_MAX_SECONDS", "RETENTION_DAYS", "SEND_RECONCILE_AFTER_SECONDS"])
+def test_settings_that_may_be_zero_must_still_be_finite_and_in_range(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_environment(with_(**{name: value}))
+    assert set(caught.value.problems) == {name}
+
+
+def test_the_request_size_is_capped_where_an_intent_still_fits_one_transaction() -> None:
+    assert Settings.from_environment(with_(MMS_MAX_REQUEST_BYTES=str(3 * 1024 * 1024))).max_request_bytes == 3145728
+    with pytest.raises(SettingsError):
+        Settings.from_environment(with_(MMS_MAX_REQUEST_BYTES=str(3 * 1024 * 1024 + 1)))
+
+
+def test_the_send_deadline_is_the_sum_of_its_phases() -> None:
+    settings = Settings.from_environment(
+        with_(TRACKING_STORAGE_TIMEOUT_SECONDS="10", ACS_RETRY_MAX_SECONDS="30", ACS_TIMEOUT_SECONDS="20")
+    )
+    assert settings.send_deadline_seconds == 70.0  # README, "Sending": 2 x storage + ACS retries + one attempt
+
+
+def test_the_crash_hook_is_off_unless_set_to_1() -> None:
+    assert Settings.from_environment(GOOD).test_crash_after_acs is False
+    assert Settings.from_environment(with_(MMS_TEST_CRASH_AFTER_ACS="yes")).test_crash_after_acs is False
+    assert Settings.from_environment(with_(MMS_TEST_CRASH_AFTER_ACS="1")).test_crash_after_acs is True
+
+
 def test_a_whole_number_setting_refuses_a_fraction() -> None:
     with pytest.raises(SettingsError) as caught:
         Settings.from_environment(with_(ACS_MAX_ATTEMPTS="2.5"))

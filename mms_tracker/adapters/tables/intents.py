@@ -1,0 +1,184 @@
+"""Send intents: what a send is about to ask of ACS, kept before the call (``docs/storage.md``).
+
+``Intents`` holds one intent per send request (up to 100 recipients, one ACS call) at
+``PartitionKey=<minute it was made, YYYYMMDDHHMM>``, ``RowKey=<intent id>``. The ACS request
+body (every recipient's repeatability pair included) is kept zlib-compressed in binary
+properties of at most 64,000 bytes: up to 15 on the intent's own row, and on further rows
+``<intent id>|<n>`` of the same partition when it is larger, all written in one entity-group
+transaction, so an intent is whole or absent. A successful send removes its intent once every
+record is written; what remains is what the reconciler must finish, found by a range query on
+the partition key (the table holds only sends in flight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableTransactionError, UpdateMode
+
+from ...service.ports import IntentTooLarge, SendIntent
+from .base import Tables
+from .encoding import iso, json_safe, parse_time
+
+CHUNK_BYTES = 64_000  # a binary property holds at most 64 KiB
+CHUNKS_PER_ROW = 15  # 15 x 64,000 bytes stays under the 1 MiB entity limit with the metadata
+# An entity-group transaction carries at most 4 MiB; binary travels base64-encoded in it (4/3),
+# so the compressed body is held to 2.5 MB: about 3.4 MB on the wire.
+MAX_PAYLOAD_BYTES = 2_500_000
+SEPARATOR = "|"
+HEAD_FIELDS = ["PartitionKey", "RowKey", "head", "createdAt", "expiresAt", "attempts", "lastError", "rows"]
+
+
+def minute_bucket(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y%m%d%H%M")
+
+
+def intent_rows(intent: SendIntent) -> list[dict[str, Any]]:
+    """The intent as table rows: its head (metadata and the first chunks), then any further rows."""
+    body = zlib.compress(json.dumps(intent.payload, separators=(",", ":")).encode(), 6)
+    if len(body) > MAX_PAYLOAD_BYTES:
+        raise IntentTooLarge(f"the request is {len(body):,} bytes compressed; at most {MAX_PAYLOAD_BYTES:,} fit")
+    chunks = [body[i : i + CHUNK_BYTES] for i in range(0, len(body), CHUNK_BYTES)] or [b""]
+    groups = [chunks[i : i + CHUNKS_PER_ROW] for i in range(0, len(chunks), CHUNKS_PER_ROW)]
+    partition = minute_bucket(intent.created_at)
+    rows: list[dict[str, Any]] = []
+    for n, group in enumerate(groups):
+        row: dict[str, Any] = {
+            "PartitionKey": partition,
+            "RowKey": intent.intent_id if n == 0 else f"{intent.intent_id}{SEPARATOR}{n}",
+            **{f"b{i}": chunk for i, chunk in enumerate(group)},
+        }
+        rows.append(row)
+    rows[0].update(
+        {
+            "head": True,
+            "status": "Sending",
+            "createdAt": iso(intent.created_at),
+            "expiresAt": iso(intent.expires_at),
+            "clients": json.dumps(intent.clients),
+            "attempts": intent.attempts,
+            "rows": len(rows),
+        }
+    )
+    return rows
+
+
+def intent_from_rows(rows: Sequence[Mapping[str, Any]]) -> SendIntent:
+    head = rows[0]
+    body = b"".join(bytes(row[f"b{i}"]) for row in rows for i in range(CHUNKS_PER_ROW) if row.get(f"b{i}") is not None)
+    return SendIntent(
+        intent_id=head["RowKey"],
+        created_at=parse_time(head["createdAt"]),
+        expires_at=parse_time(head["expiresAt"]),
+        payload=json.loads(zlib.decompress(body)),
+        clients=tuple((int(p), str(c), str(f)) for p, c, f in json.loads(head.get("clients") or "[]")),
+        attempts=int(head.get("attempts") or 0),
+        last_error=head.get("lastError"),
+    )
+
+
+def _row_order(row: Mapping[str, Any]) -> int:
+    _, _, n = str(row["RowKey"]).partition(SEPARATOR)
+    return int(n or 0)
+
+
+class IntentTables(Tables):
+    """The ``Intents`` table."""
+
+    async def put_intent(self, intent: SendIntent) -> None:
+        rows = intent_rows(intent)
+        await self.ensure_tables()
+        try:
+            if len(rows) == 1:
+                await self.intents.create_entity(rows[0])
+            else:
+                await self.intents.submit_transaction([("create", row) for row in rows])
+        except ResourceExistsError:
+            return  # a retry of a write that landed: the intent is the same one
+        except TableTransactionError as exc:
+            if exc.status_code == 409:
+                return  # a retry of a transaction that landed: the intent is already whole
+            raise self._lost(exc) from exc
+        except (AzureError, OSError) as exc:
+            raise self._lost(exc) from exc
+
+    async def remove_intent(self, intent: SendIntent) -> None:
+        partition = minute_bucket(intent.created_at)
+        count = await self._row_count(intent)
+
+        async def delete(row_key: str) -> None:
+            try:
+                await self.intents.delete_entity(partition, row_key)
+            except ResourceNotFoundError:
+                pass
+            except (AzureError, OSError) as exc:
+                raise self._lost(exc) from exc
+
+        # The further rows first: the head is what the reconciler finds, so it goes last.
+        await asyncio.gather(*(delete(f"{intent.intent_id}{SEPARATOR}{n}") for n in range(1, count)))
+        await delete(intent.intent_id)
+
+    async def _row_count(self, intent: SendIntent) -> int:
+        try:
+            rows = intent_rows(intent)
+        except IntentTooLarge:
+            return 1
+        return len(rows)
+
+    async def intents_before(self, moment: dt.datetime, limit: int) -> list[SendIntent]:
+        """Intents made before ``moment``: a range query on the minute partitions, heads only."""
+        await self.ensure_tables()
+        heads: list[Mapping[str, Any]] = []
+        try:
+            async for entity in self.intents.query_entities(
+                "PartitionKey le @last and head eq true",
+                parameters={"last": minute_bucket(moment)},
+                select=HEAD_FIELDS,
+                results_per_page=min(limit, 1000),
+            ):
+                if len(heads) >= limit and entity["PartitionKey"] != heads[-1]["PartitionKey"]:
+                    break  # a minute's rows come in id order: read the last minute whole, then sort
+                if parse_time(entity["createdAt"]) < moment:
+                    heads.append(entity)
+        except (AzureError, OSError) as exc:
+            raise self._lost(exc) from exc
+        heads = sorted(heads, key=lambda h: (h["createdAt"], h["RowKey"]))[:limit]
+        found = await asyncio.gather(*(self._read_intent(h) for h in heads))
+        return [intent for intent in found if intent is not None]
+
+    async def _read_intent(self, head: Mapping[str, Any]) -> SendIntent | None:
+        partition, intent_id = head["PartitionKey"], head["RowKey"]
+        try:
+            rows = [
+                e
+                async for e in self.intents.query_entities(
+                    "PartitionKey eq @pk and RowKey ge @first and RowKey lt @after",
+                    parameters={"pk": partition, "first": intent_id, "after": intent_id + chr(ord(SEPARATOR) + 1)},
+                )
+            ]
+        except (AzureError, OSError) as exc:
+            raise self._lost(exc) from exc
+        rows.sort(key=_row_order)
+        if not rows or not rows[0].get("head") or len(rows) < int(rows[0].get("rows") or 1):
+            return None  # removed meanwhile
+        return intent_from_rows(rows)
+
+    async def note_intent_attempt(self, intent: SendIntent, error: str) -> None:
+        entity = {
+            "PartitionKey": minute_bucket(intent.created_at),
+            "RowKey": intent.intent_id,
+            "attempts": intent.attempts + 1,
+            "lastError": json_safe(error[:1000]),
+        }
+        try:
+            await self.intents.update_entity(entity, mode=UpdateMode.MERGE)
+        except ResourceNotFoundError:
+            pass
+        except (AzureError, OSError) as exc:
+            raise self._lost(exc) from exc
