@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from mms_tracker.domain import Change, Status, TrackingRecord
+from mms_tracker.domain.statistics import contribution
 from mms_tracker.service.ports import Page, PoisonEntry, SendIntent, StorageUnavailable, TagActivity
 
 

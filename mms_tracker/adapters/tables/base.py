@@ -76,7 +76,18 @@ class Tables:
 
         try:
             await asyncio.gather(
-        self.records, self.ids, self.due_table, self.poison, self.requests, self.intents, self.tags = (
+                *(
+                    create(t)
+                    for t in (
+                        self.records,
+                        self.ids,
+                        self.due_table,
+                        self.poison,
+                        self.requests,
+                        self.intents,
+                        self.tags,
+                    )
+                )
             )
         except (AzureError, OSError) as exc:
             raise self._lost(exc) from exc
