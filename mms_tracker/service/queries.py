@@ -77,11 +77,13 @@ async def poison_entries(
     return await store.poison_page(since, page_size, continuation_token)
 
 
-async def export_records(store: Dashboards, tag: str, status: Status | None) -> AsyncIterator[list[TrackingRecord]]:
+async def export_records(
+    store: Dashboards, tag: str, status: Status | None, page_size: int = EXPORT_PAGE_SIZE
+) -> AsyncIterator[list[TrackingRecord]]:
     """Every record of ``tag`` (without history), a page at a time, so no more than a page is held."""
     token: str | None = None
     while True:
-        page = await store.list_tag(tag, status, EXPORT_PAGE_SIZE, token)
+        page = await store.list_tag(tag, status, page_size, token)
         if page.items:
             yield page.items
         token = page.continuation_token
