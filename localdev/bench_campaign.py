@@ -5,6 +5,8 @@
   (:data:`READ_CONCURRENCY`): the tag's summary, a message by id (random ids of the tag), and the
   first page of ``status=Accepted`` (100 items); against a raw point read in the same run, on the
   raw scratch table. Only the public API is used for the app's side.
+- CSV export: the campaign's ``messages.csv`` (time, bytes, and the local host's RSS growth
+  while it answers: its peak, reset just before, less its RSS then).
 - round trips: storage requests per operation, counted by an HTTP transport that counts every
   request it sends (retries included), so the figures do not depend on the machine. The store
   is built as the app builds it (``TableStore(service, prefix, timeout, token_key)``) and driven
@@ -25,6 +27,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -84,6 +87,7 @@ async def _campaign_reads(
     raw_wall, raw_lat = await run_concurrently(
         len(sample), READ_CONCURRENCY, lambda i: raw.get_entity(f"c{random.randrange(len(sample))}", "r")
     )
+    export = await csv_export(stack, http, tag, messages)
     s, r, p, base = (
         summary(SUMMARY_CALLS, summary_wall, summary_lat) | {"p90_ms": round(percentile(summary_lat, 0.9) * 1000, 2)},
         summary(len(sample), read_wall, read_lat),
@@ -99,9 +103,52 @@ async def _campaign_reads(
         "read_by_id": r,
         "first_page": p,
         "raw_point_read": base,
+        "csv_export": export,
         "summary_p50_over_read_by_id_p50": round(s["p50_ms"] / max(r["p50_ms"], 0.001), 1),
         "summary_p50_over_raw_point_read_p50": round(s["p50_ms"] / max(base["p50_ms"], 0.001), 1),
         "first_page_p50_over_raw_point_read_p50": round(p["p50_ms"] / max(base["p50_ms"], 0.001), 1),
+    }
+
+
+def _reset_peak(pid: int) -> None:
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS (Linux 4.0+)
+
+
+def _rss_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+async def csv_export(stack: Stack, http: httpx.AsyncClient, tag: str, messages: int) -> dict[str, Any]:
+    """``GET /api/tags/{tag}/messages.csv`` of the whole campaign: time, size, and how much the
+    local host's RSS grew (its peak, reset just before through ``/proc/<pid>/clear_refs``, less
+    its RSS then). The client reads the body as a stream, so only the host's memory is measured."""
+    pid = stack.host_pid()
+    if pid is None:
+        raise AssertionError("the local host's pid is unknown")
+    _reset_peak(pid)
+    before = _rss_kib(pid, "VmRSS")
+    started = time.perf_counter()
+    rows, size = -1, 0  # the header is not a message
+    async with http.stream("GET", f"{stack.host}/api/tags/{tag}/messages.csv") as response:
+        response.raise_for_status()
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            rows += chunk.count(b"\r\n")
+    seconds = time.perf_counter() - started
+    peak = _rss_kib(pid, "VmHWM")
+    if rows != messages:
+        raise AssertionError(f"the CSV holds {rows} rows, not {messages}")
+    return {
+        "rows": rows,
+        "bytes": size,
+        "seconds": round(seconds, 2),
+        "rows_per_second": round(rows / seconds, 1),
+        "host_rss_before_mib": round(before / 1024, 1),
+        "host_rss_peak_mib": round(peak / 1024, 1),
+        "host_rss_growth_mib": round((peak - before) / 1024, 1),
     }
 
 

@@ -20,7 +20,7 @@ from .adapters.acs import AcsClient, EntraSigner, HmacSigner, RetryPolicy, Signe
 from .adapters.eventgrid import EventGridStatusPublisher
 from .adapters.tables.store import TableStore
 from .logs import log_event
-from .service.ports import SendIntents, SendResults, StatusEventPublisher, StatusOutbox, TrackingStore
+from .service.ports import Dashboards, SendIntents, SendResults, StatusEventPublisher, StatusOutbox, TrackingStore
 from .service.status_events import StatusPublishing, event_source
 from .settings import Settings, SettingsError
 
@@ -36,7 +36,7 @@ class Misconfigured(RuntimeError):
         self.problems = dict(problems)
 
 
-class AppStore(TrackingStore, SendResults, SendIntents, StatusOutbox, Protocol):
+class AppStore(TrackingStore, SendResults, SendIntents, StatusOutbox, Dashboards, Protocol):
     """What the app's routes and triggers use of a store: the ports, plus a health check and closing."""
 
     async def ping(self) -> None: ...

@@ -9,7 +9,8 @@ from dataclasses import replace
 from typing import Any
 
 from mms_tracker.domain import Change, Status, TrackingRecord
-from mms_tracker.service.ports import Page, SendIntent, StorageUnavailable
+from mms_tracker.domain.statistics import contribution
+from mms_tracker.service.ports import Page, PoisonEntry, SendIntent, StorageUnavailable, TagActivity
 
 
 class InMemoryStore:
@@ -72,6 +73,41 @@ class InMemoryStore:
 
     async def tag_counts(self, tag: str) -> Mapping[str, int]:
         return Counter(r.status.value for r in self.records.values() if r.tag == tag)
+
+    async def tag_counters(self, tag: str) -> Mapping[str, int]:
+        """A recount: what every record of the tag counts for (``domain.statistics.contribution``)."""
+        counters: Counter[str] = Counter()
+        for record in self.records.values():
+            if record.tag == tag:
+                counters.update(contribution(record))
+        return counters
+
+    async def tag_activity(
+        self, page_size: int, continuation_token: str | None
+    ) -> tuple[list[TagActivity], str | None]:
+        if self.down:
+            raise StorageUnavailable("down")
+        latest: dict[str, dt.datetime] = {}
+        for r in self.records.values():
+            if r.tag:
+                latest[r.tag] = max(latest.get(r.tag, r.updated_at), r.updated_at)
+        ordered = sorted(latest.items(), key=lambda item: (-item[1].timestamp(), item[0]))
+        start = int(continuation_token or 0)
+        end = start + page_size
+        return [TagActivity(t, at) for t, at in ordered[start:end]], str(end) if end < len(ordered) else None
+
+    async def poison_page(
+        self, since: dt.date, page_size: int, continuation_token: str | None
+    ) -> tuple[list[PoisonEntry], str | None]:
+        entries = [
+            PoisonEntry(
+                str(e.get("id", "")), str(e.get("eventType", "")), reason, "2026-11-27T09:00:00Z", str(e)[:2000]
+            )
+            for e, reason in self.poison
+        ]
+        start = int(continuation_token or 0)
+        end = start + page_size
+        return entries[start:end], str(end) if end < len(entries) else None
 
     async def get_send_results(self, request_ids: list[str]) -> dict[str, dict[str, Any]]:
         return {i: self.send_results[i] for i in request_ids if i in self.send_results}

@@ -23,6 +23,8 @@ MAX_ATTACHMENTS = 10
 MAX_MESSAGE_CHARS = 1000
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 1000
+TAGS_PAGE_SIZE_DEFAULT = 20
+TAGS_PAGE_SIZE_MAX = 100
 # The API's ``MmsContentType`` enum, in its own spelling and order: Azure/azure-rest-api-specs,
 # specification/communication/data-plane/Sms/preview/2024-01-14-preview/communicationservicessms.json,
 # ``MmsSendRequestAttachment.contentType``. Matched case-insensitively, forwarded as spelled here.
@@ -264,10 +266,112 @@ class ByStatus(_Out):
     Expired: int = Field(ge=0)
 
 
+class LatencyOut(_Out):
+    """Send to final report (``completedAt - createdAt``) over Delivered messages, from a fixed-bucket
+    histogram: each percentile is the upper edge of its bucket (null while nothing is Delivered)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="Latency")
+
+    p50Seconds: float | None
+    p90Seconds: float | None
+    p99Seconds: float | None
+    count: int = Field(ge=0)
+    histogram: list[LatencyBucket] = Field(description="Delivered messages per bucket, fastest first.")
+
+
+class LatencyBucket(_Out):
+    upToSeconds: int | None = Field(description="The bucket's upper edge; null for the last, open bucket.")
+    count: int = Field(ge=0)
+
+
 class TagSummary(_Out):
     tag: str
     total: int = Field(ge=0)
     byStatus: ByStatus
+    latency: LatencyOut
+    failureReasons: dict[str, int] = Field(
+        description="statusDetails of Failed messages and how many failed with it: the top 20, most frequent first."
+    )
+
+
+class TagListItem(_Out):
+    tag: str
+    total: int = Field(ge=0)
+    byStatus: ByStatus
+    lastActivityAt: str = Field(
+        json_schema_extra={"format": "date-time"}, description="When a record of the tag last changed (to 30 s)."
+    )
+
+
+class TagPage(_Out):
+    items: list[TagListItem] = Field(description="Newest activity first.")
+    continuationToken: str | None
+
+
+class PoisonItem(_Out):
+    model_config = ConfigDict(extra="forbid", strict=True, title="PoisonEntry")
+
+    eventId: str
+    eventType: str
+    reason: str
+    recordedAt: str = Field(json_schema_extra={"format": "date-time"})
+    payload: str = Field(description="The event as received: its first 2,000 characters.")
+
+
+class PoisonPage(_Out):
+    items: list[PoisonItem]
+    continuationToken: str | None
+
+
+DAY_PATTERN = r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$"
+
+
+def _day(value: str) -> str:
+    dt.date.fromisoformat(value)  # a real date: 2026-02-30 is refused
+    return value
+
+
+class ListTagsQuery(BaseModel):
+    """``GET /api/tags``: its query string."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    pageSize: int = Field(default=TAGS_PAGE_SIZE_DEFAULT, ge=1, le=TAGS_PAGE_SIZE_MAX, description="Tags per page.")
+    continuationToken: str | None = Field(
+        default=None, min_length=1, description="The continuationToken of the previous page, unchanged."
+    )
+
+
+class PoisonQuery(BaseModel):
+    """``GET /api/poison``: its query string."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    since: Annotated[str, Field(pattern=DAY_PATTERN), AfterValidator(_day)] | None = Field(
+        default=None,
+        description="The first day (YYYY-MM-DD, UTC) to list, a real date; default: 7 days ago.",
+    )
+    pageSize: int = Field(default=PAGE_SIZE_DEFAULT, ge=1, le=PAGE_SIZE_MAX, description="Entries per page.")
+    continuationToken: str | None = Field(
+        default=None, min_length=1, description="The continuationToken of the previous page, unchanged."
+    )
+
+
+class ExportQuery(BaseModel):
+    """``GET /api/tags/{tag}/messages.csv``: its query string."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: Status | None = Field(default=None, description="Only messages in this status.")
+
+
+class DashboardQuery(BaseModel):
+    """``GET /api/dashboard``: its query string (``code`` is the function key, read by the host)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tag: str | None = Field(default=None, min_length=1, max_length=MAX_TAG_CHARS, description="Open this tag's view.")
+    view: str | None = Field(default=None, pattern="^(?:tags|poison)$", description="Open this view.")
 
 
 class Health(_Out):

@@ -14,19 +14,42 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from .. import __version__
+from .export import COLUMNS as CSV_COLUMNS
 from .models import (
+    DashboardQuery,
+    ExportQuery,
     Health,
     ListMessagesQuery,
+    ListTagsQuery,
     MessagePage,
     MessageRecord,
     MmsSendMessageRequest,
     MmsSendResult,
+    PoisonPage,
+    PoisonQuery,
     Problem,
+    TagPage,
     TagSummary,
 )
 
-_REQUESTS: tuple[type[BaseModel], ...] = (MmsSendMessageRequest, ListMessagesQuery)
-_RESPONSES: tuple[type[BaseModel], ...] = (MmsSendResult, MessageRecord, MessagePage, TagSummary, Health, Problem)
+_REQUESTS: tuple[type[BaseModel], ...] = (
+    MmsSendMessageRequest,
+    ListMessagesQuery,
+    ListTagsQuery,
+    PoisonQuery,
+    ExportQuery,
+    DashboardQuery,
+)
+_RESPONSES: tuple[type[BaseModel], ...] = (
+    MmsSendResult,
+    MessageRecord,
+    MessagePage,
+    TagSummary,
+    TagPage,
+    PoisonPage,
+    Health,
+    Problem,
+)
 
 
 @cache
@@ -152,7 +175,67 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Messages per status for one tag.",
                     "security": _KEYED,
                     "parameters": [_path_parameter("tag", ListMessagesQuery, "tag")],
-                    "responses": {"200": _json_response("Counts per status, zeros included.", TagSummary), **_ERRORS},
+                    "responses": {
+                        "200": _json_response(
+                            "Counts per status (zeros included), delivery latency, top failure reasons.", TagSummary
+                        ),
+                        **_ERRORS,
+                    },
+                },
+            },
+            "/tags": {
+                "get": {
+                    "operationId": "listTags",
+                    "summary": "The tags, newest activity first, with their counts.",
+                    "security": _KEYED,
+                    "parameters": _query_parameters(ListTagsQuery),
+                    "responses": {
+                        "200": _json_response("A page of tags.", TagPage),
+                        "400": _problem_response("A parameter is invalid."),
+                        **_ERRORS,
+                    },
+                },
+            },
+            "/tags/{tag}/messages.csv": {
+                "get": {
+                    "operationId": "exportTagMessages",
+                    "summary": "Every message of the tag as CSV (RFC 4180, UTF-8), formulas escaped.",
+                    "security": _KEYED,
+                    "parameters": [_path_parameter("tag", ListMessagesQuery, "tag"), *_query_parameters(ExportQuery)],
+                    "responses": {
+                        "200": {
+                            "description": "Header row: " + ",".join(CSV_COLUMNS) + ".",
+                            "content": {"text/csv": {"schema": {"type": "string"}}},
+                        },
+                        "400": _problem_response("A parameter is invalid."),
+                        **_ERRORS,
+                    },
+                },
+            },
+            "/poison": {
+                "get": {
+                    "operationId": "listPoison",
+                    "summary": "Events that could never be processed, with the reason and the payload's start.",
+                    "security": _KEYED,
+                    "parameters": _query_parameters(PoisonQuery),
+                    "responses": {
+                        "200": _json_response("A page of poison entries.", PoisonPage),
+                        "400": _problem_response("A parameter is invalid."),
+                        **_ERRORS,
+                    },
+                },
+            },
+            "/dashboard": {
+                "get": {
+                    "operationId": "getDashboard",
+                    "summary": "The dashboard: one self-contained HTML page (no external requests).",
+                    "security": _KEYED,
+                    "parameters": _query_parameters(DashboardQuery),
+                    "responses": {
+                        "200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}},
+                        "400": _problem_response("A parameter is invalid."),
+                        "401": _problem_response("No or wrong function key."),
+                    },
                 },
             },
             "/events/delivery-reports": {

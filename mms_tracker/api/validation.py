@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from ..domain import FieldError, Status
 from ..domain.timestamps import parse_rfc1123
 from ..service.sending import MmsRequest, Recipient
-from .models import MMS_CONTENT_TYPES, ListMessagesQuery, MmsSendMessageRequest
+from .models import MMS_CONTENT_TYPES, ListMessagesQuery, ListTagsQuery, MmsSendMessageRequest, PoisonQuery
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -81,6 +81,12 @@ def parse_list_query(params: Mapping[str, str]) -> ListMessagesQuery:
     return _validated(ListMessagesQuery, present, QueryInvalid)
 
 
+def parse_query(model: type[M], params: Mapping[str, str]) -> M:
+    """Validate a query string against ``model``; raise :class:`QueryInvalid` naming every bad parameter."""
+    present = {k: v for k, v in params.items() if k in model.model_fields and v != ""}
+    return _validated(model, present, QueryInvalid)
+
+
 def _validated(model: type[M], data: Any, error: type[RequestInvalid]) -> M:
     try:
         return model.model_validate(data)
@@ -93,7 +99,7 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
     errors: dict[str, FieldError] = {}
     for error in exc.errors(include_url=False, include_input=False):
         path = _path(error["loc"])
-        errors.setdefault(path, FieldError(path, _message(error)))
+        errors.setdefault(path, FieldError(path, _message(error, exc.title)))
     return list(errors.values())
 
 
@@ -114,6 +120,7 @@ _PATTERN_MESSAGES = {
     "repeatabilityFirstSent": "must be an RFC 1123 date such as 'Tue, 26 Mar 2019 16:06:51 GMT'",
     "contentType": "must be one of the MMS content types: " + ", ".join(MMS_CONTENT_TYPES),
     "contentInBase64": "is not valid base64",
+    "since": "must be a date (YYYY-MM-DD)",
 }
 _TYPE_MESSAGES = {
     "string_type": "must be a string",
@@ -127,10 +134,13 @@ _TYPE_MESSAGES = {
     "enum": "must be one of " + ", ".join(s.value for s in Status),
     "missing": "is required",
     "string_unicode": "must be valid unicode text (no lone surrogates)",
+    "date_from_datetime_parsing": "must be a date (YYYY-MM-DD)",
+    "date_parsing": "must be a date (YYYY-MM-DD)",
 }
+_QUERIES: dict[str, type[BaseModel]] = {m.__name__: m for m in (ListMessagesQuery, ListTagsQuery, PoisonQuery)}
 
 
-def _message(error: Any) -> str:
+def _message(error: Any, model: str) -> str:
     kind, context, loc = error["type"], error.get("ctx") or {}, error["loc"]
     field = next((str(step) for step in reversed(loc) if isinstance(step, str)), "")
     if kind == "string_pattern_mismatch":
@@ -146,12 +156,13 @@ def _message(error: Any) -> str:
         noun = field.removesuffix("s") + ("" if n == 1 else "s")  # recipients, attachments
         return f"must list at {'least' if kind == 'too_short' else 'most'} {n} {noun}"
     if kind in ("greater_than_equal", "less_than_equal"):
-        return "must be between {} and {}".format(*_bounds(field))
+        return "must be between {} and {}".format(*_bounds(model, field))
     return str(error["msg"])
 
 
-def _bounds(field: str) -> tuple[Any, Any]:
-    schema = ListMessagesQuery.model_json_schema()["properties"].get(field, {})
+def _bounds(model: str, field: str) -> tuple[Any, Any]:
+    declared = _QUERIES.get(model, ListMessagesQuery)
+    schema = declared.model_json_schema()["properties"].get(field, {})
     return schema.get("minimum"), schema.get("maximum")
 
 

@@ -94,6 +94,47 @@ class TrackingStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class TagActivity:
+    tag: str
+    last_activity_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class PoisonEntry:
+    """An event that could never be processed, as inspection shows it."""
+
+    event_id: str
+    event_type: str
+    reason: str
+    recorded_at: str
+    payload: str  # the first characters of the payload (``POISON_PREVIEW_CHARS`` in the adapter)
+
+
+class Dashboards(Protocol):
+    """The reads behind the dashboard and the exports (``adapters.tables.TableStore``)."""
+
+    async def tag_counters(self, tag: str) -> Mapping[str, int]:
+        """Every counter of the tag: statuses, latency buckets, failure reasons (``domain.statistics``)."""
+        ...
+
+    async def tag_activity(
+        self, page_size: int, continuation_token: str | None
+    ) -> tuple[list[TagActivity], str | None]:
+        """One page of tags, newest activity first."""
+        ...
+
+    async def list_tag(self, tag: str, status: Status | None, page_size: int, continuation_token: str | None) -> Page:
+        """One page of a tag's records (without history), optionally of one status."""
+        ...
+
+    async def poison_page(
+        self, since: dt.date, page_size: int, continuation_token: str | None
+    ) -> tuple[list[PoisonEntry], str | None]:
+        """One page of the poison entries recorded on ``since`` or later."""
+        ...
+
+
 class AcsError(Exception):
     """ACS could not be reached or refused the request; ``status`` is what our API answers.
 

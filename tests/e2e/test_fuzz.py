@@ -152,9 +152,24 @@ def read_cases() -> st.SearchStrategy[tuple[str, dict[str, str]]]:
             "continuationToken": hostile_text(),
         },
     )
+    listing = st.fixed_dictionaries(
+        {},
+        optional={
+            "pageSize": st.sampled_from(["0", "1", "100", "101", "-1"]) | hostile_text(),
+            "continuationToken": hostile_text(),
+            "since": st.sampled_from(["2026-11-27", "2026-02-30", "2026-1-1"]) | hostile_text(),
+            "tag": hostile_text(),
+            "view": st.sampled_from(["tags", "poison"]) | hostile_text(),
+        },
+    )
     return st.one_of(
         st.tuples(path_text.map(lambda t: f"/api/messages/{t}"), st.just({})),
         st.tuples(path_text.map(lambda t: f"/api/tags/{t}/summary"), st.just({})),
+        st.tuples(path_text.map(lambda t: f"/api/tags/{t}/messages.csv"), query.map(_url_safe).filter(_short_enough)),
+        st.tuples(
+            st.sampled_from(["/api/tags", "/api/poison", "/api/dashboard"]),
+            listing.map(_url_safe).filter(_short_enough),
+        ),
         st.tuples(
             st.just("/api/messages"),
             query.map(_url_safe).filter(_short_enough),

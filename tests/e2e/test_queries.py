@@ -176,7 +176,19 @@ async def test_summary_equals_a_count_over_the_records_after_a_burst_of_concurre
 
 async def test_summary_of_an_unknown_tag_is_all_zeros(api: Any) -> None:
     _, summary = await checked(api, "GET", "/api/tags/nobody/summary", "/tags/{tag}/summary")
-    assert summary == {"tag": "nobody", "total": 0, "byStatus": {s.value: 0 for s in Status}}
+    assert {k: summary[k] for k in ("tag", "total", "byStatus")} == {
+        "tag": "nobody",
+        "total": 0,
+        "byStatus": {s.value: 0 for s in Status},
+    }
+    latency = summary["latency"]
+    assert (latency["p50Seconds"], latency["p90Seconds"], latency["p99Seconds"], latency["count"]) == (
+        None,
+        None,
+        None,
+        0,
+    )
+    assert {b["count"] for b in latency["histogram"]} == {0} and summary["failureReasons"] == {}
 
 
 async def test_send_and_get_responses_conform_to_the_document(api: Any) -> None:

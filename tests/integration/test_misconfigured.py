@@ -33,6 +33,10 @@ ROUTES = [
     ("GET", "/api/messages/some-id"),
     ("GET", "/api/messages?tag=t"),
     ("GET", "/api/tags/t/summary"),
+    ("GET", "/api/tags"),
+    ("GET", "/api/tags/t/messages.csv"),
+    ("GET", "/api/poison"),
+    ("GET", "/api/dashboard"),
     ("GET", "/api/openapi.json"),
     ("POST", "/api/events/delivery-reports"),
 ]

@@ -204,6 +204,7 @@ EVENT = {
     "recordedAt": TIME,
     "tag": None,
 }
+BY_STATUS = {"Accepted": 1, "Delivered": 0, "Failed": 0, "Rejected": 0, "Expired": 0}
 CASES: list[tuple[type[BaseModel], dict[str, Any], bool]] = [
     (models.MmsSendMessageRequest, SEND, False),
     (models.ListMessagesQuery, {"tag": "t", "status": "Failed", "pageSize": 10, "continuationToken": "abc"}, True),
@@ -216,9 +217,48 @@ CASES: list[tuple[type[BaseModel], dict[str, Any], bool]] = [
     (models.MessagePage, {"items": [SUMMARY], "continuationToken": None}, True),
     (
         models.TagSummary,
-        {"tag": "t", "total": 1, "byStatus": {"Accepted": 1, "Delivered": 0, "Failed": 0, "Rejected": 0, "Expired": 0}},
+        {
+            "tag": "t",
+            "total": 1,
+            "byStatus": BY_STATUS,
+            "latency": {
+                "p50Seconds": 2.0,
+                "p90Seconds": None,
+                "p99Seconds": 5.0,
+                "count": 1,
+                "histogram": [{"upToSeconds": 1, "count": 0}, {"upToSeconds": None, "count": 1}],
+            },
+            "failureReasons": {"Carrier rejected": 3},
+        },
         True,
     ),
+    (
+        models.TagPage,
+        {
+            "items": [{"tag": "t", "total": 1, "byStatus": BY_STATUS, "lastActivityAt": "2026-11-27T09:00:00Z"}],
+            "continuationToken": None,
+        },
+        True,
+    ),
+    (
+        models.PoisonPage,
+        {
+            "items": [
+                {
+                    "eventId": "e",
+                    "eventType": "t",
+                    "reason": "r",
+                    "recordedAt": "2026-11-27T09:00:00Z",
+                    "payload": "{}",
+                }
+            ],
+            "continuationToken": "abc",
+        },
+        True,
+    ),
+    (models.ListTagsQuery, {"pageSize": 10, "continuationToken": "abc"}, True),
+    (models.PoisonQuery, {"since": "2026-11-27", "pageSize": 10, "continuationToken": "abc"}, True),
+    (models.DashboardQuery, {"tag": "t", "view": "poison"}, True),
     (models.Problem, {"type": "about:blank", "title": "x", "status": 400, "detail": "d", "errors": []}, True),
 ]
 

@@ -22,8 +22,9 @@ _TRANSIENT_STATUS = frozenset({404, 408, 409, 412, 429})  # 404: a table gone (r
 
 
 # Every table the app uses, after TRACKING_TABLE_PREFIX: records with their counters, the id
-# pointers, the expiry index, poison events, send results, and sends in flight (docs/storage.md).
-TABLES = (f"Records{SCHEMA}", f"Ids{SCHEMA}", "Due", "Poison", "Requests", "Intents")
+# pointers, the expiry index, poison events, send results, sends in flight, and the tags by
+# activity (docs/storage.md).
+TABLES = (f"Records{SCHEMA}", f"Ids{SCHEMA}", "Due", "Poison", "Requests", "Intents", "Tags")
 
 
 class Tables:
@@ -35,7 +36,7 @@ class Tables:
         self._service = service
         self._timeout = timeout_seconds
         self._token_key = token_key
-        self.records, self.ids, self.due_table, self.poison, self.requests, self.intents = (
+        self.records, self.ids, self.due_table, self.poison, self.requests, self.intents, self.tags = (
             service.get_table_client(prefix + name) for name in TABLES
         )
         self._ready: asyncio.Task[None] | None = None
@@ -75,7 +76,18 @@ class Tables:
 
         try:
             await asyncio.gather(
-                *(create(t) for t in (self.records, self.ids, self.due_table, self.poison, self.requests, self.intents))
+                *(
+                    create(t)
+                    for t in (
+                        self.records,
+                        self.ids,
+                        self.due_table,
+                        self.poison,
+                        self.requests,
+                        self.intents,
+                        self.tags,
+                    )
+                )
             )
         except (AzureError, OSError) as exc:
             raise self._lost(exc) from exc

@@ -54,7 +54,7 @@ class _Write:
 
     row: str
     operation: tuple[Any, ...]
-    delta: dict[str, int]
+    delta: dict[str, int]  # counter key (a status, a latency bucket, a failure reason) -> change
     done: asyncio.Future[None]
 
 
@@ -142,7 +142,7 @@ class GroupCommit(Tables):
             counts: dict[str, int] = {}
             if any(delta.values()):
                 counts, counter_etag = await self._counter(partition)
-                counts = {status: counts[status] + delta.get(status, 0) for status in counts}
+                counts = {key: counts.get(key, 0) + delta.get(key, 0) for key in counts.keys() | delta.keys()}
                 counter_op = upsert(counter_entity(partition, counts), counter_etag)
             operations = [w.operation for w in batch] + ([counter_op] if counter_op else [])
             try:

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ...domain import DeliveryAttempt, RecordedEvent, Status, StatusChange, TrackingRecord, retain
+from ...domain.statistics import REASON_KEY
 
 MAX_CONFLICT_RETRIES = 12
 POISON_PAYLOAD_CHARS = 16_000
@@ -36,6 +37,10 @@ RECORD_PREFIX = "r" + SEPARATOR
 COUNTER_ROW = "c"
 POINTER_ROW = "p"
 COUNTED = tuple(s.value for s in Status)
+LATENCY_PROPERTY = re.compile(r"L[0-9]{2}")  # a latency bucket's counter (domain.statistics.LATENCY_KEY)
+REASONS_PROPERTY = "failureReasons"  # {details: count} as JSON
+OTHER_REASONS = "(other reasons)"
+MAX_REASONS_JSON_CHARS = 30_000
 
 
 def shard_of(message_id: str) -> int:
@@ -62,12 +67,35 @@ def record_row(message_id: str) -> str:
 
 
 def counts_of(entity: Mapping[str, Any] | None) -> dict[str, int]:
-    """A counter entity as ``{status: n}`` (every status, zeros included)."""
-    return {status: int((entity or {}).get(status, 0)) for status in COUNTED}
+    """A counter entity as ``{key: n}``: every status (zeros included), then the latency buckets
+    (``L00``...) and failure reasons (``reason:<details>``) it holds (``domain.statistics``)."""
+    counts = {status: int((entity or {}).get(status, 0)) for status in COUNTED}
+    for key, value in (entity or {}).items():
+        if LATENCY_PROPERTY.fullmatch(key):
+            counts[key] = int(value)
+    reasons = json.loads((entity or {}).get(REASONS_PROPERTY) or "{}")
+    counts.update({REASON_KEY + reason: int(n) for reason, n in reasons.items()})
+    return counts
 
 
 def counter_entity(partition: str, counts: Mapping[str, int]) -> dict[str, Any]:
-    return {"PartitionKey": partition, "RowKey": COUNTER_ROW, **{s: int(counts.get(s, 0)) for s in COUNTED}}
+    """The counters as an entity; the reasons as one JSON property, folded into :data:`OTHER_REASONS`
+    (least frequent first) past :data:`MAX_REASONS_JSON_CHARS`, so the property stays under 64 KiB."""
+    entity: dict[str, Any] = {"PartitionKey": partition, "RowKey": COUNTER_ROW}
+    entity.update({s: int(counts.get(s, 0)) for s in COUNTED})
+    entity.update({k: int(n) for k, n in counts.items() if LATENCY_PROPERTY.fullmatch(k) and n})
+    reasons = {k[len(REASON_KEY) :]: int(n) for k, n in counts.items() if k.startswith(REASON_KEY) and n}
+    other = sum(n for n in reasons.values() if n < 0)  # a decrement of a reason already folded away
+    reasons = {reason: n for reason, n in reasons.items() if n > 0}
+    reasons[OTHER_REASONS] = reasons.get(OTHER_REASONS, 0) + other
+    while len(json.dumps(reasons)) > MAX_REASONS_JSON_CHARS and len(reasons) > 1:
+        reason = min((r for r in reasons if r != OTHER_REASONS), key=lambda r: (reasons[r], r))
+        reasons[OTHER_REASONS] += reasons.pop(reason)
+    if not reasons[OTHER_REASONS]:
+        del reasons[OTHER_REASONS]
+    if reasons:
+        entity[REASONS_PROPERTY] = json.dumps(reasons)
+    return entity
 
 
 def due_bucket(moment: dt.datetime) -> str:

@@ -13,16 +13,19 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import UpdateMode
 
-from .base import Tables
+from ...service.ports import PoisonEntry
 from .encoding import (
     POISON_PAYLOAD_CHARS,
     iso,
     json_safe,
     table_key,
 )
+from .tokens import TokenSealing
+
+POISON_PREVIEW_CHARS = 2_000  # what a listing shows of each payload
 
 
-class PoisonTables(Tables):
+class PoisonTables(TokenSealing):
     """The ``Poison`` table."""
 
     # --- poison ------------------------------------------------------------------------------
@@ -56,3 +59,34 @@ class PoisonTables(Tables):
             dict(e)
             async for e in self.poison.query_entities("PartitionKey eq @pk", parameters={"pk": day.strftime("%Y%m%d")})
         ]
+
+    async def poison_page(
+        self, since: dt.date, page_size: int, continuation_token: str | None
+    ) -> tuple[list[PoisonEntry], str | None]:
+        """One page of the entries recorded on ``since`` or later, oldest day first (day partitions)."""
+        await self.ensure_tables()
+        key = await self._sealing_key()
+        day = since.strftime("%Y%m%d")
+        position = self._open_token(key, continuation_token, day, None, kind="poison") if continuation_token else None
+        try:
+            pages = self.poison.query_entities(
+                "PartitionKey ge @day", parameters={"day": day}, results_per_page=page_size
+            ).by_page(continuation_token=position)  # type: ignore[arg-type]  # the Tables pager takes its dict token
+            entities = [e async for e in await anext(pages)]
+            next_position = pages.continuation_token  # type: ignore[attr-defined]
+        except StopAsyncIteration:
+            entities, next_position = [], None
+        except (AzureError, OSError) as exc:
+            raise self._lost(exc) from exc
+        items = [
+            PoisonEntry(
+                event_id=str(e.get("eventId", "")),
+                event_type=str(e.get("eventType", "")),
+                reason=str(e.get("reason", "")),
+                recorded_at=str(e.get("recordedAt", "")),
+                payload=str(e.get("payload", ""))[:POISON_PREVIEW_CHARS],
+            )
+            for e in entities
+        ]
+        token = self._seal_token(key, next_position, day, None, kind="poison") if next_position else None
+        return items, token

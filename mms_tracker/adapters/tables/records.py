@@ -31,6 +31,7 @@ from azure.core.exceptions import (
 from azure.data.tables import UpdateMode
 
 from ...domain import Change, Status, TrackingRecord, absorb
+from ...domain.statistics import counter_delta
 from ...service.ports import Page, StorageConflict
 from .commit import Entity, GroupCommit, RecordMoved, upsert
 from .encoding import (
@@ -49,10 +50,10 @@ from .encoding import (
     tag_range,
 )
 from .outbox import OutboxTables
-from .tokens import TokenSealing
+from .tag_index import TagIndex
 
 
-class RecordTables(TokenSealing, OutboxTables, GroupCommit):
+class RecordTables(TagIndex, OutboxTables, GroupCommit):
     """The ``Records`` and ``Ids`` tables."""
 
     # --- reads ---------------------------------------------------------------------------
@@ -89,12 +90,17 @@ class RecordTables(TokenSealing, OutboxTables, GroupCommit):
 
     async def tag_counts(self, tag: str) -> dict[str, int]:
         """Messages per status: the counters of the tag's shards, read concurrently (never a scan)."""
+        counters = await self.tag_counters(tag)
+        return {status: counters[status] for status in counts_of(None)}
+
+    async def tag_counters(self, tag: str) -> dict[str, int]:
+        """Every counter of the tag (statuses, latency buckets, failure reasons), summed over its shards."""
         await self.ensure_tables()
         shards = await asyncio.gather(*(self._read_counter(p) for p in tag_partitions(tag)))
-        totals = dict.fromkeys(counts_of(None), 0)
+        totals = counts_of(None)
         for counts, _ in shards:
-            for status, n in counts.items():
-                totals[status] += n
+            for key, n in counts.items():
+                totals[key] = totals.get(key, 0) + n
         return totals
 
     # --- read-decide-write ---------------------------------------------------------------
@@ -187,7 +193,7 @@ class RecordTables(TokenSealing, OutboxTables, GroupCommit):
             guard = {"etag": entity["__etag"], "match_condition": MatchConditions.IfNotModified}
             operation = ("delete", {"PartitionKey": partition, "RowKey": record_row(message_id)}, guard)
             try:
-                await self._commit(partition, operation, {before.status.value: -1})
+                await self._commit(partition, operation, counter_delta(before, None))
                 return
             except RecordMoved:
                 entity = await self._read(partition, message_id)  # it changed: fold its news in, then retry
@@ -227,21 +233,20 @@ class RecordTables(TokenSealing, OutboxTables, GroupCommit):
         self, partition: str, entity: Entity | None, before: TrackingRecord | None, after: TrackingRecord
     ) -> None:
         """The record, and its shard's counters when its status moves: one entity-group transaction."""
-        delta: dict[str, int] = {}
-        if before is None or before.status is not after.status:
-            delta[after.status.value] = 1
-            if before is not None:
-                delta[before.status.value] = -1
+        delta = counter_delta(before, after)  # the status, and a Delivered latency or a Failed reason
         etag = entity["__etag"] if entity is not None else None
         if not self.status_events_enabled:  # no topic: revisions are counted, no event is kept pending
             after = replace(after, published_revision=after.status_revision)
         new = tuple(c for c in after.pending if before is None or c.revision > before.status_revision)
         commit = self._commit(partition, upsert(encode_record(after, partition), etag), delta)
+        touch = self._touch_tag(after.tag, after.updated_at)  # the tag's listing row, beside the write
         if not new:
-            await commit
+            await asyncio.gather(commit, touch)
             return
         # The events are in the record's own write; their index rows (for the retry timer) go beside it.
-        outcomes = await asyncio.gather(commit, self._add_outbox_entries(after.message_id, new), return_exceptions=True)
+        outcomes = await asyncio.gather(
+            commit, self._add_outbox_entries(after.message_id, new), touch, return_exceptions=True
+        )
         for outcome in outcomes:  # the commit's failure first: RecordMoved sends the writer round again
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -265,7 +270,7 @@ class RecordTables(TokenSealing, OutboxTables, GroupCommit):
         guard = {"etag": entity["__etag"], "match_condition": MatchConditions.IfNotModified}
         operation = ("delete", {"PartitionKey": pointer[0], "RowKey": record_row(message_id)}, guard)
         try:
-            await self._commit(pointer[0], operation, {record.status.value: -1})
+            await self._commit(pointer[0], operation, counter_delta(record, None))
         except RecordMoved:
             return now  # it changed meanwhile (a late report): look again on the next run
         await self._drop_pointer(message_id, pointer[2])

@@ -12,6 +12,7 @@ Tables (all prefixed with ``TRACKING_TABLE_PREFIX``; design notes in ``docs/stor
   answer for a client's id. Partition ``meta`` (never a UUID) holds the generated token key.
 - ``Intents``: ``PartitionKey=<minute>``, ``RowKey=<intent id>``; sends in flight, written
   before the ACS call and removed once their records are written (the reconciler finishes the rest).
+- ``Tags``: ``PartitionKey=tag``, ``RowKey=<tag>``; ``lastActivityAt``, for listing the tags by activity.
 
 Keys are percent-encoded, so any tag or id is a valid key; a value whose encoding would pass
 :data:`MAX_KEY_CHARS` is keyed by its SHA-256 instead (the original is kept in a property).

@@ -45,13 +45,19 @@ class TokenSealing(Tables):
         return self._token_key
 
     @staticmethod
-    def _seal_token(key: bytes, position: Mapping[str, Any], tag: str, status: Status | None) -> str:
-        payload = json.dumps({"p": position, "t": tag, "s": status.value if status else None}, separators=(",", ":"))
+    def _seal_token(
+        key: bytes, position: Mapping[str, Any], tag: str, status: Status | None, kind: str = "messages"
+    ) -> str:
+        """A token for ``position`` in the listing ``kind`` (messages, tags, poison) of ``tag`` and ``status``."""
+        body: dict[str, Any] = {"p": position, "t": tag, "s": status.value if status else None}
+        if kind != "messages":
+            body["k"] = kind
+        payload = json.dumps(body, separators=(",", ":"))
         mac = hmac.new(key, payload.encode(), hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(mac + payload.encode()).decode().rstrip("=")
 
     @staticmethod
-    def _open_token(key: bytes, token: str, tag: str, status: Status | None) -> dict[str, Any]:
+    def _open_token(key: bytes, token: str, tag: str, status: Status | None, kind: str = "messages") -> dict[str, Any]:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             mac, payload = raw[:16], raw[16:]
@@ -62,6 +68,8 @@ class TokenSealing(Tables):
             raise InvalidContinuationToken("continuationToken is not a token this service issued") from exc
         if not isinstance(body, dict):
             raise InvalidContinuationToken("continuationToken is not a token this service issued")
+        if body.get("k", "messages") != kind:
+            raise InvalidContinuationToken(f"continuationToken belongs to another listing than {kind}")
         if body.get("t") != tag or body.get("s") != (status.value if status else None):
             raise InvalidContinuationToken("continuationToken belongs to another tag or status filter")
         position = body.get("p")

@@ -1,12 +1,14 @@
 """The app's triggers, one blueprint per concern; ``function_app.py`` registers ``BLUEPRINTS``."""
 
+from .dashboard import blueprint as dashboard
 from .delivery_reports import blueprint as delivery_reports
 from .health import blueprint as health
 from .messages import blueprint as messages
 from .openapi import blueprint as openapi
+from .poison import blueprint as poison
 from .status_events import blueprint as status_events
 from .tags import blueprint as tags
 
-BLUEPRINTS = (health, messages, tags, delivery_reports, status_events, openapi)
+BLUEPRINTS = (health, messages, tags, poison, dashboard, delivery_reports, status_events, openapi)
 
 __all__ = ["BLUEPRINTS"]

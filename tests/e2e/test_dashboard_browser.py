@@ -1,0 +1,218 @@
+"""The dashboard in a real browser (Debian's chromium driven by Playwright), over the whole stack:
+Azurite, the ACS simulator and the local host, as ``make run`` starts them.
+
+A campaign goes out through the simulator (numbers ending 4040 fail), and the page must show the
+numbers the API answers, log no console error, and send no request anywhere but 127.0.0.1.
+Screenshots at desktop and phone widths go to a temporary folder, or to ``docs/img`` (what the
+README shows) with ``UPDATE_SCREENSHOTS=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+import pytest
+
+from localdev.stack import azurite_connection_string, stop_group
+from tests.support import ROOT, SIMULATOR_CONNECTION_STRING, fixture, free_port, poll
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+KEY = "browser-test-key"
+STATUSES = ("Accepted", "Delivered", "Failed", "Rejected", "Expired")
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}  # a common phone's CSS viewport
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI") == "true":
+        raise RuntimeError("chromium is missing: .ci/run installs it with apt-get")
+    pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright  # noqa: E402  # after the skip
+
+
+class Stack:
+    def __init__(self, process: subprocess.Popen[str], base: str) -> None:
+        self.process, self.base = process, base
+
+    def api(self, path: str, **params: str) -> Any:
+        response = httpx.get(f"{self.base}/api/{path}", params=params, headers={"x-functions-key": KEY}, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+def start(env_overrides: dict[str, str], *command: str) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    env = {**os.environ, **env_overrides, "LOCAL_HOST_PORT": str(port), "LOCAL_FUNCTION_KEY": KEY}
+    process = subprocess.Popen(
+        [sys.executable, *command],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    return process, port
+
+
+def healthy(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    ports = {name: str(free_port()) for name in ("ACS_SIMULATOR_PORT", "AZURITE_BLOB_PORT", "AZURITE_QUEUE_PORT")}
+    ports["AZURITE_TABLE_PORT"] = str(free_port())
+    process, port = start({**ports, "AZURITE_LOCATION": "memory"}, "-m", "localdev.stack")
+    try:
+        poll(lambda: healthy(f"http://127.0.0.1:{port}/api/health"), deadline_seconds=90, interval=0.2)
+        yield Stack(process, f"http://127.0.0.1:{port}")
+    finally:
+        stop_group(process)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield launched
+        launched.close()
+
+
+class Watched:
+    """A page whose console errors and requests are kept, to assert on after."""
+
+    def __init__(self, browser: Browser, viewport: dict[str, int]) -> None:
+        self.context = browser.new_context(viewport=viewport)  # type: ignore[arg-type]  # a ViewportSize dict
+        self.page: Page = self.context.new_page()
+        self.errors: list[str] = []
+        self.hosts: set[str] = set()
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("request", self._request)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    def _request(self, request: Request) -> None:
+        self.hosts.add(urlsplit(request.url).hostname or request.url)
+
+    def open(self, url: str) -> Page:
+        self.page.goto(url)
+        self.page.wait_for_selector("body[data-ready=true]")
+        return self.page
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def shots_dir(tmp_path: Path) -> Path:
+    return ROOT / "docs" / "img" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+
+
+def numbers(page: Page, attribute: str) -> dict[str, str]:
+    cells = page.locator(f"[{attribute}]")
+    return {cells.nth(i).get_attribute(attribute) or "": cells.nth(i).inner_text() for i in range(cells.count())}
+
+
+def test_the_dashboard_shows_what_the_api_says_after_a_campaign(stack: Stack, browser: Browser, tmp_path: Path) -> None:
+    shots = shots_dir(tmp_path)
+    desktop = Watched(browser, DESKTOP)
+    try:
+        empty = desktop.open(f"{stack.base}/api/dashboard?code={KEY}")
+        assert "No campaigns yet" in empty.locator("#no-campaigns").inner_text()
+
+        tag = "spring-" + uuid.uuid4().hex[:6]
+        body = fixture("seed_send_request.json")
+        failing = [f"+1833{i:03d}4040" for i in range(4)]  # the simulator fails numbers ending 4040
+        body["recipients"] = [{"to": f"+1833{i:03d}0{i % 10}71"} for i in range(26)] + [{"to": n} for n in failing]
+        body["recipients"].append({"to": "+12345"})  # not E.164: Rejected
+        body["sendOptions"] = {"enableDeliveryReport": True, "tag": tag}
+        sent = httpx.post(f"{stack.base}/api/messages", json=body, headers={"x-functions-key": KEY}, timeout=60)
+        assert sent.status_code == 202, sent.text
+        poll(
+            lambda: stack.api(f"tags/{quote(tag)}/summary")["byStatus"]["Accepted"] == 0,
+            deadline_seconds=90,
+            interval=0.5,
+        )
+        summary = stack.api(f"tags/{quote(tag)}/summary")
+        assert summary["byStatus"]["Failed"] == 4 and summary["byStatus"]["Delivered"] == 26
+
+        tags = desktop.open(f"{stack.base}/api/dashboard?code={KEY}")
+        assert numbers(tags, "data-total") == {tag: str(summary["total"])}
+        tags.screenshot(path=str(shots / "dashboard-tags-desktop.png"), full_page=True)
+
+        view = desktop.open(f"{stack.base}/api/dashboard?tag={quote(tag)}&code={KEY}")
+        shown = numbers(view, "data-count")
+        assert shown == {"total": str(summary["total"]), **{s: str(summary["byStatus"][s]) for s in STATUSES}}
+        latency = summary["latency"]
+        assert numbers(view, "data-latency") == {
+            "rate": f"{100 * 26 / 31:.1f}%",  # Delivered of every final status (26 + 4 Failed + 1 Rejected)
+            "p50": f"{latency['p50Seconds']:g} s",
+            "p90": f"{latency['p90Seconds']:g} s",
+            "p99": f"{latency['p99Seconds']:g} s",
+            "count": str(latency["count"]),
+        }
+        assert numbers(view, "data-reason") == {r: str(n) for r, n in summary["failureReasons"].items()}
+        failures = view.locator("table").last.inner_text()
+        assert "+1******4040" in failures and "4040" in failures and "+18330004040" not in failures  # masked
+        csv_href = view.locator("#csv").get_attribute("href") or ""
+        csv = httpx.get(f"{stack.base}/api/{csv_href}", timeout=30)
+        assert csv.status_code == 200 and csv.text.count("\r\n") == summary["total"] + 1
+        view.screenshot(path=str(shots / "dashboard-tag-desktop.png"), full_page=True)
+
+        poison = desktop.open(f"{stack.base}/api/dashboard?view=poison&code={KEY}")
+        assert poison.locator("h2").inner_text() == "Poison events"
+        assert desktop.errors == []
+        assert desktop.hosts == {"127.0.0.1"}
+    finally:
+        desktop.close()
+
+    phone = Watched(browser, PHONE)
+    try:
+        page = phone.open(f"{stack.base}/api/dashboard?tag={quote(tag)}&code={KEY}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"]  # nothing forces sideways scrolling on a phone
+        assert numbers(page, "data-count")["total"] == str(summary["total"])
+        page.screenshot(path=str(shots / "dashboard-tag-phone.png"), full_page=True)
+        assert phone.errors == [] and phone.hosts == {"127.0.0.1"}
+    finally:
+        phone.close()
+
+
+def test_the_dashboard_says_so_when_storage_is_unreachable(browser: Browser) -> None:
+    env = {
+        "TRACKING_STORAGE_CONNECTION_STRING": azurite_connection_string(free_port()),  # nothing listens there
+        "TRACKING_STORAGE_TIMEOUT_SECONDS": "1",
+        "MMS_SENDERS": "+18004567891",
+        "ACS_CONNECTION_STRING": SIMULATOR_CONNECTION_STRING,
+    }
+    host, port = start(env, "-m", "localdev.host", "--no-timers")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        poll(lambda: healthy(f"{base}/api/openapi.json"), deadline_seconds=60, interval=0.2)
+        watched = Watched(browser, DESKTOP)
+        try:
+            page = watched.open(f"{base}/api/dashboard?code={KEY}")
+            alert = page.get_by_role("alert")
+            assert "Storage unreachable" in alert.inner_text()
+            assert watched.hosts == {"127.0.0.1"}
+        finally:
+            watched.close()
+    finally:
+        stop_group(host)
