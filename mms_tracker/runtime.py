@@ -17,8 +17,10 @@ import httpx
 from azure.data.tables.aio import TableServiceClient
 
 from .adapters.acs import AcsClient, EntraSigner, HmacSigner, RetryPolicy, Signer
+from .adapters.campaigns import CampaignClients
 from .adapters.tables.store import TableStore
 from .logs import log_event
+from .service.campaigns import SendThrottle
 from .service.ports import SendResults, TrackingStore
 from .settings import Settings, SettingsError
 
@@ -53,6 +55,8 @@ class Runtime:
         self._acs: AcsClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._acs_transport: httpx.AsyncBaseTransport | None = None
+        self._campaigns: CampaignClients | None = None
+        self._throttle: SendThrottle | None = None
 
     def configure(
         self,
@@ -73,6 +77,7 @@ class Runtime:
         self._acs = None
         self._loop = None
         self._acs_transport = acs_transport
+        self._campaigns, self._throttle = None, None
 
     def configure_from_environment(self, environ: Mapping[str, str] | None = None) -> Settings | None:
         """Read, validate and adopt settings from the environment.
@@ -99,6 +104,7 @@ class Runtime:
         self._settings, self._problems = None, {}
         self._store, self._acs, self._loop, self._acs_transport = None, None, None, None
         self._store_override = None
+        self._campaigns, self._throttle = None, None
 
     @property
     def settings(self) -> Settings:
@@ -111,6 +117,7 @@ class Runtime:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._store, self._acs, self._loop = None, None, loop
+            self._campaigns, self._throttle = None, None
 
     def store(self) -> AppStore:
         """The table store for the running event loop, built on first use."""
@@ -147,8 +154,32 @@ class Runtime:
             )
         return self._acs
 
+    def campaigns(self) -> CampaignClients:
+        """The campaign table, chunk queue and attachment blobs for the running event loop."""
+        self._same_loop()
+        if self._campaigns is None:
+            settings = self.settings
+            table = _table_service(settings).get_table_client(settings.table_prefix + "Campaigns")
+            self._campaigns = CampaignClients.build(
+                table,
+                settings.campaign_storage_connection_string,
+                settings.campaign_storage_account,
+                settings.storage_timeout_seconds,
+            )
+        return self._campaigns
+
+    def throttle(self) -> SendThrottle:
+        """The per-sender send throttle of this worker (``CAMPAIGN_SENDS_PER_SECOND``)."""
+        self._same_loop()
+        if self._throttle is None:
+            self._throttle = SendThrottle(self.settings.campaign_sends_per_second)
+        return self._throttle
+
     async def aclose(self) -> None:
         """Close the clients (for tests and orderly shutdown)."""
+        if self._campaigns is not None:
+            await self._campaigns.close()
+            self._campaigns = None
         if self._store is not None:
             await self._store.close()
         if self._acs is not None:

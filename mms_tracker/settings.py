@@ -62,6 +62,10 @@ class Settings:
     acs_max_attempts: int = 4
     acs_retry_max_seconds: float = 30.0
     retention_days: float = 90.0
+    campaign_sends_per_second: float = 10.0
+    campaign_max_request_bytes: int = 8 * 1024 * 1024
+    campaign_storage_connection_string: str | None = field(default=None, repr=False)
+    campaign_storage_account: str | None = None
 
     @property
     def default_sender(self) -> str:
@@ -84,6 +88,7 @@ class Settings:
         read("table_prefix", lambda: _table_prefix(environ))
         read("senders", lambda: _senders(environ.get("MMS_SENDERS", "")))
         read("query_token_key", lambda: _query_token_key(environ))
+        read("campaign_storage", lambda: _campaign_storage(environ))
         for key, name, default, low, high in _NUMBERS:
             read(key, functools.partial(_number, environ, name, default, low, high))
         for key, name, whole_default, whole_low, whole_high in _WHOLE_NUMBERS:
@@ -92,6 +97,7 @@ class Settings:
             raise SettingsError(problems[0][0], problems[0][1], *problems[1:])
         access_key, acs_endpoint = found.pop("acs")
         connection_string, table_endpoint = found.pop("storage")
+        found["campaign_storage_connection_string"], found["campaign_storage_account"] = found.pop("campaign_storage")
         return cls(
             acs_endpoint=acs_endpoint,
             acs_access_key=access_key,
@@ -108,11 +114,13 @@ _NUMBERS: tuple[tuple[str, str, float, float, float], ...] = (
     ("acs_timeout_seconds", "ACS_TIMEOUT_SECONDS", 20.0, 0.1, 300.0),
     ("acs_retry_max_seconds", "ACS_RETRY_MAX_SECONDS", 30.0, 0.0, 600.0),
     ("retention_days", "RETENTION_DAYS", 90.0, 0.001, 36500.0),
+    ("campaign_sends_per_second", "CAMPAIGN_SENDS_PER_SECOND", 10.0, 0.01, 1000.0),
 )
 _WHOLE_NUMBERS: tuple[tuple[str, str, int, int, int], ...] = (
     ("max_request_bytes", "MMS_MAX_REQUEST_BYTES", 2 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     ("max_attachment_bytes", "MMS_MAX_ATTACHMENT_BYTES", 1024 * 1024, 1, 64 * 1024 * 1024),
     ("acs_max_attempts", "ACS_MAX_ATTEMPTS", 4, 1, 10),
+    ("campaign_max_request_bytes", "CAMPAIGN_MAX_REQUEST_BYTES", 8 * 1024 * 1024, 1024, 100 * 1024 * 1024),
 )
 
 
@@ -136,6 +144,32 @@ def _storage(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
     elif table_endpoint is not None:
         table_endpoint = _https_or_http_url("TRACKING_STORAGE_TABLE_ENDPOINT", table_endpoint)
     return connection_string, table_endpoint
+
+
+# Azurite's well-known development account (github.com/Azure/Azurite, README "Default Storage Account").
+_DEVELOPMENT_STORAGE = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
+)
+
+
+def _campaign_storage(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """Campaigns use the host's own storage, ``AzureWebJobsStorage`` (the queue trigger's connection):
+    a connection string locally, ``AzureWebJobsStorage__accountName`` (managed identity) in Azure.
+    Unset, campaigns are off (their routes answer 503 naming it); the rest of the app works."""
+    value = environ.get("AzureWebJobsStorage", "").strip()
+    account = environ.get("AzureWebJobsStorage__accountName", "").strip() or None
+    if value == "UseDevelopmentStorage=true":
+        return _DEVELOPMENT_STORAGE, None
+    if value:
+        keys = {p.partition("=")[0].strip().lower() for p in value.split(";") if p.strip()}
+        if "accountname" not in keys and "queueendpoint" not in keys:
+            raise SettingsError("AzureWebJobsStorage", "expected a storage connection string")
+        return value, None
+    if account is not None and not re.fullmatch(r"[a-z0-9]{3,24}", account):
+        raise SettingsError("AzureWebJobsStorage__accountName", "must be a storage account name")
+    return None, account
 
 
 def _query_token_key(environ: Mapping[str, str]) -> str | None:

@@ -132,6 +132,28 @@ class MmsSendMessageRequest(_Shape):
     )
 
 
+MAX_CAMPAIGN_RECIPIENTS = 100_000
+
+
+class CampaignRecipient(_Shape):
+    to: str = Field(min_length=1, description="E.164; any other value is counted as Rejected, not refused.")
+
+
+class CampaignCreateRequest(_Shape):
+    """``POST /api/campaigns``: the ACS request's ``from``, ``message``, ``attachments`` and
+    ``sendOptions.tag``, with up to 100,000 recipients (sent in chunks of 100)."""
+
+    from_: str | None = Field(
+        default=None, alias="from", pattern=f"^{E164_PATTERN}$", description="One of MMS_SENDERS."
+    )
+    recipients: list[CampaignRecipient] = Field(min_length=1, max_length=MAX_CAMPAIGN_RECIPIENTS)
+    message: str | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
+    attachments: list[MmsAttachment] = Field(
+        min_length=1, max_length=MAX_ATTACHMENTS, description="Decoded, at most MMS_MAX_ATTACHMENT_BYTES in total."
+    )
+    sendOptions: MmsSendOptions | None = None
+
+
 class ListMessagesQuery(BaseModel):
     """``GET /api/messages``: its query string (values arrive as text, so numbers are parsed)."""
 
@@ -268,6 +290,29 @@ class TagSummary(_Out):
     tag: str
     total: int = Field(ge=0)
     byStatus: ByStatus
+
+
+class CampaignCreated(_Out):
+    campaignId: str
+    status: str
+    total: int = Field(ge=0)
+
+
+class Campaign(_Out):
+    """A campaign's progress; ``delivery`` is its tag's summary (the campaign's tag is the tracker's tag)."""
+
+    campaignId: str
+    tag: str
+    status: str = Field(description="Queued, Sending, Completed, CompletedWithErrors or Cancelled.")
+    total: int = Field(ge=0)
+    sent: int = Field(ge=0)
+    accepted: int = Field(ge=0)
+    rejected: int = Field(ge=0)
+    failedToSend: int = Field(ge=0)
+    createdAt: dt.datetime
+    completedAt: dt.datetime | None
+    reason: str | None = None
+    delivery: TagSummary
 
 
 class Health(_Out):

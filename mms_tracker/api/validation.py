@@ -17,8 +17,15 @@ from pydantic import BaseModel, ValidationError
 
 from ..domain import FieldError, Status
 from ..domain.timestamps import parse_rfc1123
+from ..service.campaigns import CampaignRequest
 from ..service.sending import MmsRequest, Recipient
-from .models import MMS_CONTENT_TYPES, ListMessagesQuery, MmsSendMessageRequest
+from .models import (
+    MMS_CONTENT_TYPES,
+    CampaignCreateRequest,
+    ListMessagesQuery,
+    MmsAttachment,
+    MmsSendMessageRequest,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -67,6 +74,36 @@ def parse_send_request(body: bytes, senders: tuple[str, ...], limits: SendLimits
         recipients=tuple(
             Recipient(r.to, r.repeatabilityRequestId, r.repeatabilityFirstSent) for r in request.recipients
         ),
+        message=request.message,
+        attachments=tuple(
+            {"contentType": a.contentType, "contentInBase64": a.contentInBase64} for a in request.attachments
+        ),
+        tag=(options.tag or None) if options else None,
+    )
+
+
+def parse_campaign_request(body: bytes, senders: tuple[str, ...], limits: SendLimits) -> CampaignRequest:
+    """Validate a ``POST /api/campaigns`` body with the rules of ``POST /api/messages``; numbers that are
+    not E.164 are not refused (they are counted as Rejected, as ACS answers them per recipient)."""
+    if len(body) > limits.max_request_bytes:
+        raise RequestTooLarge(limits.max_request_bytes)
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise RequestInvalid([FieldError("body", "must be a JSON object")]) from None
+    if not isinstance(data, dict):
+        raise RequestInvalid([FieldError("body", "must be a JSON object")])
+    request = _validated(CampaignCreateRequest, data, RequestInvalid)
+    errors: list[FieldError] = []
+    if request.from_ is not None and request.from_ not in senders:
+        errors.append(FieldError("from", "must be one of the numbers in MMS_SENDERS"))
+    errors += _attachment_budget(request.attachments, limits)
+    if errors:
+        raise RequestInvalid(errors)
+    options = request.sendOptions
+    return CampaignRequest(
+        from_=request.from_ or senders[0],
+        recipients=tuple(r.to for r in request.recipients),
         message=request.message,
         attachments=tuple(
             {"contentType": a.contentType, "contentInBase64": a.contentInBase64} for a in request.attachments
@@ -174,7 +211,11 @@ def _beyond_the_schema(
             if r.repeatabilityRequestId.lower() in seen:
                 errors.append(FieldError(f"{where}.repeatabilityRequestId", "is used by another recipient"))
             seen.add(r.repeatabilityRequestId.lower())
-    total = sum(len(base64.b64decode(a.contentInBase64)) for a in request.attachments)
+    return errors + _attachment_budget(request.attachments, limits)
+
+
+def _attachment_budget(attachments: list[MmsAttachment], limits: SendLimits) -> list[FieldError]:
+    total = sum(len(base64.b64decode(a.contentInBase64)) for a in attachments)
     if total > limits.max_attachment_bytes:
-        errors.append(FieldError("attachments", f"must total at most {limits.max_attachment_bytes} bytes"))
-    return errors
+        return [FieldError("attachments", f"must total at most {limits.max_attachment_bytes} bytes")]
+    return []
