@@ -17,7 +17,7 @@ import httpx
 from azure.data.tables.aio import TableServiceClient
 
 from .adapters.acs import AcsClient, EntraSigner, HmacSigner, RetryPolicy, Signer
-from .adapters.campaigns import CampaignClients
+from .adapters.campaigns import CampaignClients, CampaignNotConfigured
 from .adapters.tables.store import TableStore
 from .logs import log_event
 from .service.campaigns import SendThrottle
@@ -159,9 +159,11 @@ class Runtime:
         self._same_loop()
         if self._campaigns is None:
             settings = self.settings
-            table = _table_service(settings).get_table_client(settings.table_prefix + "Campaigns")
+            if not (settings.campaign_storage_connection_string or settings.campaign_storage_account):
+                raise CampaignNotConfigured("AzureWebJobsStorage")
             self._campaigns = CampaignClients.build(
-                table,
+                _table_service(settings),
+                settings.table_prefix + "Campaigns",
                 settings.campaign_storage_connection_string,
                 settings.campaign_storage_account,
                 settings.storage_timeout_seconds,

@@ -26,7 +26,7 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 from azure.data.tables import UpdateMode
-from azure.data.tables.aio import TableClient
+from azure.data.tables.aio import TableClient, TableServiceClient
 from azure.storage.blob.aio import ContainerClient
 from azure.storage.queue.aio import QueueClient
 
@@ -44,8 +44,9 @@ _CACHED_ATTACHMENTS = 16
 class CampaignTable:
     """The ``CampaignStore`` port on one table."""
 
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: TableClient, service: TableServiceClient | None = None) -> None:
         self._table = table
+        self._service = service  # closed with the table when the table came from it
         self._ready: asyncio.Task[None] | None = None
 
     async def _ensure(self) -> None:
@@ -89,6 +90,8 @@ class CampaignTable:
 
     async def close(self) -> None:
         await self._table.close()
+        if self._service is not None:
+            await self._service.close()
 
 
 def _entity(campaign: Mapping[str, Any]) -> dict[str, Any]:
@@ -205,8 +208,14 @@ class CampaignClients:
 
     @classmethod
     def build(
-        cls, table: TableClient, connection_string: str | None, account: str | None, timeout_seconds: float
+        cls,
+        tables: TableServiceClient,
+        table_name: str,
+        connection_string: str | None,
+        account: str | None,
+        timeout_seconds: float,
     ) -> CampaignClients:
+        """Clients on a connection string, or on ``account`` with ``DefaultAzureCredential``."""
         options: dict[str, Any] = {
             "connection_timeout": timeout_seconds,
             "read_timeout": timeout_seconds,
@@ -216,7 +225,7 @@ class CampaignClients:
             queue = QueueClient.from_connection_string(connection_string, CAMPAIGN_QUEUE, **options)
             poison = QueueClient.from_connection_string(connection_string, CAMPAIGN_POISON_QUEUE, **options)
             container = ContainerClient.from_connection_string(connection_string, CAMPAIGN_CONTAINER, **options)
-        elif account:
+        else:
             from azure.identity.aio import DefaultAzureCredential
 
             credential = DefaultAzureCredential()
@@ -224,9 +233,8 @@ class CampaignClients:
             queue = QueueClient(queues, CAMPAIGN_QUEUE, credential=credential, **options)
             poison = QueueClient(queues, CAMPAIGN_POISON_QUEUE, credential=credential, **options)
             container = ContainerClient(blobs, CAMPAIGN_CONTAINER, credential=credential, **options)
-        else:
-            raise CampaignNotConfigured("AzureWebJobsStorage")
-        return cls(CampaignTable(table), ChunkQueueClient(queue, poison), AttachmentBlobs(container))
+        table = CampaignTable(tables.get_table_client(table_name), tables)
+        return cls(table, ChunkQueueClient(queue, poison), AttachmentBlobs(container))
 
     async def close(self) -> None:
         await asyncio.gather(self.table.close(), self.queue.close(), self.attachments.close())
