@@ -17,7 +17,7 @@ import httpx
 from azure.data.tables.aio import TableServiceClient
 
 from .adapters.acs import AcsClient, EntraSigner, HmacSigner, RetryPolicy, Signer
-from .adapters.campaigns import CampaignClients, CampaignNotConfigured
+from .adapters.campaigns import CAMPAIGN_TABLE, CampaignClients, CampaignNotConfigured
 from .adapters.tables.store import TableStore
 from .logs import log_event
 from .service.campaigns import SendThrottle
@@ -163,7 +163,7 @@ class Runtime:
                 raise CampaignNotConfigured("AzureWebJobsStorage")
             self._campaigns = CampaignClients.build(
                 _table_service(settings),
-                settings.table_prefix + "Campaigns",
+                settings.table_prefix + CAMPAIGN_TABLE,
                 settings.campaign_storage_connection_string,
                 settings.campaign_storage_account,
                 settings.storage_timeout_seconds,

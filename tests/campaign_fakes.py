@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import uuid
 from collections import Counter
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ class Campaigns:
 
     def __init__(self) -> None:
         self.items: dict[str, tuple[dict[str, Any], int]] = {}
+        self.index: dict[str, str] = {}
         self.conflicts = 0
         self.replace_failures = 0
 
@@ -44,6 +46,14 @@ class Campaigns:
         if str(version) != etag:
             raise CampaignChanged(campaign["campaignId"])
         self.items[campaign["campaignId"]] = (copy.deepcopy(dict(campaign)), version + 1)
+
+    async def index_campaign(self, campaign_id: str, created_at: dt.datetime) -> None:
+        self.index[f"{10**13 - int(created_at.timestamp() * 1000):015d}|{campaign_id}"] = campaign_id
+
+    async def list_campaigns(self, page_size: int, after: str | None) -> tuple[list[str], str | None]:
+        keys = sorted(k for k in self.index if after is None or k > after)
+        page = keys[:page_size]
+        return [self.index[k] for k in page], (page[-1] if len(keys) > page_size else None)
 
     def get(self, campaign_id: str) -> dict[str, Any]:
         return self.items[campaign_id][0]

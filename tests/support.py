@@ -40,6 +40,7 @@ EXPECTED_FUNCTIONS = frozenset(
         "create_campaign",
         "get_campaign",
         "cancel_campaign",
+        "list_campaigns",
         "send_campaign_chunk",
     }
 )

@@ -14,6 +14,7 @@ import base64
 import contextlib
 import datetime as dt
 import json
+import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -31,12 +32,16 @@ from azure.storage.blob.aio import ContainerClient
 from azure.storage.queue.aio import QueueClient
 
 from ..service.campaign_ports import CampaignChanged, CampaignNotFound
-from ..service.ports import StorageUnavailable
+from ..service.ports import InvalidContinuationToken, StorageUnavailable
 
 CAMPAIGN_QUEUE = "campaign-chunks"
 CAMPAIGN_POISON_QUEUE = CAMPAIGN_QUEUE + "-poison"
 CAMPAIGN_CONTAINER = "campaigns"
+CAMPAIGN_TABLE = "Campaigns"  # after TRACKING_TABLE_PREFIX
 _ROW = "campaign"
+_INDEX = "index"  # never a campaign id (those are UUIDs)
+_INDEX_KEY = re.compile(r"[0-9]{15}\|[0-9a-f-]{36}")
+_LAST_MS = int(dt.datetime(9999, 12, 31, tzinfo=dt.UTC).timestamp() * 1000)
 _TIMES = ("createdAt", "completedAt")
 _CACHED_ATTACHMENTS = 16
 
@@ -88,10 +93,46 @@ class CampaignTable:
         except AzureError as exc:
             raise StorageUnavailable(type(exc).__name__) from exc
 
+    async def index_campaign(self, campaign_id: str, created_at: dt.datetime) -> None:
+        """An index row: partition ``index``, RowKey = milliseconds to the year 9999 then the id, so
+        the table's key order is newest first."""
+        await self._ensure()
+        entity = {"PartitionKey": _INDEX, "RowKey": _index_key(campaign_id, created_at), "campaignId": campaign_id}
+        try:
+            await self._table.upsert_entity(entity)
+        except AzureError as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+
+    async def list_campaigns(self, page_size: int, after: str | None) -> tuple[list[str], str | None]:
+        await self._ensure()
+        query = f"PartitionKey eq '{_INDEX}'"
+        parameters: dict[str, Any] = {}
+        if after is not None:
+            if not _INDEX_KEY.fullmatch(after):
+                raise InvalidContinuationToken("continuationToken was not issued by this service")
+            query += " and RowKey gt @after"
+            parameters["after"] = after
+        rows: list[tuple[str, str]] = []
+        try:
+            async for entity in self._table.query_entities(
+                query, parameters=parameters, results_per_page=page_size + 1, select=["RowKey", "campaignId"]
+            ):
+                rows.append((str(entity["RowKey"]), str(entity["campaignId"])))
+                if len(rows) > page_size:  # one more than a page: there is a next page
+                    break
+        except AzureError as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
+        page = rows[:page_size]
+        return [campaign_id for _, campaign_id in page], (page[-1][0] if len(rows) > page_size else None)
+
     async def close(self) -> None:
         await self._table.close()
         if self._service is not None:
             await self._service.close()
+
+
+def _index_key(campaign_id: str, created_at: dt.datetime) -> str:
+    return f"{_LAST_MS - int(created_at.timestamp() * 1000):015d}|{campaign_id}"
 
 
 def _entity(campaign: Mapping[str, Any]) -> dict[str, Any]:

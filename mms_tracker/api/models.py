@@ -23,6 +23,7 @@ MAX_ATTACHMENTS = 10
 MAX_MESSAGE_CHARS = 1000
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 1000
+PAGE_SIZE_MAX_CAMPAIGNS = 100  # each listed campaign is read afresh
 # The API's ``MmsContentType`` enum, in its own spelling and order: Azure/azure-rest-api-specs,
 # specification/communication/data-plane/Sms/preview/2024-01-14-preview/communicationservicessms.json,
 # ``MmsSendRequestAttachment.contentType``. Matched case-insensitively, forwarded as spelled here.
@@ -162,6 +163,17 @@ class ListMessagesQuery(BaseModel):
     tag: str = Field(min_length=1, max_length=MAX_TAG_CHARS, description="The tag the messages were sent with.")
     status: Status | None = Field(default=None, description="Only messages in this status.")
     pageSize: int = Field(default=PAGE_SIZE_DEFAULT, ge=1, le=PAGE_SIZE_MAX, description="Items per page.")
+    continuationToken: str | None = Field(
+        default=None, min_length=1, description="The continuationToken of the previous page, unchanged."
+    )
+
+
+class ListCampaignsQuery(BaseModel):
+    """``GET /api/campaigns``: its query string."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    pageSize: int = Field(default=PAGE_SIZE_DEFAULT, ge=1, le=PAGE_SIZE_MAX_CAMPAIGNS, description="Items per page.")
     continuationToken: str | None = Field(
         default=None, min_length=1, description="The continuationToken of the previous page, unchanged."
     )
@@ -313,6 +325,26 @@ class Campaign(_Out):
     completedAt: dt.datetime | None
     reason: str | None = None
     delivery: TagSummary
+
+
+class CampaignSummary(_Out):
+    """A campaign in a listing: its progress, without the delivery summary."""
+
+    campaignId: str
+    tag: str
+    status: str
+    total: int = Field(ge=0)
+    sent: int = Field(ge=0)
+    accepted: int = Field(ge=0)
+    rejected: int = Field(ge=0)
+    failedToSend: int = Field(ge=0)
+    createdAt: dt.datetime
+    completedAt: dt.datetime | None
+
+
+class CampaignPage(_Out):
+    items: list[CampaignSummary]
+    continuationToken: str | None
 
 
 class Health(_Out):

@@ -18,7 +18,9 @@ from .models import (
     Campaign,
     CampaignCreated,
     CampaignCreateRequest,
+    CampaignPage,
     Health,
+    ListCampaignsQuery,
     ListMessagesQuery,
     MessagePage,
     MessageRecord,
@@ -28,7 +30,12 @@ from .models import (
     TagSummary,
 )
 
-_REQUESTS: tuple[type[BaseModel], ...] = (MmsSendMessageRequest, ListMessagesQuery, CampaignCreateRequest)
+_REQUESTS: tuple[type[BaseModel], ...] = (
+    MmsSendMessageRequest,
+    ListMessagesQuery,
+    CampaignCreateRequest,
+    ListCampaignsQuery,
+)
 _RESPONSES: tuple[type[BaseModel], ...] = (
     MmsSendResult,
     MessageRecord,
@@ -38,6 +45,7 @@ _RESPONSES: tuple[type[BaseModel], ...] = (
     Problem,
     CampaignCreated,
     Campaign,
+    CampaignPage,
 )
 
 
@@ -183,6 +191,17 @@ def openapi_document() -> dict[str, Any]:
                         "202": _json_response("Queued; Location names the campaign.", CampaignCreated),
                         "400": _problem_response("The request is invalid; errors[] names each field."),
                         "413": _problem_response("The body is larger than CAMPAIGN_MAX_REQUEST_BYTES."),
+                        **_ERRORS,
+                    },
+                },
+                "get": {
+                    "operationId": "listCampaigns",
+                    "summary": "Campaigns, newest first, a page at a time.",
+                    "security": _KEYED,
+                    "parameters": _query_parameters(ListCampaignsQuery),
+                    "responses": {
+                        "200": _json_response("A page of campaigns.", CampaignPage),
+                        "400": _problem_response("A parameter is invalid."),
                         **_ERRORS,
                     },
                 },

@@ -22,6 +22,7 @@ from ..service.sending import MmsRequest, Recipient
 from .models import (
     MMS_CONTENT_TYPES,
     CampaignCreateRequest,
+    ListCampaignsQuery,
     ListMessagesQuery,
     MmsAttachment,
     MmsSendMessageRequest,
@@ -112,6 +113,12 @@ def parse_campaign_request(body: bytes, senders: tuple[str, ...], limits: SendLi
     )
 
 
+def parse_campaign_list_query(params: Mapping[str, str]) -> ListCampaignsQuery:
+    """Validate ``GET /api/campaigns``'s query string; raise :class:`QueryInvalid` naming every bad parameter."""
+    present = {k: v for k, v in params.items() if k in ListCampaignsQuery.model_fields and v != ""}
+    return _validated(ListCampaignsQuery, present, QueryInvalid)
+
+
 def parse_list_query(params: Mapping[str, str]) -> ListMessagesQuery:
     """Validate ``GET /api/messages``'s query string; raise :class:`QueryInvalid` naming every bad parameter."""
     present = {k: v for k, v in params.items() if k in ListMessagesQuery.model_fields and v != ""}
@@ -122,15 +129,15 @@ def _validated(model: type[M], data: Any, error: type[RequestInvalid]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise error(field_errors(exc)) from None
+        raise error(field_errors(exc, model)) from None
 
 
-def field_errors(exc: ValidationError) -> list[FieldError]:
+def field_errors(exc: ValidationError, model: type[BaseModel] = ListMessagesQuery) -> list[FieldError]:
     """pydantic's errors as ``FieldError``s: ``loc`` ``("recipients", 0, "to")`` becomes ``recipients[0].to``."""
     errors: dict[str, FieldError] = {}
     for error in exc.errors(include_url=False, include_input=False):
         path = _path(error["loc"])
-        errors.setdefault(path, FieldError(path, _message(error)))
+        errors.setdefault(path, FieldError(path, _message(error, model)))
     return list(errors.values())
 
 
@@ -167,7 +174,7 @@ _TYPE_MESSAGES = {
 }
 
 
-def _message(error: Any) -> str:
+def _message(error: Any, model: type[BaseModel] = ListMessagesQuery) -> str:
     kind, context, loc = error["type"], error.get("ctx") or {}, error["loc"]
     field = next((str(step) for step in reversed(loc) if isinstance(step, str)), "")
     if kind == "string_pattern_mismatch":
@@ -183,12 +190,12 @@ def _message(error: Any) -> str:
         noun = field.removesuffix("s") + ("" if n == 1 else "s")  # recipients, attachments
         return f"must list at {'least' if kind == 'too_short' else 'most'} {n} {noun}"
     if kind in ("greater_than_equal", "less_than_equal"):
-        return "must be between {} and {}".format(*_bounds(field))
+        return "must be between {} and {}".format(*_bounds(field, model))
     return str(error["msg"])
 
 
-def _bounds(field: str) -> tuple[Any, Any]:
-    schema = ListMessagesQuery.model_json_schema()["properties"].get(field, {})
+def _bounds(field: str, model: type[BaseModel]) -> tuple[Any, Any]:
+    schema = model.model_json_schema()["properties"].get(field, {})
     return schema.get("minimum"), schema.get("maximum")
 
 

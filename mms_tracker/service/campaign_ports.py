@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -27,6 +28,14 @@ class CampaignStore(Protocol):
 
     async def replace_campaign(self, campaign: Mapping[str, Any], etag: str) -> None:
         """Replace the campaign if its ETag is still ``etag``; :class:`CampaignChanged` otherwise."""
+        ...
+
+    async def index_campaign(self, campaign_id: str, created_at: dt.datetime) -> None:
+        """List the campaign among the others, newest first (idempotent)."""
+        ...
+
+    async def list_campaigns(self, page_size: int, after: str | None) -> tuple[list[str], str | None]:
+        """Up to ``page_size`` campaign ids, newest first, from after the cursor ``after``; and the next cursor."""
         ...
 
 

@@ -174,6 +174,7 @@ async def create_campaign(
         return existing
     if existing is None:
         await attachments.put_attachments(campaign_id, list(request.attachments))
+        await store.index_campaign(campaign_id, campaign["createdAt"])
         if not await store.create_campaign(campaign):
             existing, _ = await store.get_campaign(campaign_id)
             if existing.get("enqueued"):
@@ -187,6 +188,22 @@ def _set_enqueued(campaign: dict[str, Any]) -> bool:
         return False
     campaign["enqueued"] = True
     return True
+
+
+async def list_campaigns(
+    store: CampaignStore, page_size: int, after: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of campaigns, newest first (each read afresh; one listed but never stored is left out)."""
+    ids, cursor = await store.list_campaigns(page_size, after)
+
+    async def read(campaign_id: str) -> dict[str, Any] | None:
+        try:
+            return (await store.get_campaign(campaign_id))[0]
+        except CampaignNotFound:
+            return None
+
+    found = await asyncio.gather(*(read(i) for i in ids))
+    return [c for c in found if c is not None], cursor
 
 
 async def cancel_campaign(store: CampaignStore, campaign_id: str, now: dt.datetime) -> dict[str, Any]:

@@ -122,6 +122,7 @@ async def test_a_1050_recipient_campaign_sends_each_valid_number_once_and_report
 
 
 async def test_throttling_and_lost_responses_mid_campaign_still_send_each_number_exactly_once(stack: Stack) -> None:
+    stack.simulator.config.report_delay_seconds = 3600  # only the sends matter here
     campaign = await run_to_completion(stack, "faults", throttle=2, retryAfter=1, loseResponse=2)
     assert stack.simulator.stats["throttled"] == 2 and stack.simulator.stats["lost_responses"] == 2
     assert (campaign["status"], campaign["accepted"], campaign["rejected"]) == ("Completed", 1048, 2)
@@ -158,6 +159,7 @@ async def test_invalid_campaign_is_refused_with_the_same_problems_as_a_send(stac
 
 
 async def test_an_unknown_campaign_is_404_and_cancel_stops_what_is_not_sent(stack: Stack) -> None:
+    stack.simulator.config.report_delay_seconds = 3600
     assert (await stack.app.get("/api/campaigns/nope")).status == 404
     assert (await stack.app.delete("/api/campaigns/nope")).status == 404
     await stack.faults(throttle=1000, retryAfter=60)  # nothing can be sent until cancelled
@@ -166,3 +168,28 @@ async def test_an_unknown_campaign_is_404_and_cancel_stops_what_is_not_sent(stac
     response = await stack.app.delete(f"/api/campaigns/{created['campaignId']}")
     assert response.status == 202 and (await response.json())["status"] == "Cancelled"
     assert sent_numbers(stack.simulator, "cancel") == Counter()
+
+
+async def test_campaigns_are_listed_newest_first_a_page_at_a_time(stack: Stack) -> None:
+    stack.simulator.config.report_delay_seconds = 3600
+    created = []
+    for n in range(3):
+        body = campaign_body(f"list-{n}")
+        body["recipients"] = body["recipients"][:2]
+        created.append((await (await stack.app.post("/api/campaigns", json=body)).json())["campaignId"])
+    first = await (await stack.app.get("/api/campaigns?pageSize=2")).json()
+    assert len(first["items"]) == 2 and first["continuationToken"]
+    second = await (
+        await stack.app.get(f"/api/campaigns?pageSize=2&continuationToken={first['continuationToken']}")
+    ).json()
+    assert second["continuationToken"] is None
+    listed = [c["campaignId"] for c in first["items"] + second["items"]]
+    assert sorted(listed) == sorted(created)
+    times = [c["createdAt"] for c in first["items"] + second["items"]]
+    assert times == sorted(times, reverse=True)
+    bad = await stack.app.get("/api/campaigns?continuationToken=forged")
+    assert bad.status == 400 and (await bad.json())["errors"][0]["field"] == "continuationToken"
+    too_big = await stack.app.get("/api/campaigns?pageSize=101")
+    assert too_big.status == 400 and (await too_big.json())["errors"] == [
+        {"field": "pageSize", "message": "must be between 1 and 100"}
+    ]

@@ -311,3 +311,16 @@ async def test_the_throttle_spaces_requests_per_sender() -> None:
 def test_the_chunk_message_is_json_naming_campaign_and_chunk() -> None:
     message = json.loads(chunks("c1", numbers(1))[0].to_message())
     assert message == {"campaignId": "c1", "chunk": 0, "recipients": ["+18335550000"]}
+
+
+async def test_campaigns_are_listed_newest_first_and_a_listed_one_never_stored_is_left_out() -> None:
+    world = World()
+    for n in range(3):
+        await create_campaign(
+            request(numbers(1)), f"c{n}", world.campaigns, world.queue, world.attachments, T0 + dt.timedelta(minutes=n)
+        )
+    await world.campaigns.index_campaign("ghost", T0 + dt.timedelta(hours=1))  # indexed, then the create failed
+    page, cursor = await campaigns.list_campaigns(world.campaigns, 2, None)
+    assert [c["campaignId"] for c in page] == ["c2"] and cursor is not None
+    rest, end = await campaigns.list_campaigns(world.campaigns, 2, cursor)
+    assert [c["campaignId"] for c in rest] == ["c1", "c0"] and end is None

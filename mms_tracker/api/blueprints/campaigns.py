@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import logging
 from typing import Any
@@ -13,9 +14,9 @@ from ...logs import log_event
 from ...runtime import RUNTIME
 from ...service import campaigns, queries
 from ...service.campaign_ports import CampaignNotFound
-from ..models import ByStatus, Campaign, CampaignCreated, TagSummary, dump
+from ..models import ByStatus, Campaign, CampaignCreated, CampaignPage, CampaignSummary, TagSummary, dump
 from ..problems import Problem, json_response
-from ..validation import SendLimits, parse_campaign_request
+from ..validation import SendLimits, parse_campaign_list_query, parse_campaign_request
 from .errors import answers_problems
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
@@ -59,6 +60,27 @@ async def create_campaign(req: func.HttpRequest) -> func.HttpResponse:
     )
     body = CampaignCreated(campaignId=campaign["campaignId"], status=campaign["status"], total=campaign["total"])
     return json_response(dump(body), status=202, headers={"Location": f"/api/campaigns/{campaign['campaignId']}"})
+
+
+@blueprint.route(route="campaigns", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@answers_problems
+async def list_campaigns(req: func.HttpRequest) -> func.HttpResponse:
+    """Campaigns, newest first, a page at a time (without their delivery summaries)."""
+    query = parse_campaign_list_query(req.params)
+    found, cursor = await campaigns.list_campaigns(_clients().table, query.pageSize, _cursor(query.continuationToken))
+    items = [CampaignSummary.model_validate({k: c.get(k) for k in CampaignSummary.model_fields}) for c in found]
+    token = base64.urlsafe_b64encode(cursor.encode()).decode() if cursor else None
+    return json_response(dump(CampaignPage(items=items, continuationToken=token)))
+
+
+def _cursor(token: str | None) -> str | None:
+    """The continuation token is the last listed index key, base64url; anything else is refused by the store."""
+    if token is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeError):
+        return "\x00"  # not base64: the store refuses it as a token it did not issue
 
 
 async def _campaign_body(campaign: dict[str, Any]) -> dict[str, Any]:
