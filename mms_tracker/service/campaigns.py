@@ -17,6 +17,7 @@ import email.utils
 import json
 import logging
 import math
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -46,7 +47,8 @@ MAX_DEQUEUE_COUNT = 5
 THROTTLED_DELAY_SECONDS = 10  # a 429 without Retry-After delays the chunk this long
 MAX_STORED_TO_CHARS = 65  # a longer `to` is not E.164 (15 digits at most) and stays invalid when cut
 _ID_NAMESPACE = uuid.UUID("8e0c7c1e-2f7c-4d55-9b0e-5b1f1c3a6d21")  # this app's own uuid5 namespace
-_ETAG_RETRIES = 20
+_ETAG_RETRIES = 30
+_ETAG_BACKOFF_CAP_SECONDS = 0.5
 
 QUEUED, SENDING, COMPLETED, COMPLETED_WITH_ERRORS, CANCELLED = (
     "Queued",
@@ -221,7 +223,7 @@ async def cancel_campaign(store: CampaignStore, campaign_id: str, now: dt.dateti
 
 async def _update(store: CampaignStore, campaign_id: str, change: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     """Apply ``change`` to the campaign under its ETag, again on a conflict; ``change`` returns False for no write."""
-    for _ in range(_ETAG_RETRIES):
+    for attempt in range(_ETAG_RETRIES):
         campaign, etag = await store.get_campaign(campaign_id)
         if not change(campaign):
             return campaign
@@ -229,7 +231,9 @@ async def _update(store: CampaignStore, campaign_id: str, change: Callable[[dict
             await store.replace_campaign(campaign, etag)
             return campaign
         except CampaignChanged:
-            await asyncio.sleep(0)
+            # Chunks of one campaign finish together and all write its entity: back off with jitter so
+            # that they spread out instead of colliding again on every try.
+            await asyncio.sleep(random.uniform(0, min(_ETAG_BACKOFF_CAP_SECONDS, 0.005 * 2**attempt)))
     raise CampaignChanged(campaign_id)
 
 
