@@ -4,6 +4,7 @@ the ACS simulator sending reports back through Event Grid, and faults injected i
 from __future__ import annotations
 
 import base64
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -161,6 +162,8 @@ async def test_invalid_campaign_is_refused_with_the_same_problems_as_a_send(stac
 async def test_an_unknown_campaign_is_404_and_cancel_stops_what_is_not_sent(stack: Stack) -> None:
     stack.simulator.config.report_delay_seconds = 3600
     assert (await stack.app.get("/api/campaigns/nope")).status == 404
+    assert (await stack.app.get("/api/campaigns/a%23b%2Fc")).status == 404  # characters no table key may hold
+    assert (await stack.app.get(f"/api/campaigns/{uuid.uuid4()}")).status == 404
     assert (await stack.app.delete("/api/campaigns/nope")).status == 404
     await stack.faults(throttle=1000, retryAfter=60)  # nothing can be sent until cancelled
     body = campaign_body("cancel")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import logging
+import uuid
 from typing import Any
 
 import azure.functions as func
@@ -22,6 +23,15 @@ from .errors import answers_problems
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
 _log = logging.getLogger("mms_tracker.campaigns")
 MAX_IDEMPOTENCY_KEY_CHARS = 200
+
+
+def _campaign_id(req: func.HttpRequest) -> str:
+    """Campaign ids are UUIDs; anything else names no campaign (and never reaches storage as a key)."""
+    value = req.route_params["campaignId"]
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise CampaignNotFound(value) from None
 
 
 def _clients() -> CampaignClients:
@@ -113,7 +123,7 @@ async def _campaign_body(campaign: dict[str, Any]) -> dict[str, Any]:
 async def get_campaign(req: func.HttpRequest) -> func.HttpResponse:
     """A campaign's status, counters and its tag's delivery summary."""
     try:
-        campaign, _ = await _clients().table.get_campaign(req.route_params["campaignId"])
+        campaign, _ = await _clients().table.get_campaign(_campaign_id(req))
     except CampaignNotFound:
         raise Problem(404, "No campaign has this id.", "Campaign not found") from None
     return json_response(await _campaign_body(campaign))
@@ -124,9 +134,7 @@ async def get_campaign(req: func.HttpRequest) -> func.HttpResponse:
 async def cancel_campaign(req: func.HttpRequest) -> func.HttpResponse:
     """Cancel a campaign: chunks not yet sent are not sent."""
     try:
-        campaign = await campaigns.cancel_campaign(
-            _clients().table, req.route_params["campaignId"], dt.datetime.now(dt.UTC)
-        )
+        campaign = await campaigns.cancel_campaign(_clients().table, _campaign_id(req), dt.datetime.now(dt.UTC))
     except CampaignNotFound:
         raise Problem(404, "No campaign has this id.", "Campaign not found") from None
     return json_response(await _campaign_body(campaign), status=202)
