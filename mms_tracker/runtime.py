@@ -21,7 +21,7 @@ from .adapters.campaigns import CAMPAIGN_TABLE, CampaignClients, CampaignNotConf
 from .adapters.tables.store import TableStore
 from .logs import log_event
 from .service.campaigns import SendThrottle
-from .service.ports import SendResults, TrackingStore
+from .service.ports import SendIntents, SendResults, TrackingStore
 from .settings import Settings, SettingsError
 
 _STORAGE_RETRIES = 3
@@ -36,7 +36,7 @@ class Misconfigured(RuntimeError):
         self.problems = dict(problems)
 
 
-class AppStore(TrackingStore, SendResults, Protocol):
+class AppStore(TrackingStore, SendResults, SendIntents, Protocol):
     """What the app's routes and triggers use of a store: the ports, plus a health check and closing."""
 
     async def ping(self) -> None: ...
@@ -151,6 +151,7 @@ class Runtime:
                 retry=RetryPolicy(
                     max_attempts=settings.acs_max_attempts, max_total_seconds=settings.acs_retry_max_seconds
                 ),
+                attempt_seconds=settings.acs_timeout_seconds,
             )
         return self._acs
 

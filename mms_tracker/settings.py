@@ -66,10 +66,21 @@ class Settings:
     campaign_max_request_bytes: int = 8 * 1024 * 1024
     campaign_storage_connection_string: str | None = field(default=None, repr=False)
     campaign_storage_account: str | None = None
+    reconcile_after_seconds: float = 60.0
+    # Test-only fault hook: the worker process exits right after ACS answered, before any record
+    # is written (tests/e2e/test_send_intents.py). Never set it anywhere else.
+    test_crash_after_acs: bool = False
 
     @property
     def default_sender(self) -> str:
         return self.senders[0]
+
+    @property
+    def send_deadline_seconds(self) -> float:
+        """The longest a send can take to answer: a storage phase before the ACS call (earlier
+        results, the intent), the ACS budget (its retries, then one whole attempt), a storage
+        phase after it (records, results); each storage phase is bounded by the storage timeout."""
+        return 2 * self.storage_timeout_seconds + self.acs_retry_max_seconds + self.acs_timeout_seconds
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
@@ -89,6 +100,7 @@ class Settings:
         read("senders", lambda: _senders(environ.get("MMS_SENDERS", "")))
         read("query_token_key", lambda: _query_token_key(environ))
         read("campaign_storage", lambda: _campaign_storage(environ))
+        read("test_crash_after_acs", lambda: environ.get("MMS_TEST_CRASH_AFTER_ACS", "").strip() == "1")
         for key, name, default, low, high in _NUMBERS:
             read(key, functools.partial(_number, environ, name, default, low, high))
         for key, name, whole_default, whole_low, whole_high in _WHOLE_NUMBERS:
@@ -96,6 +108,8 @@ class Settings:
         if problems:
             raise SettingsError(problems[0][0], problems[0][1], *problems[1:])
         access_key, acs_endpoint = found.pop("acs")
+        # The crash hook works only against an ACS on this machine (the simulator), never a real one.
+        found["test_crash_after_acs"] = found["test_crash_after_acs"] and _is_loopback(acs_endpoint)
         connection_string, table_endpoint = found.pop("storage")
         found["campaign_storage_connection_string"], found["campaign_storage_account"] = found.pop("campaign_storage")
         return cls(
@@ -115,9 +129,11 @@ _NUMBERS: tuple[tuple[str, str, float, float, float], ...] = (
     ("acs_retry_max_seconds", "ACS_RETRY_MAX_SECONDS", 30.0, 0.0, 600.0),
     ("retention_days", "RETENTION_DAYS", 90.0, 0.001, 36500.0),
     ("campaign_sends_per_second", "CAMPAIGN_SENDS_PER_SECOND", 10.0, 0.01, 1000.0),
+    ("reconcile_after_seconds", "SEND_RECONCILE_AFTER_SECONDS", 60.0, 0.0, 86400.0),
 )
 _WHOLE_NUMBERS: tuple[tuple[str, str, int, int, int], ...] = (
-    ("max_request_bytes", "MMS_MAX_REQUEST_BYTES", 2 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    # At most 3 MiB: a send's intent keeps the whole request in one entity-group transaction (4 MiB).
+    ("max_request_bytes", "MMS_MAX_REQUEST_BYTES", 2 * 1024 * 1024, 1024, 3 * 1024 * 1024),
     ("max_attachment_bytes", "MMS_MAX_ATTACHMENT_BYTES", 1024 * 1024, 1, 64 * 1024 * 1024),
     ("acs_max_attempts", "ACS_MAX_ATTEMPTS", 4, 1, 10),
     ("campaign_max_request_bytes", "CAMPAIGN_MAX_REQUEST_BYTES", 8 * 1024 * 1024, 1024, 100 * 1024 * 1024),
@@ -207,6 +223,10 @@ def _acs_access_key(value: str) -> AcsAccessKey | None:
     except binascii.Error:
         raise SettingsError("ACS_CONNECTION_STRING", "accesskey is not valid base64") from None
     return AcsAccessKey(_https_or_http_url("ACS_CONNECTION_STRING", endpoint), secret)
+
+
+def _is_loopback(url: str) -> bool:
+    return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def _https_or_http_url(name: str, value: str) -> str:

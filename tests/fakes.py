@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from mms_tracker.domain import Change, Status, TrackingRecord
-from mms_tracker.service.ports import Page, StorageUnavailable
+from mms_tracker.service.ports import Page, SendIntent, StorageUnavailable
 
 
 class InMemoryStore:
@@ -23,6 +24,8 @@ class InMemoryStore:
         self.down = False
         self.retirement_entries: dict[str, dt.datetime] = {}
         self.retire_cursor: dt.datetime | None = None
+        self.intents: dict[str, SendIntent] = {}
+        self.intents_down = False  # only the intent writes fail (storage down before the ACS call)
 
     async def get(self, message_id: str) -> TrackingRecord | None:
         return self.records.get(message_id)
@@ -108,3 +111,32 @@ class InMemoryStore:
             return (record.completed_at or now) + keep
         del self.records[message_id]
         return None
+
+    async def put_intent(self, intent: SendIntent) -> None:
+        if self.down or self.intents_down:
+            raise StorageUnavailable("down")
+        self.intents[intent.intent_id] = intent
+
+    async def remove_intent(self, intent: SendIntent) -> None:
+        if self.down:
+            raise StorageUnavailable("down")
+        self.intents.pop(intent.intent_id, None)
+
+    async def intents_before(self, moment: dt.datetime, limit: int) -> list[SendIntent]:
+        if self.down:
+            raise StorageUnavailable("down")
+        found = sorted((i for i in self.intents.values() if i.created_at < moment), key=lambda i: i.created_at)
+        return found[:limit]
+
+    async def note_intent_attempt(self, intent: SendIntent, error: str) -> None:
+        if intent.intent_id in self.intents:
+            kept = self.intents[intent.intent_id]
+            self.intents[intent.intent_id] = replace(kept, attempts=kept.attempts + 1, last_error=error)
+
+    async def claim_intent(self, intent: SendIntent, until: dt.datetime) -> bool:
+        """Conditional on the intent being as read (its claim unchanged), as the ETag makes it."""
+        kept = self.intents.get(intent.intent_id)
+        if kept is None or kept.claimed_until != intent.claimed_until:
+            return False
+        self.intents[intent.intent_id] = replace(kept, claimed_until=until)
+        return True

@@ -42,6 +42,7 @@ EXPECTED_FUNCTIONS = frozenset(
         "cancel_campaign",
         "list_campaigns",
         "send_campaign_chunk",
+        "reconcile_sends",
     }
 )
 

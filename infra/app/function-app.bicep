@@ -76,6 +76,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'RETENTION_DAYS', value: '90' }
         { name: 'CAMPAIGN_SENDS_PER_SECOND', value: '10' }
         { name: 'CAMPAIGN_MAX_REQUEST_BYTES', value: '8388608' }
+        { name: 'SEND_RECONCILE_AFTER_SECONDS', value: '60' }
       ]
     }
     functionAppConfig: {

@@ -9,7 +9,7 @@ param deadLetterContainerName string
 
 // The app's tables (mms_tracker/adapters/tables/base.py TABLES; V2: the storage layout's version),
 // then the campaigns' own (mms_tracker/adapters/campaigns.py CAMPAIGN_TABLE).
-var tableNames = ['RecordsV2', 'IdsV2', 'Due', 'Poison', 'Requests', 'Campaigns']
+var tableNames = ['RecordsV2', 'IdsV2', 'Due', 'Poison', 'Requests', 'Intents', 'Campaigns']
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35: no VNet in this template; the Flex app and Event Grid reach storage over the public endpoint, Entra ID only (shared keys off)

@@ -125,17 +125,27 @@ class AcsClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        attempt_seconds: float | None = None,
     ) -> None:
         self._endpoint = endpoint.rstrip("/")
         self._signer = signer
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._clock = clock
+        timeout = timeout or httpx.Timeout(20.0, connect=5.0)
+        # httpx bounds each phase (connect, write, read) on its own; one attempt as a whole is
+        # bounded here, so a send's ACS budget is max_total_seconds + attempt_seconds.
+        self._attempt_seconds = attempt_seconds or float(timeout.read or 20.0)
         self._http = httpx.AsyncClient(
             transport=transport,
-            timeout=timeout or httpx.Timeout(20.0, connect=5.0),
+            timeout=timeout,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         )
+
+    @property
+    def budget_seconds(self) -> float:
+        """The longest one :meth:`send_mms` can take: the retry budget plus one whole attempt."""
+        return self._retry.max_total_seconds + self._attempt_seconds
 
     async def send_mms(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """POST the MMS request; return ACS's JSON body (``{"value": [...]}``) or raise :class:`AcsError`."""
@@ -145,26 +155,32 @@ class AcsClient:
             result = response.json()
         except ValueError:
             raise AcsBadGateway(
-                "ACS answered with a body that is not JSON.", upstream_status=response.status_code
+                "ACS answered with a body that is not JSON.", upstream_status=response.status_code, maybe_sent=True
             ) from None
         if not isinstance(result, dict) or not isinstance(result.get("value"), list):
-            raise AcsBadGateway("ACS answered without a value list.", upstream_status=response.status_code)
+            raise AcsBadGateway(
+                "ACS answered without a value list.", upstream_status=response.status_code, maybe_sent=True
+            )
         return result
 
     async def _send_with_retries(self, body: bytes) -> httpx.Response:
         deadline = self._clock() + self._retry.max_total_seconds
         attempt = 0
+        maybe_sent = False  # once any attempt may have reached ACS, the outcome stays unknown
         while True:
             try:
-                response = await self._send_single_request(body)
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                async with asyncio.timeout(self._attempt_seconds):
+                    response = await self._send_single_request(body)
+            except (httpx.TimeoutException, httpx.TransportError, TimeoutError) as exc:
                 failure: AcsError = _transport_failure(exc)
             else:
                 if response.status_code < 400:
                     return response
                 failure = _status_failure(response)
-                if response.status_code not in RETRYABLE_STATUSES:
-                    raise failure
+            maybe_sent = maybe_sent or failure.maybe_sent
+            failure.maybe_sent = maybe_sent
+            if failure.upstream_status is not None and failure.upstream_status not in RETRYABLE_STATUSES:
+                raise failure
             attempt += 1
             delay = failure.retry_after if failure.retry_after is not None else self._retry.backoff(attempt - 1)
             if attempt >= self._retry.max_attempts or self._clock() + delay > deadline:
@@ -211,19 +227,29 @@ def _status_failure(response: httpx.Response) -> AcsError:
             "(or the identity's role when using ACS_ENDPOINT).",
             upstream_status=status,
         )
-    if status in (503, 500):
+    # 503 (and 429 above) mean the request was not taken; a 500, 502 or 504 may have come after
+    # ACS accepted it, so the outcome is unknown until the call is repeated with the same pairs.
+    if status == 503:
         return AcsUnavailable(f"ACS answered {status}.", upstream_status=status, retry_after=retry_after)
+    if status == 500:
+        return AcsUnavailable(
+            f"ACS answered {status}.", upstream_status=status, retry_after=retry_after, maybe_sent=True
+        )
     if status == 504:
-        return AcsTimeout("ACS timed out.", upstream_status=status, retry_after=retry_after)
+        return AcsTimeout("ACS timed out.", upstream_status=status, retry_after=retry_after, maybe_sent=True)
     if status >= 500:
-        return AcsBadGateway(f"ACS answered {status}.", upstream_status=status, retry_after=retry_after)
+        return AcsBadGateway(
+            f"ACS answered {status}.", upstream_status=status, retry_after=retry_after, maybe_sent=True
+        )
     return AcsRequestRejected(f"ACS refused the request: {_acs_message(response)}", upstream_status=status)
 
 
 def _transport_failure(exc: Exception) -> AcsError:
-    if isinstance(exc, httpx.TimeoutException):
-        return AcsTimeout("ACS did not answer in time.")
-    return AcsBadGateway("ACS could not be reached.")
+    """A failure without an answer; only a connection never made certainly sent nothing."""
+    never_connected = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+        return AcsTimeout("ACS did not answer in time.", maybe_sent=not never_connected)
+    return AcsBadGateway("ACS could not be reached.", maybe_sent=not never_connected)
 
 
 def _acs_message(response: httpx.Response) -> str:

@@ -357,6 +357,14 @@ class FieldProblem(_Out):
     message: str
 
 
+class SentPair(_Out):
+    """A recipient as it was sent to ACS, with its repeatability pair."""
+
+    to: str
+    repeatabilityRequestId: str
+    repeatabilityFirstSent: str
+
+
 class Problem(_Out):
     """RFC 9457 problem details."""
 
@@ -365,6 +373,14 @@ class Problem(_Out):
     status: int = Field(ge=400, le=599)
     detail: str
     errors: list[FieldProblem] | None = None
+    recipients: list[SentPair] | None = Field(
+        default=None,
+        description=(
+            "When ACS may have accepted the request without its answer arriving (a 502, 503 or 504): each "
+            "recipient with the repeatability pair it was sent with. Repeat the request with exactly "
+            "these pairs, and ACS (and the tracker) recognise it instead of sending again."
+        ),
+    )
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

@@ -25,6 +25,7 @@ class Problem(Exception):
     title: str | None = None
     errors: Sequence[FieldError] = ()
     headers: Mapping[str, str] = field(default_factory=dict)
+    recipients: Sequence[Mapping[str, str]] = ()
 
     def __post_init__(self) -> None:
         super().__init__(self.detail)
@@ -36,6 +37,7 @@ class Problem(Exception):
             status=self.status,
             detail=self.detail,
             errors=[models.FieldProblem(field=e.field, message=e.message) for e in self.errors] or None,
+            recipients=[models.SentPair(**r) for r in self.recipients] or None,
         ).model_dump(mode="json", exclude_none=True)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..domain import Change, Status, TrackingRecord
@@ -95,15 +95,32 @@ class TrackingStore(Protocol):
 
 
 class AcsError(Exception):
-    """ACS could not be reached or refused the request; ``status`` is what our API answers."""
+    """ACS could not be reached or refused the request; ``status`` is what our API answers.
+
+    ``maybe_sent`` is true when some attempt may have reached ACS and been accepted without its
+    answer reaching us (a timeout after the request was written, a 500, 502 or 504, a dropped
+    connection): the send's intent is then kept, and the reconciler repeats the call with the
+    same repeatability pairs to learn the outcome. False when ACS certainly sent nothing.
+    """
 
     status = 502
 
-    def __init__(self, detail: str, *, upstream_status: int | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        upstream_status: int | None = None,
+        retry_after: float | None = None,
+        maybe_sent: bool = False,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.upstream_status = upstream_status
         self.retry_after = retry_after
+        self.maybe_sent = maybe_sent
+        # When ``maybe_sent``: each recipient's repeatability pair as sent ({to, repeatabilityRequestId,
+        # repeatabilityFirstSent}), so the client can repeat the request with exactly those.
+        self.pairs: list[dict[str, str]] = []
 
 
 class AcsThrottled(AcsError):
@@ -130,6 +147,60 @@ class AcsRequestRejected(AcsError):
     """ACS answered a 4xx other than 401/403/429 for the whole request."""
 
     status = 400
+
+
+class IntentTooLarge(ValueError):
+    """A send request too large to be kept durably as an intent: nothing is sent (413)."""
+
+
+@dataclass(frozen=True)
+class SendIntent:
+    """What a send is about to ask of ACS, kept durably before the call (status ``Sending``, internal).
+
+    ``payload`` is the ACS request body itself, with every recipient's repeatability pair, so the
+    reconciler can repeat the call and ACS recognise it. ``clients`` lists, for recipients that
+    came with the client's own ``repeatabilityRequestId``, (position in ``payload["recipients"]``,
+    that id, the request fingerprint), so their results can be kept for a repeated request.
+    """
+
+    intent_id: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    payload: Mapping[str, Any]
+    clients: tuple[tuple[int, str, str], ...] = ()
+    attempts: int = 0
+    last_error: str | None = None
+    # Recipients refused before the call (not E.164): (key, to, error), the key being
+    # ``rejected-<client id>`` or else their position, for ``rejected-<intent id>-<position>``: the
+    # id their record has on every path.
+    refused: tuple[tuple[str, str, str], ...] = ()
+    # Until when the intent is in someone's hands: the send itself (until its deadline), or a
+    # reconciler run that claimed it; the reconciler takes only intents no one holds.
+    claimed_until: dt.datetime | None = None
+    version: str | None = field(default=None, compare=False)  # storage's ETag, for claiming
+
+
+class SendIntents(Protocol):
+    """Intents of sends in flight: written before the ACS call, removed once every record is written."""
+
+    async def put_intent(self, intent: SendIntent) -> None:
+        """Keep ``intent`` durably (or raise :class:`IntentTooLarge`, a storage error)."""
+        ...
+
+    async def remove_intent(self, intent: SendIntent) -> None: ...
+
+    async def intents_before(self, moment: dt.datetime, limit: int) -> list[SendIntent]:
+        """At most ``limit`` intents created before ``moment``, oldest first."""
+        ...
+
+    async def note_intent_attempt(self, intent: SendIntent, error: str) -> None:
+        """Count one more reconciliation attempt of ``intent`` that got no answer, with why."""
+        ...
+
+    async def claim_intent(self, intent: SendIntent, until: dt.datetime) -> bool:
+        """Hold ``intent`` until ``until`` if it is unchanged since it was read; False if another
+        run claimed or removed it meanwhile."""
+        ...
 
 
 class MmsSender(Protocol):

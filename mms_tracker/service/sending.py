@@ -1,8 +1,10 @@
-"""The send use case: validate per recipient, reuse earlier results, call ACS once, record every recipient."""
+"""The send use case: validate per recipient, reuse earlier results, keep an intent, call ACS once,
+record every recipient; and the reconciler that finishes sends whose records were not written."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import email.utils
 import hashlib
@@ -10,19 +12,31 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..domain import FieldError, Send
 from ..domain.phone import is_e164
 from ..logs import log_event, mask_phone
-from .ports import MmsSender, SendResults, StorageRejected, StorageUnavailable, TrackingStore
+from .ports import (
+    AcsError,
+    AcsRequestRejected,
+    MmsSender,
+    SendIntent,
+    SendIntents,
+    SendResults,
+    StorageRejected,
+    StorageUnavailable,
+    TrackingStore,
+)
 from .tracking import record_sends
 
 _log = logging.getLogger("mms_tracker.sending")
 MAX_STORED_NUMBER_CHARS = 64
 MAX_STORED_ERROR_CHARS = 1024
+RECONCILE_BATCH = 100  # intents finished per reconciler run; the next run takes the rest
+RECONCILE_CONCURRENCY = 4
 
 
 INVALID_NUMBER = "Invalid phone number format."  # ACS's own errorMessage for a non-E.164 `to`
@@ -64,44 +78,84 @@ async def send_mms(
     now: dt.datetime,
     expiry_window: dt.timedelta,
     retention: dt.timedelta | None = None,
+    *,
+    intents: SendIntents | None = None,
+    storage_budget: float | None = None,
+    claim: dt.timedelta | None = None,
+    after_acs: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Send ``request`` and return one ACS-shaped item per recipient, in request order.
 
     Recipients that are not E.164 are answered ``400 Invalid phone number format.`` in their
     item and not sent. A recipient whose client ``repeatabilityRequestId`` already has a result
     gets that result and is not sent again. The rest go to ACS in one call, each with a
-    repeatability pair (the client's, or one made here) that every HTTP retry reuses. Records
-    are written concurrently before returning; if that fails after ACS accepted, the error is
-    logged and the ACS result still returned, so the client does not retry into a second send.
+    repeatability pair (the client's, or one made here) that every HTTP retry reuses.
+
+    With ``intents``, the call is first kept as an intent; if that cannot be written, storage's
+    error is raised and nothing is sent. After ACS answers, the records are written and the
+    intent removed; if storage fails or ``storage_budget`` passes meanwhile, the intent stays
+    (:func:`reconcile_sends` finishes it) and ACS's answer is still returned, so the client does
+    not retry into a second send. ``storage_budget`` bounds each storage phase, before the call
+    and after it; the ACS client bounds its own. ``claim`` is how long the send holds its intent
+    (its deadline): the reconciler does not take it up before. When ACS may have accepted without
+    its answer arriving, the error carries each recipient's pair (``AcsError.pairs``) and the
+    intent stays. ``after_acs`` is a test-only fault hook.
     """
     items: list[dict[str, Any] | None] = [None] * len(request.recipients)
     client_ids = [r.repeatability_request_id for r in request.recipients if r.valid and r.repeatability_request_id]
-    known = await results_log.get_send_results(client_ids) if client_ids else {}
-    _refuse_reused_ids(request, known)
-    pending: list[tuple[int, Recipient]] = []
-    for i, recipient in enumerate(request.recipients):
-        if not recipient.valid:
-            items[i] = {"to": recipient.to, "httpStatusCode": 400, "successful": False, "errorMessage": INVALID_NUMBER}
-        elif recipient.repeatability_request_id in known:
-            items[i] = dict(known[recipient.repeatability_request_id]["item"])
-        else:
-            pending.append((i, _with_repeatability(recipient, now)))
+    async with _storage_phase(storage_budget):
+        known = await results_log.get_send_results(client_ids) if client_ids else {}
+        _refuse_reused_ids(request, known)
+        pending: list[tuple[int, Recipient]] = []
+        refused: list[int] = []
+        for i, recipient in enumerate(request.recipients):
+            if not recipient.valid:
+                items[i] = {
+                    "to": recipient.to,
+                    "httpStatusCode": 400,
+                    "successful": False,
+                    "errorMessage": INVALID_NUMBER,
+                }
+                refused.append(i)
+            elif recipient.repeatability_request_id in known:
+                items[i] = dict(known[recipient.repeatability_request_id]["item"])
+            else:
+                pending.append((i, _with_repeatability(recipient, now)))
+        intent = _intent_for(request, pending, refused, now, expiry_window, claim) if pending else None
+        if intent is not None and intents is not None:
+            await intents.put_intent(intent)
 
-    if pending:
-        response = await acs.send_mms(_acs_payload(request, [r for _, r in pending]))
+    # Each recipient as sent (with the pair made here), so a refused one gets the same
+    # ``rejected-...`` id from this path and from the reconciler's.
+    as_sent = list(request.recipients)
+    if intent is not None:
+        for i, recipient in pending:
+            as_sent[i] = recipient
+        try:
+            response = await acs.send_mms(intent.payload)
+        except AcsError as exc:
+            if intents is not None and not exc.maybe_sent:
+                await _drop_intent(intents, intent, storage_budget)
+            if exc.maybe_sent:
+                exc.pairs = [_pair(r) for _, r in pending]
+            raise
+        if after_acs is not None:
+            after_acs()
         for (i, _), item in zip(pending, _align(response["value"], [r for _, r in pending]), strict=True):
             items[i] = item
 
     answered = [item for item in items if item is not None]
     assert len(answered) == len(request.recipients)
-    sends = [_send_for(request, r, item, now) for r, item in zip(request.recipients, answered, strict=True)]
-    client_id_of = {i: request.recipients[i].repeatability_request_id for i, _ in pending}
+    sends = [
+        _send_for(request, r, item, now, _refused_id(intent, i) if i in refused else None)
+        for i, (r, item) in enumerate(zip(as_sent, answered, strict=True))
+    ]
     fresh = {
         client_id: {"item": answered[i], "request": request_fingerprint(request, request.recipients[i])}
-        for i, client_id in client_id_of.items()
+        for i, client_id in ((i, request.recipients[i].repeatability_request_id) for i, _ in pending)
         if client_id
     }
-    await _record(store, results_log, sends, fresh, now, expiry_window, retention)
+    await _record(store, results_log, intents, intent, sends, fresh, now, expiry_window, retention, storage_budget)
     log_event(
         _log,
         logging.INFO,
@@ -112,6 +166,82 @@ async def send_mms(
         reused=len(known),
     )
     return answered
+
+
+def _pair(recipient: Recipient) -> dict[str, str]:
+    return {
+        "to": recipient.to,
+        "repeatabilityRequestId": recipient.repeatability_request_id or "",
+        "repeatabilityFirstSent": recipient.repeatability_first_sent or "",
+    }
+
+
+def _refused_id(intent: SendIntent | None, position: int) -> str | None:
+    """The id of a recipient refused before the call, the same on the send's path and the
+    reconciler's: the client's id makes it (as without an intent), or else the intent and position."""
+    if intent is None:
+        return None
+    for key, _, _ in intent.refused:
+        if key == str(position):
+            return f"rejected-{intent.intent_id}-{position}"
+    return None  # the client's own id: ``_rejected_id`` makes ``rejected-<client id>``
+
+
+def _refused_send(intent: SendIntent, key: str, to: str, error: str, request: MmsRequest) -> Send:
+    message_id = key if key.startswith("rejected-") else f"rejected-{intent.intent_id}-{key}"
+    return Send(message_id, to, request.from_, request.tag, False, intent.created_at, error)
+
+
+@contextlib.asynccontextmanager
+async def _storage_phase(budget: float | None) -> AsyncIterator[None]:
+    """Bound one storage phase of a send; running out of time is storage being unavailable."""
+    try:
+        async with asyncio.timeout(budget):
+            yield
+    except TimeoutError:
+        raise StorageUnavailable(f"storage did not answer within {budget:g} s") from None
+
+
+def _intent_for(
+    request: MmsRequest,
+    pending: list[tuple[int, Recipient]],
+    refused: list[int],
+    now: dt.datetime,
+    expiry_window: dt.timedelta,
+    claim: dt.timedelta | None,
+) -> SendIntent:
+    recipients = [r for _, r in pending]
+    clients = tuple(
+        (position, r.repeatability_request_id, request_fingerprint(request, request.recipients[i]))
+        for position, (i, r) in enumerate(pending)
+        if request.recipients[i].repeatability_request_id and r.repeatability_request_id
+    )
+    return SendIntent(
+        uuid.uuid4().hex,
+        now,
+        now + expiry_window,
+        _acs_payload(request, recipients),
+        clients,
+        refused=tuple(
+            (
+                _rejected_id(request.recipients[i]) if request.recipients[i].repeatability_request_id else f"{i}",
+                _storable(request.recipients[i].to, MAX_STORED_NUMBER_CHARS),
+                INVALID_NUMBER,
+            )
+            for i in refused
+        ),
+        claimed_until=now + claim if claim is not None else None,
+    )
+
+
+async def _drop_intent(intents: SendIntents, intent: SendIntent, budget: float | None) -> None:
+    """ACS certainly sent nothing: the intent goes. If it cannot, the reconciler's repeat is
+    refused or answered as the first call was, by the same repeatability pairs."""
+    try:
+        async with _storage_phase(budget):
+            await intents.remove_intent(intent)
+    except (StorageUnavailable, StorageRejected) as exc:
+        log_event(_log, logging.WARNING, "send_intent_not_removed", intent=intent.intent_id, reason=str(exc))
 
 
 def request_fingerprint(request: MmsRequest, recipient: Recipient) -> str:
@@ -181,9 +311,11 @@ def _align(values: list[Any], recipients: list[Recipient]) -> list[dict[str, Any
     return aligned
 
 
-def _send_for(request: MmsRequest, recipient: Recipient, item: Mapping[str, Any], now: dt.datetime) -> Send:
+def _send_for(
+    request: MmsRequest, recipient: Recipient, item: Mapping[str, Any], now: dt.datetime, rejected_id: str | None = None
+) -> Send:
     accepted = bool(item.get("successful")) and bool(item.get("messageId"))
-    message_id = str(item["messageId"]) if accepted else _rejected_id(recipient)
+    message_id = str(item["messageId"]) if accepted else rejected_id or _rejected_id(recipient)
     return Send(
         message_id,
         _storable(recipient.to, MAX_STORED_NUMBER_CHARS),  # a refused `to` may be anything a client sent
@@ -211,25 +343,239 @@ def _rejected_id(recipient: Recipient) -> str:
 async def _record(
     store: TrackingStore,
     results_log: SendResults,
+    intents: SendIntents | None,
+    intent: SendIntent | None,
     sends: list[Send],
     fresh: Mapping[str, dict[str, Any]],
     now: dt.datetime,
     expiry_window: dt.timedelta,
     retention: dt.timedelta | None,
-) -> None:
-    outcomes = await asyncio.gather(
-        record_sends(store, sends, now, expiry_window, retention),
-        results_log.put_send_results(fresh) if fresh else asyncio.sleep(0),
-        return_exceptions=True,
-    )
-    for outcome in outcomes:
-        if isinstance(outcome, (StorageUnavailable, StorageRejected)):
-            log_event(
-                _log,
-                logging.ERROR,
-                "send_records_not_written",
-                reason=str(outcome),
-                recipients=",".join(filter(None, (mask_phone(s.to) for s in sends))),
+    budget: float | None,
+) -> bool:
+    """Write the records and results, then remove the intent; False (logged) when that did not
+    finish in ``budget``: the intent stays and the reconciler finishes it. When nothing went to
+    ACS (no intent), storage's error is raised instead: nothing was sent, so the client may retry."""
+    try:
+        async with _storage_phase(budget):
+            outcomes = await asyncio.gather(
+                record_sends(store, sends, now, expiry_window, retention),
+                results_log.put_send_results(fresh) if fresh else asyncio.sleep(0),
+                return_exceptions=True,
             )
-        elif isinstance(outcome, BaseException):
-            raise outcome
+            failures = [o for o in outcomes if isinstance(o, BaseException)]
+            for failure in failures:
+                if not isinstance(failure, (StorageUnavailable, StorageRejected)):
+                    raise failure
+            if failures:
+                raise failures[0]
+            if intents is not None and intent is not None:
+                await intents.remove_intent(intent)
+    except (StorageUnavailable, StorageRejected) as exc:
+        if intent is None:
+            raise
+        log_event(
+            _log,
+            logging.ERROR,
+            "send_records_deferred",
+            reason=str(exc),
+            intent=intent.intent_id if intent is not None and intents is not None else None,
+            recipients=",".join(filter(None, (mask_phone(s.to) for s in sends))),
+        )
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What one reconciler run did with the intents it found: recorded from ACS's answer,
+    refused by ACS as a whole, given up past their expiry, outcome unknown (ACS no longer
+    recognises the pairs), or left for a later run (held by a send, ACS failing, no time left)."""
+
+    recorded: int = 0
+    refused: int = 0
+    abandoned: int = 0
+    unknown: int = 0
+    pending: int = 0
+
+
+OUTCOMES = ("recorded", "refused", "abandoned", "unknown", "pending")
+
+
+async def reconcile_sends(
+    intents: SendIntents,
+    acs: MmsSender,
+    store: TrackingStore,
+    results_log: SendResults,
+    now: dt.datetime,
+    older_than: dt.timedelta,
+    retention: dt.timedelta | None = None,
+    *,
+    claim: dt.timedelta = dt.timedelta(minutes=5),
+    budget: float | None = None,
+    poison: Callable[[Mapping[str, Any], str, dt.datetime], Awaitable[None]] | None = None,
+) -> Reconciled:
+    """Finish every send whose intent is older than ``older_than``: its records were not written.
+
+    An intent still held (by its send, until the send's deadline, or by another run) is left
+    alone; the others are claimed for ``claim`` (conditionally on being unchanged, so two runs
+    never take the same one), then the ACS call is repeated with the same body and pairs: ACS
+    answers a pair it has seen with the first call's result (or sends now what never reached it),
+    and the records are written from that answer, as the send would have. The first ACS
+    failure that is not about this request alone (throttling, an outage, a timeout) leaves every
+    intent after it for the next run; so does ``budget`` (seconds) running out.
+
+    ACS refusing the repeat as a whole records every recipient ``Rejected`` with its message,
+    except 409 (the original is still being processed: left for later) and 412 (the pair is
+    older than ACS keeps it, so the first call's outcome can no longer be learnt): then no record
+    is invented; the intent is kept in ``poison`` for an operator (recipients and pairs, not the
+    message) and removed, and a report from the carrier still creates the record if it was
+    sent. An intent past its expiry that has been tried at least once is recorded ``Rejected``,
+    failed to send, with the reason. Storage errors raise: the next run tries again.
+    """
+    found = await intents.intents_before(now - older_than, RECONCILE_BATCH)
+    limit = asyncio.Semaphore(RECONCILE_CONCURRENCY)
+    acs_down = asyncio.Event()
+
+    async def one(intent: SendIntent) -> str:
+        async with limit:
+            if acs_down.is_set():
+                return "pending"
+            if intent.claimed_until is not None and intent.claimed_until > now:
+                return "pending"  # its send may still be running, or another run has it
+            if not await intents.claim_intent(intent, now + claim):
+                return "pending"
+            return await _reconcile(intent, intents, acs, store, results_log, now, retention, acs_down, poison)
+
+    tasks = [asyncio.ensure_future(one(i)) for i in found]
+    try:
+        async with asyncio.timeout(budget):
+            await asyncio.gather(*tasks)
+    except TimeoutError:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        log_event(_log, logging.WARNING, "reconcile_run_out_of_time", budget_seconds=budget)
+    outcomes = [t.result() if t.done() and not t.cancelled() and t.exception() is None else "pending" for t in tasks]
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]  # a storage error: the run fails, the next one retries
+    result = Reconciled(*(sum(1 for o in outcomes if o == kind) for kind in OUTCOMES))
+    if found:
+        log_event(_log, logging.INFO, "sends_reconciled", **vars(result))
+    return result
+
+
+async def _reconcile(
+    intent: SendIntent,
+    intents: SendIntents,
+    acs: MmsSender,
+    store: TrackingStore,
+    results_log: SendResults,
+    now: dt.datetime,
+    retention: dt.timedelta | None,
+    acs_down: asyncio.Event,
+    poison: Callable[[Mapping[str, Any], str, dt.datetime], Awaitable[None]] | None,
+) -> str:
+    request = _request_of(intent.payload)
+    recipients = list(request.recipients)
+    outcome = "recorded"
+    if now >= intent.expires_at and intent.attempts >= 1:
+        outcome = "abandoned"
+        reason = (
+            f"ACS gave no answer within EXPIRY_WINDOW_HOURS after {intent.attempts + 1} attempts"
+            f" (last: {intent.last_error or 'none'}); not known to have been sent."
+        )
+        items = [{"to": r.to, "httpStatusCode": 504, "successful": False, "errorMessage": reason} for r in recipients]
+    else:
+        try:
+            response = await acs.send_mms(intent.payload)
+        except AcsRequestRejected as exc:
+            if exc.upstream_status == 409:  # ACS: the original request is still being processed
+                await intents.note_intent_attempt(intent, exc.detail)
+                return "pending"
+            if exc.upstream_status == 412:  # ACS: the pair is older than it keeps; outcome unknowable
+                await _give_up_unknown(intent, intents, poison, now, exc.detail)
+                return "unknown"
+            outcome = "refused"
+            items = [
+                {
+                    "to": r.to,
+                    "httpStatusCode": exc.upstream_status or 400,
+                    "successful": False,
+                    "errorMessage": exc.detail,
+                }
+                for r in recipients
+            ]
+        except AcsError as exc:
+            acs_down.set()  # throttled, down or unreachable: the rest wait for the next run
+            await intents.note_intent_attempt(intent, exc.detail)
+            log_event(_log, logging.WARNING, "send_reconcile_pending", intent=intent.intent_id, reason=exc.detail)
+            return "pending"
+        else:
+            items = _align(response["value"], recipients)
+    sends = [_send_for(request, r, item, intent.created_at) for r, item in zip(recipients, items, strict=True)]
+    sends += [_refused_send(intent, key, to, error, request) for key, to, error in intent.refused]
+    fresh = {
+        client_id: {"item": items[position], "request": fingerprint}
+        for position, client_id, fingerprint in intent.clients
+        if outcome != "abandoned" and 0 <= position < len(items)
+    }
+    window = intent.expires_at - intent.created_at
+    await record_sends(store, sends, now, window, retention)
+    if fresh:
+        await results_log.put_send_results(fresh)
+    await intents.remove_intent(intent)
+    log_event(
+        _log,
+        logging.INFO,
+        "send_reconciled",
+        intent=intent.intent_id,
+        outcome=outcome,
+        accepted=sum(1 for s in sends if s.accepted),
+        recipients=len(sends),
+    )
+    return outcome
+
+
+async def _give_up_unknown(
+    intent: SendIntent,
+    intents: SendIntents,
+    poison: Callable[[Mapping[str, Any], str, dt.datetime], Awaitable[None]] | None,
+    now: dt.datetime,
+    detail: str,
+) -> None:
+    """Keep what an operator needs to look the send up (never the message or attachments), then drop it."""
+    kept = {
+        "id": f"intent-{intent.intent_id}",
+        "type": "MmsTracker.SendOutcomeUnknown",
+        "createdAt": intent.created_at.isoformat(),
+        "from": intent.payload.get("from"),
+        "tag": (intent.payload.get("sendOptions") or {}).get("tag"),
+        "recipients": [dict(r) for r in intent.payload.get("recipients", [])],
+    }
+    reason = f"ACS no longer recognises the send's repeatability pairs ({detail}); whether it was sent is unknown"
+    if poison is not None:
+        await poison(kept, reason, now)
+    await intents.remove_intent(intent)
+    log_event(
+        _log,
+        logging.ERROR,
+        "send_outcome_unknown",
+        intent=intent.intent_id,
+        recipients=",".join(mask_phone(str(r.get("to"))) or "" for r in intent.payload.get("recipients", [])),
+        reason=detail,
+    )
+
+
+def _request_of(payload: Mapping[str, Any]) -> MmsRequest:
+    """The request an intent's ACS body was made from (the recipients ACS was asked to send to)."""
+    return MmsRequest(
+        from_=str(payload["from"]),
+        recipients=tuple(
+            Recipient(str(r["to"]), r.get("repeatabilityRequestId"), r.get("repeatabilityFirstSent"))
+            for r in payload["recipients"]
+        ),
+        message=payload.get("message"),
+        attachments=tuple(payload.get("attachments") or ()),
+        tag=(payload.get("sendOptions") or {}).get("tag"),
+    )

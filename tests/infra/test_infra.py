@@ -26,6 +26,7 @@ NOT_SET_IN_AZURE = {
     "QUERY_TOKEN_KEY": "unset, the app keeps a random key in its storage (docs/storage.md), shared by every instance",
     "ACS_CONNECTION_STRING": "access keys are not used in Azure: ACS_ENDPOINT with the managed identity",
     "TRACKING_STORAGE_CONNECTION_STRING": "shared keys are off: TRACKING_STORAGE_TABLE_ENDPOINT with the identity",
+    "MMS_TEST_CRASH_AFTER_ACS": "a test-only fault hook: the worker exits after ACS accepted a send",
 }
 
 

@@ -171,7 +171,8 @@ async def test_acs_rejecting_a_recipient_is_recorded_as_rejected(acs: FakeAcs) -
     assert nonzero(await RUNTIME.store().tag_counts("blocked-campaign")) == {"Accepted": 1, "Rejected": 2}
 
 
-async def test_storage_failure_after_acs_accepted_still_returns_the_result(azurite: Azurite) -> None:
+async def test_storage_unreachable_before_the_call_is_a_503_and_nothing_is_sent(azurite: Azurite) -> None:
+    """No intent, no send (issue 19): the after-ACS case is tests/integration/test_send_intents.py."""
     fake = FakeAcs()
     down = Azurite()
     settings = Settings.from_environment(app_environment(down.connection_string, TRACKING_STORAGE_TIMEOUT_SECONDS="1"))
@@ -180,8 +181,7 @@ async def test_storage_failure_after_acs_accepted_still_returns_the_result(azuri
         body = seed()
         body["recipients"] = [{"to": "+18335852071"}]
         response = await send_message(post(body))
-        assert response.status_code == 202
-        assert json.loads(response.get_body())["value"][0]["successful"] is True
-        assert len(fake.requests) == 1
+        assert response.status_code == 503
+        assert fake.requests == []
     finally:
         await RUNTIME.aclose()

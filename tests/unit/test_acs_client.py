@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email.utils
 import json
@@ -18,6 +19,7 @@ from mms_tracker.adapters.acs import USER_AGENT, AcsClient, EntraSigner, HmacSig
 from mms_tracker.service.ports import (
     AcsAuthFailed,
     AcsBadGateway,
+    AcsError,
     AcsRequestRejected,
     AcsThrottled,
     AcsTimeout,
@@ -250,3 +252,58 @@ async def test_auth_failure_names_the_setting_never_the_key() -> None:
         await client(Recorder(httpx.Response(401))).send_mms(PAYLOAD)
     assert "ACS_CONNECTION_STRING" in caught.value.detail
     assert KEY_B64 not in caught.value.detail
+
+
+# --- whether ACS may have sent anything (the send's intent is kept when it may) -----------------
+
+
+@pytest.mark.parametrize(
+    ("answers", "maybe_sent"),
+    [
+        ([httpx.Response(429)] * 4, False),  # throttled: nothing taken
+        ([httpx.Response(503)] * 4, False),
+        ([httpx.ConnectError("refused")] * 4, False),  # never connected
+        ([httpx.ConnectTimeout("slow to connect")] * 4, False),
+        ([httpx.Response(400, json={"error": {"code": "BadRequest"}})], False),
+        ([httpx.Response(401)], False),
+        ([httpx.Response(500)] * 4, True),  # a 500, 502 or 504 may follow an accepted request
+        ([httpx.Response(502)] * 4, True),
+        ([httpx.Response(504)] * 4, True),
+        ([httpx.ReadTimeout("no answer")] * 4, True),  # the request was written; its answer lost
+        ([httpx.RemoteProtocolError("dropped")] * 4, True),
+        ([httpx.ReadTimeout("lost"), httpx.Response(503), httpx.Response(503), httpx.Response(503)], True),
+        ([httpx.Response(503), httpx.Response(503), httpx.Response(503), httpx.ConnectError("refused")], False),
+    ],
+)
+async def test_a_failure_says_whether_acs_may_have_sent(
+    answers: list[httpx.Response | Exception], maybe_sent: bool
+) -> None:
+    with pytest.raises(AcsError) as caught:
+        await client(Recorder(*answers)).send_mms(PAYLOAD)
+    assert caught.value.maybe_sent is maybe_sent
+
+
+async def test_a_2xx_that_is_not_acs_json_may_have_sent() -> None:
+    with pytest.raises(AcsBadGateway) as caught:
+        await client(Recorder(httpx.Response(202, text="<html>"))).send_mms(PAYLOAD)
+    assert caught.value.maybe_sent is True
+
+
+async def test_one_attempt_is_bounded_as_a_whole_and_counts_as_maybe_sent() -> None:
+    stalled = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await stalled.wait()  # never answers
+        return ok()
+
+    acs = AcsClient(
+        ENDPOINT,
+        HmacSigner(base64.b64decode(KEY_B64)),
+        transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(max_attempts=1),
+        attempt_seconds=0.05,
+    )
+    assert acs.budget_seconds == RetryPolicy().max_total_seconds + 0.05
+    with pytest.raises(AcsTimeout) as caught:
+        await acs.send_mms(PAYLOAD)
+    assert caught.value.maybe_sent is True

@@ -86,6 +86,36 @@ def test_numbers_must_be_finite_and_in_range(name: str, value: str) -> None:
     assert "must be a finite number from" in str(caught.value)
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e8", "-1"])
+@pytest.mark.parametrize("name", ["ACS_RETRY_MAX_SECONDS", "RETENTION_DAYS", "SEND_RECONCILE_AFTER_SECONDS"])
+def test_settings_that_may_be_zero_must_still_be_finite_and_in_range(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_environment(with_(**{name: value}))
+    assert set(caught.value.problems) == {name}
+
+
+def test_the_request_size_is_capped_where_an_intent_still_fits_one_transaction() -> None:
+    assert Settings.from_environment(with_(MMS_MAX_REQUEST_BYTES=str(3 * 1024 * 1024))).max_request_bytes == 3145728
+    with pytest.raises(SettingsError):
+        Settings.from_environment(with_(MMS_MAX_REQUEST_BYTES=str(3 * 1024 * 1024 + 1)))
+
+
+def test_the_send_deadline_is_the_sum_of_its_phases() -> None:
+    settings = Settings.from_environment(
+        with_(TRACKING_STORAGE_TIMEOUT_SECONDS="10", ACS_RETRY_MAX_SECONDS="30", ACS_TIMEOUT_SECONDS="20")
+    )
+    assert settings.send_deadline_seconds == 70.0  # README, "Sending": 2 x storage + ACS retries + one attempt
+
+
+def test_the_crash_hook_works_only_when_set_to_1_and_only_against_an_acs_on_this_machine() -> None:
+    simulator = "endpoint=http://127.0.0.1:7072/;accesskey=c2VjcmV0LWtleQ=="
+    assert Settings.from_environment(GOOD).test_crash_after_acs is False
+    on = with_(ACS_CONNECTION_STRING=simulator, MMS_TEST_CRASH_AFTER_ACS="1")
+    assert Settings.from_environment(on).test_crash_after_acs is True
+    assert Settings.from_environment(on | {"MMS_TEST_CRASH_AFTER_ACS": "yes"}).test_crash_after_acs is False
+    assert Settings.from_environment(with_(MMS_TEST_CRASH_AFTER_ACS="1")).test_crash_after_acs is False  # a real ACS
+
+
 def test_a_whole_number_setting_refuses_a_fraction() -> None:
     with pytest.raises(SettingsError) as caught:
         Settings.from_environment(with_(ACS_MAX_ATTEMPTS="2.5"))

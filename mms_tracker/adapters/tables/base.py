@@ -22,8 +22,8 @@ _TRANSIENT_STATUS = frozenset({404, 408, 409, 412, 429})  # 404: a table gone (r
 
 
 # Every table the app uses, after TRACKING_TABLE_PREFIX: records with their counters, the id
-# pointers, the expiry index, poison events, and send results (docs/storage.md).
-TABLES = (f"Records{SCHEMA}", f"Ids{SCHEMA}", "Due", "Poison", "Requests")
+# pointers, the expiry index, poison events, send results, and sends in flight (docs/storage.md).
+TABLES = (f"Records{SCHEMA}", f"Ids{SCHEMA}", "Due", "Poison", "Requests", "Intents")
 
 
 class Tables:
@@ -35,7 +35,7 @@ class Tables:
         self._service = service
         self._timeout = timeout_seconds
         self._token_key = token_key
-        self.records, self.ids, self.due_table, self.poison, self.requests = (
+        self.records, self.ids, self.due_table, self.poison, self.requests, self.intents = (
             service.get_table_client(prefix + name) for name in TABLES
         )
         self._ready: asyncio.Task[None] | None = None
@@ -75,7 +75,7 @@ class Tables:
 
         try:
             await asyncio.gather(
-                *(create(t) for t in (self.records, self.ids, self.due_table, self.poison, self.requests))
+                *(create(t) for t in (self.records, self.ids, self.due_table, self.poison, self.requests, self.intents))
             )
         except (AzureError, OSError) as exc:
             raise self._lost(exc) from exc

@@ -2,16 +2,16 @@
 
 Tables (all prefixed with ``TRACKING_TABLE_PREFIX``; design notes in ``docs/storage.md``):
 
-- ``Messages``: one entity per message, ``PartitionKey=<messageId>``, ``RowKey="record"``; the
-  whole record with its report history. Point reads; updates guarded by ETag.
-- ``Tags``: ``PartitionKey=<tag>``, ``RowKey=<messageId>``; the record without history. Listing
-  and summaries read only the tag's partition.
-- ``Due``: ``PartitionKey=<hour the message falls due for expiry>``, ``RowKey=<messageId>``; the
-  expiry timer reads only the buckets that are due.
+- ``RecordsV2``: ``PartitionKey=<tag>|<shard>``, ``RowKey=r|<messageId>``: the whole record with
+  its report history; ``RowKey=c``: the shard's counters, changed in the record's transaction.
+- ``IdsV2``: ``PartitionKey=<messageId>``, ``RowKey=p``: the record's partition, for readers by id.
+- ``Due``: ``PartitionKey=<hour the message falls due for expiry>`` (or ``r<day>`` for retention),
+  ``RowKey=<messageId>``; the timers read only the buckets that are due.
 - ``Poison``: ``PartitionKey=<day>``, ``RowKey=<event id>``; events that can never be processed.
-
 - ``Requests``: ``PartitionKey=<client repeatabilityRequestId>``, ``RowKey="result"``; the first
   answer for a client's id. Partition ``meta`` (never a UUID) holds the generated token key.
+- ``Intents``: ``PartitionKey=<minute>``, ``RowKey=<intent id>``; sends in flight, written
+  before the ACS call and removed once their records are written (the reconciler finishes the rest).
 
 Keys are percent-encoded, so any tag or id is a valid key; a value whose encoding would pass
 :data:`MAX_KEY_CHARS` is keyed by its SHA-256 instead (the original is kept in a property).
@@ -23,11 +23,12 @@ is permanent (:class:`StorageRejected`, with the service's error code) and never
 from __future__ import annotations
 
 from .expiry import ExpiryTables
+from .intents import IntentTables
 from .poison import PoisonTables
 from .records import RecordTables
 from .retention import RetentionTables
 from .send_results import SendResultTables
 
 
-class TableStore(RecordTables, ExpiryTables, RetentionTables, SendResultTables, PoisonTables):
+class TableStore(RecordTables, ExpiryTables, RetentionTables, SendResultTables, PoisonTables, IntentTables):
     """The tracking store: every table of the app behind one object (the ``TrackingStore`` port and more)."""

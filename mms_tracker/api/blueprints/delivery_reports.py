@@ -1,4 +1,5 @@
-"""Delivery reports in (the Event Grid trigger and the batched webhook), and the expiry and retention timers."""
+"""Delivery reports in (the Event Grid trigger and the batched webhook), and the expiry, retention and
+send-reconciliation timers."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ import azure.functions as func
 
 from ...logs import log_event
 from ...runtime import RUNTIME
+from ...service.sending import reconcile_sends as reconcile_intents
 from ...service.tracking import expire_due, ingest_event, retire_old
 from ..events import event_envelope
 from ..problems import Problem, json_response, problem_response
 from .errors import answers_problems
 
+# A reconciler run is cut off after this long, well inside host.json's functionTimeout (5 minutes);
+# what it had not finished stays claimed a little longer, then the next run takes it up.
+RECONCILE_RUN_SECONDS = 120.0
 BATCH_CONCURRENCY = 32  # events of one batch in flight at once; more only queues inside the storage client
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
 _log = logging.getLogger("mms_tracker.tracking")
@@ -122,6 +127,27 @@ async def retire_old_messages(timer: func.TimerRequest) -> None:
     settings = RUNTIME.settings
     deleted = await retire_old(RUNTIME.store(), dt.datetime.now(dt.UTC), dt.timedelta(days=settings.retention_days))
     log_event(_log, logging.INFO, "retention_run", deleted=deleted, past_due=timer.past_due)
+
+
+@blueprint.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def reconcile_sends(timer: func.TimerRequest) -> None:
+    """Every minute: sends whose records were not written (storage failed, the worker died) are
+    finished from their intents, by repeating the ACS call with the same repeatability pairs."""
+    settings = RUNTIME.settings
+    store = RUNTIME.store()
+    done = await reconcile_intents(
+        store,
+        RUNTIME.acs(),
+        store,
+        store,
+        dt.datetime.now(dt.UTC),
+        dt.timedelta(seconds=settings.reconcile_after_seconds),
+        dt.timedelta(days=settings.retention_days),
+        claim=dt.timedelta(seconds=RECONCILE_RUN_SECONDS + settings.send_deadline_seconds),
+        budget=RECONCILE_RUN_SECONDS,
+        poison=store.record_poison,
+    )
+    log_event(_log, logging.INFO, "reconcile_run", past_due=timer.past_due, **vars(done))
 
 
 def _retire_after() -> dt.timedelta:

@@ -12,7 +12,7 @@ import azure.functions as func
 from ...domain import FieldError
 from ...logs import log_event
 from ...runtime import Misconfigured
-from ...service.ports import AcsError, InvalidContinuationToken, StorageRejected, StorageUnavailable
+from ...service.ports import AcsError, IntentTooLarge, InvalidContinuationToken, StorageRejected, StorageUnavailable
 from ...service.sending import RepeatabilityConflict
 from ..problems import Problem, problem_response
 from ..validation import QueryInvalid, RequestInvalid, RequestTooLarge
@@ -26,6 +26,13 @@ _ACS_TITLES = {
     504: "ACS timeout",
     400: "Refused by ACS",
 }
+
+
+_MAYBE_SENT = (
+    " ACS may have accepted the request: the tracker repeats the same call (same repeatability ids)"
+    " until it learns the outcome, and records it. To retry, repeat the request with the pairs in"
+    " `recipients`: a retry with new ids is a new message."
+)
 
 
 def misconfigured_response(exc: Misconfigured) -> func.HttpResponse:
@@ -75,6 +82,12 @@ def answers_problems(handler: Handler) -> Handler:
             )
         except RequestTooLarge as exc:
             return problem_response(Problem(413, str(exc), "Content Too Large"))
+        except IntentTooLarge as exc:
+            return problem_response(
+                Problem(
+                    413, f"The request is too large to be kept durably before sending ({exc}).", "Content Too Large"
+                )
+            )
         except AcsError as exc:
             log_event(
                 _log,
@@ -85,7 +98,10 @@ def answers_problems(handler: Handler) -> Handler:
                 upstream_status=exc.upstream_status,
             )
             headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after or 1)))} if exc.status == 429 else {}
-            return problem_response(Problem(exc.status, exc.detail, _ACS_TITLES.get(exc.status), headers=headers))
+            detail = exc.detail + (_MAYBE_SENT if exc.maybe_sent else "")
+            return problem_response(
+                Problem(exc.status, detail, _ACS_TITLES.get(exc.status), headers=headers, recipients=exc.pairs)
+            )
         except StorageRejected as exc:
             log_event(_log, logging.ERROR, "storage_rejected", route=handler.__name__, code=exc.code)
             return problem_response(Problem(500, "Table storage refused the request.", "Storage error"))

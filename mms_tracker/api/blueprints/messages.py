@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import azure.functions as func
 
@@ -25,16 +26,26 @@ async def send_message(req: func.HttpRequest) -> func.HttpResponse:
     request = parse_send_request(
         req.get_body(), settings.senders, SendLimits(settings.max_request_bytes, settings.max_attachment_bytes)
     )
+    store = RUNTIME.store()
     items = await send_mms(
         request,
         RUNTIME.acs(),
-        RUNTIME.store(),
-        RUNTIME.store(),
+        store,
+        store,
         dt.datetime.now(dt.UTC),
         dt.timedelta(hours=settings.expiry_window_hours),
         dt.timedelta(days=settings.retention_days),
+        intents=store,
+        storage_budget=settings.storage_timeout_seconds,
+        claim=dt.timedelta(seconds=settings.send_deadline_seconds),
+        after_acs=_crash if settings.test_crash_after_acs else None,
     )
     return json_response({"value": items}, status=202)
+
+
+def _crash() -> None:
+    """The test-only fault hook (``MMS_TEST_CRASH_AFTER_ACS=1``): die as a killed worker would."""
+    os._exit(70)
 
 
 @blueprint.route(route="messages/{messageId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
