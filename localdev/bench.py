@@ -17,7 +17,8 @@ Starts the local stack (Azurite in memory, the ACS simulator, the local host) on
 
 Results go to ``bench-results/<UTC time>.json``; ``docs/benchmarks.md`` summarises a run.
 Options: ``--reports N`` (5000), ``--concurrency C`` (16), ``--batch B`` (100), ``--campaign N``
-(20000 messages in the campaign's tag; 0 skips the campaign's reads, not the round trips).
+(20000 messages in the campaign's tag; 0 skips the campaign's reads, not the round trips), ``--job N``
+(10000 recipients in one campaign job through the queue worker, ``localdev/bench_job.py``; 0 skips it).
 """
 
 from __future__ import annotations
@@ -38,13 +39,14 @@ from mms_tracker.adapters.acs import AcsClient, HmacSigner
 
 from . import simulator
 from .bench_campaign import campaign_phase
+from .bench_job import campaign_job_phase
 from .bench_mix import raw_mix_batched, raw_mix_per_event, record_templates
 from .bench_report import save_and_print
 from .bench_stack import Stack, on_fresh_stack, peak_rss_mib, report_event, run_concurrently, seed_records, summary
 from .stack import ROOT
 
 
-async def bench(reports: int, concurrency: int, batch: int, campaign: int) -> dict[str, Any]:
+async def bench(reports: int, concurrency: int, batch: int, campaign: int, job: int = 10_000) -> dict[str, Any]:
     """Each ingest path on a fresh stack with its own raw baseline: Azurite slows as it fills, so
     paths measured one after the other on one stack would not be compared on equal terms."""
     results: dict[str, Any] = {}
@@ -57,6 +59,8 @@ async def bench(reports: int, concurrency: int, batch: int, campaign: int) -> di
     results.update(
         await on_fresh_stack(lambda stack, http, raw: campaign_phase(stack, http, raw, campaign, concurrency))
     )
+    if job:
+        results.update(await on_fresh_stack(lambda stack, http, raw: campaign_job_phase(stack, http, raw, job)))
     return results
 
 
@@ -188,8 +192,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--campaign", type=int, default=20000)
+    parser.add_argument("--job", type=int, default=10_000, help="recipients of the campaign job (0 skips it)")
     args = parser.parse_args()
-    results = asyncio.run(bench(args.reports, args.concurrency, args.batch, args.campaign))
+    results = asyncio.run(bench(args.reports, args.concurrency, args.batch, args.campaign, args.job))
     save_and_print(vars(args), results)
     return 0
 

@@ -56,6 +56,10 @@ def save_and_print(options: dict[str, Any], results: dict[str, Any]) -> Path:
     )
     print(f"host peak RSS    : {r['host_peak_rss_mib']} MiB")
     _print_campaign(r)
+    if "campaign_job" in r:
+        from .bench_job import summary_line
+
+        print(summary_line(r["campaign_job"]))
     print(f"written to {path}")
     return path
 

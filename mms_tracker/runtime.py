@@ -17,9 +17,11 @@ import httpx
 from azure.data.tables.aio import TableServiceClient
 
 from .adapters.acs import AcsClient, EntraSigner, HmacSigner, RetryPolicy, Signer
+from .adapters.campaigns import CAMPAIGN_TABLE, CampaignClients, CampaignNotConfigured
 from .adapters.eventgrid import EventGridStatusPublisher
 from .adapters.tables.store import TableStore
 from .logs import log_event
+from .service.campaigns import SendThrottle
 from .service.ports import Dashboards, SendIntents, SendResults, StatusEventPublisher, StatusOutbox, TrackingStore
 from .service.status_events import StatusPublishing, event_source
 from .settings import Settings, SettingsError
@@ -58,6 +60,8 @@ class Runtime:
         self._publisher: StatusEventPublisher | None = None
         self._publisher_override: StatusEventPublisher | None = None
         self._publishing: StatusPublishing | None = None
+        self._campaigns: CampaignClients | None = None
+        self._throttle: SendThrottle | None = None
 
     def configure(
         self,
@@ -82,6 +86,7 @@ class Runtime:
         self._acs_transport = acs_transport
         self._publisher, self._publishing = None, None
         self._publisher_override = status_publisher
+        self._campaigns, self._throttle = None, None
 
     def configure_from_environment(self, environ: Mapping[str, str] | None = None) -> Settings | None:
         """Read, validate and adopt settings from the environment.
@@ -109,6 +114,7 @@ class Runtime:
         self._store, self._acs, self._loop, self._acs_transport = None, None, None, None
         self._store_override = None
         self._publisher, self._publisher_override, self._publishing = None, None, None
+        self._campaigns, self._throttle = None, None
 
     @property
     def settings(self) -> Settings:
@@ -122,6 +128,7 @@ class Runtime:
         if self._loop is not loop:
             self._store, self._acs, self._loop = None, None, loop
             self._publisher, self._publishing = None, None
+            self._campaigns, self._throttle = None, None
 
     def store(self) -> AppStore:
         """The table store for the running event loop, built on first use."""
@@ -197,8 +204,34 @@ class Runtime:
             )
         return self._acs
 
+    def campaigns(self) -> CampaignClients:
+        """The campaign table, chunk queue and attachment blobs for the running event loop."""
+        self._same_loop()
+        if self._campaigns is None:
+            settings = self.settings
+            if not (settings.campaign_storage_connection_string or settings.campaign_storage_account):
+                raise CampaignNotConfigured("AzureWebJobsStorage")
+            self._campaigns = CampaignClients.build(
+                _table_service(settings),
+                settings.table_prefix + CAMPAIGN_TABLE,
+                settings.campaign_storage_connection_string,
+                settings.campaign_storage_account,
+                settings.storage_timeout_seconds,
+            )
+        return self._campaigns
+
+    def throttle(self) -> SendThrottle:
+        """The per-sender send throttle of this worker (``CAMPAIGN_SENDS_PER_SECOND``)."""
+        self._same_loop()
+        if self._throttle is None:
+            self._throttle = SendThrottle(self.settings.campaign_sends_per_second)
+        return self._throttle
+
     async def aclose(self) -> None:
         """Close the clients (for tests and orderly shutdown)."""
+        if self._campaigns is not None:
+            await self._campaigns.close()
+            self._campaigns = None
         if self._store is not None:
             await self._store.close()
         if self._acs is not None:

@@ -62,6 +62,10 @@ class Settings:
     acs_max_attempts: int = 4
     acs_retry_max_seconds: float = 30.0
     retention_days: float = 90.0
+    campaign_sends_per_second: float = 10.0
+    campaign_max_request_bytes: int = 8 * 1024 * 1024
+    campaign_storage_connection_string: str | None = field(default=None, repr=False)
+    campaign_storage_account: str | None = None
     reconcile_after_seconds: float = 60.0
     # Test-only fault hook: the worker process exits right after ACS answered, before any record
     # is written (tests/e2e/test_send_intents.py). Never set it anywhere else.
@@ -99,6 +103,7 @@ class Settings:
         read("table_prefix", lambda: _table_prefix(environ))
         read("senders", lambda: _senders(environ.get("MMS_SENDERS", "")))
         read("query_token_key", lambda: _query_token_key(environ))
+        read("campaign_storage", lambda: _campaign_storage(environ))
         read("test_crash_after_acs", lambda: environ.get("MMS_TEST_CRASH_AFTER_ACS", "").strip() == "1")
         read("status_events", lambda: _status_events(environ))
         read("telemetry", lambda: _telemetry(environ))
@@ -114,6 +119,7 @@ class Settings:
         found["test_crash_after_acs"] = found["test_crash_after_acs"] and _is_loopback(acs_endpoint)
         connection_string, table_endpoint = found.pop("storage")
         found["status_events_endpoint"], found["status_events_key"] = found.pop("status_events")
+        found["campaign_storage_connection_string"], found["campaign_storage_account"] = found.pop("campaign_storage")
         return cls(
             app_name=environ.get("WEBSITE_SITE_NAME", "").strip() or None,
             acs_endpoint=acs_endpoint,
@@ -158,6 +164,7 @@ _NUMBERS: tuple[tuple[str, str, float, float, float], ...] = (
     ("acs_timeout_seconds", "ACS_TIMEOUT_SECONDS", 20.0, 0.1, 300.0),
     ("acs_retry_max_seconds", "ACS_RETRY_MAX_SECONDS", 30.0, 0.0, 600.0),
     ("retention_days", "RETENTION_DAYS", 90.0, 0.001, 36500.0),
+    ("campaign_sends_per_second", "CAMPAIGN_SENDS_PER_SECOND", 10.0, 0.01, 1000.0),
     ("reconcile_after_seconds", "SEND_RECONCILE_AFTER_SECONDS", 60.0, 0.0, 86400.0),
     ("status_events_retry_window_minutes", "STATUS_EVENTS_RETRY_WINDOW_MINUTES", 60.0, 1.0, 10080.0),
 )
@@ -166,6 +173,7 @@ _WHOLE_NUMBERS: tuple[tuple[str, str, int, int, int], ...] = (
     ("max_request_bytes", "MMS_MAX_REQUEST_BYTES", 2 * 1024 * 1024, 1024, 3 * 1024 * 1024),
     ("max_attachment_bytes", "MMS_MAX_ATTACHMENT_BYTES", 1024 * 1024, 1, 64 * 1024 * 1024),
     ("acs_max_attempts", "ACS_MAX_ATTEMPTS", 4, 1, 10),
+    ("campaign_max_request_bytes", "CAMPAIGN_MAX_REQUEST_BYTES", 8 * 1024 * 1024, 1024, 100 * 1024 * 1024),
 )
 
 
@@ -189,6 +197,32 @@ def _storage(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
     elif table_endpoint is not None:
         table_endpoint = _https_or_http_url("TRACKING_STORAGE_TABLE_ENDPOINT", table_endpoint)
     return connection_string, table_endpoint
+
+
+# Azurite's well-known development account (github.com/Azure/Azurite, README "Default Storage Account").
+_DEVELOPMENT_STORAGE = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
+)
+
+
+def _campaign_storage(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """Campaigns use the host's own storage, ``AzureWebJobsStorage`` (the queue trigger's connection):
+    a connection string locally, ``AzureWebJobsStorage__accountName`` (managed identity) in Azure.
+    Unset, campaigns are off (their routes answer 503 naming it); the rest of the app works."""
+    value = environ.get("AzureWebJobsStorage", "").strip()
+    account = environ.get("AzureWebJobsStorage__accountName", "").strip() or None
+    if value == "UseDevelopmentStorage=true":
+        return _DEVELOPMENT_STORAGE, None
+    if value:
+        keys = {p.partition("=")[0].strip().lower() for p in value.split(";") if p.strip()}
+        if "accountname" not in keys and "queueendpoint" not in keys:
+            raise SettingsError("AzureWebJobsStorage", "expected a storage connection string")
+        return value, None
+    if account is not None and not re.fullmatch(r"[a-z0-9]{3,24}", account):
+        raise SettingsError("AzureWebJobsStorage__accountName", "must be a storage account name")
+    return None, account
 
 
 def _query_token_key(environ: Mapping[str, str]) -> str | None:

@@ -41,6 +41,11 @@ EXPECTED_FUNCTIONS = frozenset(
         "receive_delivery_reports",
         "expire_stale_messages",
         "retire_old_messages",
+        "create_campaign",
+        "get_campaign",
+        "cancel_campaign",
+        "list_campaigns",
+        "send_campaign_chunk",
         "reconcile_sends",
         "publish_status_events",
     }
@@ -121,19 +126,28 @@ async def poll_async(
 
 
 class Azurite:
-    """A real Azurite table service on a free port, in memory, started and stopped by the tests."""
+    """A real Azurite table service (with ``full``, blob and queue too) on free ports, in memory,
+    started and stopped by the tests."""
 
-    def __init__(self, location: Path | None = None) -> None:
+    def __init__(self, location: Path | None = None, *, full: bool = False) -> None:
         self.table_port = free_port()
+        self.blob_port = free_port() if full else 0
+        self.queue_port = free_port() if full else 0
         self.location = location
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def connection_string(self) -> str:
-        return azurite_connection_string(self.table_port)
+        return azurite_connection_string(self.table_port, self.blob_port or None, self.queue_port or None)
 
     def start(self) -> Azurite:
-        command = azurite_command(0, 0, self.table_port, str(self.location) if self.location else None, table_only=True)
+        command = azurite_command(
+            self.blob_port,
+            self.queue_port,
+            self.table_port,
+            str(self.location) if self.location else None,
+            table_only=not self.queue_port,
+        )
         self.process = subprocess.Popen(
             command, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

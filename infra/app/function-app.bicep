@@ -76,6 +76,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ACS_MAX_ATTEMPTS', value: '4' }
         { name: 'ACS_RETRY_MAX_SECONDS', value: '30' }
         { name: 'RETENTION_DAYS', value: '90' }
+        { name: 'CAMPAIGN_SENDS_PER_SECOND', value: '10' }
+        { name: 'CAMPAIGN_MAX_REQUEST_BYTES', value: '8388608' }
         { name: 'SEND_RECONCILE_AFTER_SECONDS', value: '60' }
         { name: 'STATUS_EVENTS_ENDPOINT', value: statusEventsEndpoint }
         { name: 'STATUS_EVENTS_RETRY_WINDOW_MINUTES', value: '60' }

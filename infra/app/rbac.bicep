@@ -39,7 +39,8 @@ resource acs 'Microsoft.Communication/communicationServices@2023-04-01' existing
   scope: resourceGroup(split(acsResourceId, '/')[2], split(acsResourceId, '/')[4])
 }
 
-// Blob: the host's AzureWebJobsStorage, the deployment package, Event Grid dead letters.
+// Blob: the host's AzureWebJobsStorage, the deployment package, Event Grid dead letters, campaign
+// attachments (Owner includes Storage Blob Data Contributor's data actions).
 resource blobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, identityPrincipalId, roles.storageBlobDataOwner)
   scope: storage
@@ -50,7 +51,8 @@ resource blobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// Queue: the Functions host uses queues internally (for example for timer and blob bookkeeping).
+// Queue: the Functions host uses queues internally (for example for timer and blob bookkeeping), the
+// campaign queue trigger reads and deletes its messages, and the app enqueues chunks and poison.
 resource queueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, identityPrincipalId, roles.storageQueueDataContributor)
   scope: storage

@@ -7,8 +7,9 @@ param tablePrefix string
 param deploymentContainerName string
 param deadLetterContainerName string
 
-// The app's tables (mms_tracker/adapters/tables/base.py TABLES; V2: the storage layout's version).
-var tableNames = ['RecordsV2', 'IdsV2', 'Due', 'Poison', 'Requests', 'Intents', 'Tags']
+// The app's tables (mms_tracker/adapters/tables/base.py TABLES; V2: the storage layout's version),
+// then the campaigns' own (mms_tracker/adapters/campaigns.py CAMPAIGN_TABLE).
+var tableNames = ['RecordsV2', 'IdsV2', 'Due', 'Poison', 'Requests', 'Intents', 'Tags', 'Campaigns']
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35: no VNet in this template; the Flex app and Event Grid reach storage over the public endpoint, Entra ID only (shared keys off)
@@ -56,6 +57,19 @@ resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/con
 resource queues 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
   parent: account
   name: 'default'
+}
+
+// The campaign worker's queue (its queue trigger) and the poison queue the host moves failed chunks to.
+resource campaignQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for queue in ['campaign-chunks', 'campaign-chunks-poison']: {
+  parent: queues
+  name: queue
+}]
+
+// Each campaign's attachments, stored once (mms_tracker/adapters/campaigns.py CAMPAIGN_CONTAINER).
+resource campaignContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobs
+  name: 'campaigns'
+  properties: { publicAccess: 'None' }
 }
 
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from .eventgrid import EVENTGRID_WEBHOOK_PATH
 from .indexing import index_functions, load_app, route_prefix
+from .queues import QueueOptions
 from .server import DEFAULT_MAX_BODY_BYTES, DEFAULT_READ_TIMEOUT_SECONDS, LocalHost
 
 DESCRIPTION = "A local stand-in for the Azure Functions host, for machines without Core Tools."
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_HOST_PORT", "7071")))
     parser.add_argument("--settings", default="local.settings.json", type=Path)
     parser.add_argument("--no-timers", action="store_true", help="do not fire timer triggers on schedule")
+    parser.add_argument("--no-queues", action="store_true", help="do not poll the queues of queue triggers")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stdout)
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, os.getcwd())
     try:
         index = index_functions(load_app(args.app), route_prefix(Path("host.json")))
+        queue_options = QueueOptions.from_host_json(Path("host.json"))
     except Exception as exc:  # noqa: BLE001 - start-up failure: say what and exit, as the host does
         print(f"localdev.host: cannot load {args.app}: {exc}", file=sys.stderr)
         return 2
@@ -70,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         max_body_bytes=int(os.environ.get("LOCAL_HOST_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
         run_timers=not args.no_timers,
         read_timeout_seconds=read_timeout_seconds,
+        run_queues=not args.no_queues,
+        queue_options=queue_options,
     )
     base = f"http://{args.host}:{args.port}"
     print("Functions:", flush=True)
@@ -79,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         where = (
             f"{base}{EVENTGRID_WEBHOOK_PATH}?functionName={triggered.name}"
             if triggered.trigger_type == "eventGridTrigger"
+            else f"queue {triggered.queue_name}"
+            if triggered.trigger_type == "queueTrigger"
             else f"schedule {triggered.schedule}"
         )
         print(f"  {triggered.name}: {triggered.trigger_type} {where}")

@@ -40,13 +40,15 @@ class HttpFunction:
 
 @dataclass(frozen=True)
 class TriggeredFunction:
-    """An Event Grid or timer function: invoked with one decoded trigger value."""
+    """An Event Grid, timer or queue function: invoked with one decoded trigger value."""
 
     name: str
     call: Callable[..., Any]
     arg_name: str
     trigger_type: str
     schedule: str | None = None
+    queue_name: str | None = None
+    connection: str | None = None
 
 
 @dataclass
@@ -76,7 +78,7 @@ def index_functions(app: func.FunctionApp, route_prefix: str = "api") -> Functio
         for binding in bindings:
             if binding is not trigger and not (binding["type"] == "http" and binding["name"] == "$return"):
                 raise UnsupportedFunction(f"{name}: binding type {binding['type']!r} is not served locally")
-        if trigger["type"] not in ("httpTrigger", "eventGridTrigger", "timerTrigger"):
+        if trigger["type"] not in ("httpTrigger", "eventGridTrigger", "timerTrigger", "queueTrigger"):
             raise UnsupportedFunction(f"{name}: trigger type {trigger['type']!r} is not served locally")
         call = function.get_user_function()
         if not inspect.iscoroutinefunction(call):
@@ -94,9 +96,21 @@ def index_functions(app: func.FunctionApp, route_prefix: str = "api") -> Functio
                 arg_name=trigger["name"],
                 trigger_type=trigger["type"],
                 schedule=trigger.get("schedule"),
+                queue_name=_queue_name(name, trigger),
+                connection=trigger.get("connection"),
             )
     index.http.sort(key=lambda f: (-f.literal_segments, f.route.count("{")))
     return index
+
+
+def _queue_name(name: str, trigger: Mapping[str, Any]) -> str | None:
+    """A queue trigger's literal queue name; ``%SETTING%`` references are refused, as schedules are."""
+    if trigger["type"] != "queueTrigger":
+        return None
+    queue = str(trigger.get("queueName") or "")
+    if not re.fullmatch(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}", queue):
+        raise UnsupportedFunction(f"{name}: queue name {queue!r} is not served locally (a literal queue name)")
+    return queue
 
 
 def _check_schedule(name: str, schedule: str) -> None:

@@ -21,6 +21,7 @@ from ..ncrontab import Schedule
 from .common import BodyRejected, log, log_value, parse_json, problem
 from .eventgrid import EVENTGRID_WEBHOOK_PATH, EventGridWebhook
 from .indexing import FunctionIndex, TriggeredFunction
+from .queues import QueueOptions, start_listeners
 
 DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024
 DEFAULT_READ_TIMEOUT_SECONDS = 30.0
@@ -62,12 +63,16 @@ class LocalHost:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         run_timers: bool = True,
         read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS,
+        run_queues: bool = False,
+        queue_options: QueueOptions | None = None,
     ) -> None:
         self.index = index
         self.function_key = function_key or None
         self.max_body_bytes = max_body_bytes
         self.read_timeout_seconds = read_timeout_seconds
         self.run_timers = run_timers
+        self.run_queues = run_queues
+        self.queue_options = queue_options or QueueOptions()
         self._background: set[asyncio.Task[None]] = set()
         self._eventgrid = EventGridWebhook(index, self._read_body)
 
@@ -85,6 +90,7 @@ class LocalHost:
         app = web.Application(client_max_size=self.max_body_bytes, middlewares=[self._log_requests])
         app.router.add_route("*", "/{tail:(?s:.*)}", self._dispatch)  # (?s): a path may hold a newline
         app.on_startup.append(self._start_timers)
+        app.on_startup.append(self._start_queue_listeners)
         app.on_cleanup.append(self._stop_background)
         return app
 
@@ -241,6 +247,14 @@ class LocalHost:
         for function in self.index.triggered.values():
             if function.trigger_type == "timerTrigger" and function.schedule:
                 self._spawn(self._timer_loop(function, Schedule.parse(function.schedule)))
+
+    async def _start_queue_listeners(self, app: web.Application) -> None:
+        """Poll every queue trigger's queue (``run_queues``; tests that drive queues turn it on)."""
+        if not self.run_queues:
+            return
+        queued = [f for f in self.index.triggered.values() if f.trigger_type == "queueTrigger"]
+        for listener in start_listeners(queued, self.queue_options):
+            self._spawn(listener.run())
 
     async def _stop_background(self, app: web.Application) -> None:
         for task in list(self._background):

@@ -25,6 +25,7 @@ PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 1000
 TAGS_PAGE_SIZE_DEFAULT = 20
 TAGS_PAGE_SIZE_MAX = 100
+PAGE_SIZE_MAX_CAMPAIGNS = 100  # each listed campaign is read afresh
 # The API's ``MmsContentType`` enum, in its own spelling and order: Azure/azure-rest-api-specs,
 # specification/communication/data-plane/Sms/preview/2024-01-14-preview/communicationservicessms.json,
 # ``MmsSendRequestAttachment.contentType``. Matched case-insensitively, forwarded as spelled here.
@@ -134,6 +135,28 @@ class MmsSendMessageRequest(_Shape):
     )
 
 
+MAX_CAMPAIGN_RECIPIENTS = 100_000
+
+
+class CampaignRecipient(_Shape):
+    to: str = Field(min_length=1, description="E.164; any other value is counted as Rejected, not refused.")
+
+
+class CampaignCreateRequest(_Shape):
+    """``POST /api/campaigns``: the ACS request's ``from``, ``message``, ``attachments`` and
+    ``sendOptions.tag``, with up to 100,000 recipients (sent in chunks of 100)."""
+
+    from_: str | None = Field(
+        default=None, alias="from", pattern=f"^{E164_PATTERN}$", description="One of MMS_SENDERS."
+    )
+    recipients: list[CampaignRecipient] = Field(min_length=1, max_length=MAX_CAMPAIGN_RECIPIENTS)
+    message: str | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
+    attachments: list[MmsAttachment] = Field(
+        min_length=1, max_length=MAX_ATTACHMENTS, description="Decoded, at most MMS_MAX_ATTACHMENT_BYTES in total."
+    )
+    sendOptions: MmsSendOptions | None = None
+
+
 class ListMessagesQuery(BaseModel):
     """``GET /api/messages``: its query string (values arrive as text, so numbers are parsed)."""
 
@@ -142,6 +165,17 @@ class ListMessagesQuery(BaseModel):
     tag: str = Field(min_length=1, max_length=MAX_TAG_CHARS, description="The tag the messages were sent with.")
     status: Status | None = Field(default=None, description="Only messages in this status.")
     pageSize: int = Field(default=PAGE_SIZE_DEFAULT, ge=1, le=PAGE_SIZE_MAX, description="Items per page.")
+    continuationToken: str | None = Field(
+        default=None, min_length=1, description="The continuationToken of the previous page, unchanged."
+    )
+
+
+class ListCampaignsQuery(BaseModel):
+    """``GET /api/campaigns``: its query string."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    pageSize: int = Field(default=PAGE_SIZE_DEFAULT, ge=1, le=PAGE_SIZE_MAX_CAMPAIGNS, description="Items per page.")
     continuationToken: str | None = Field(
         default=None, min_length=1, description="The continuationToken of the previous page, unchanged."
     )
@@ -372,6 +406,49 @@ class DashboardQuery(BaseModel):
 
     tag: str | None = Field(default=None, min_length=1, max_length=MAX_TAG_CHARS, description="Open this tag's view.")
     view: str | None = Field(default=None, pattern="^(?:tags|poison)$", description="Open this view.")
+
+
+class CampaignCreated(_Out):
+    campaignId: str
+    status: str
+    total: int = Field(ge=0)
+
+
+class Campaign(_Out):
+    """A campaign's progress; ``delivery`` is its tag's summary (the campaign's tag is the tracker's tag)."""
+
+    campaignId: str
+    tag: str
+    status: str = Field(description="Queued, Sending, Completed, CompletedWithErrors or Cancelled.")
+    total: int = Field(ge=0)
+    sent: int = Field(ge=0)
+    accepted: int = Field(ge=0)
+    rejected: int = Field(ge=0)
+    failedToSend: int = Field(ge=0)
+    createdAt: dt.datetime
+    completedAt: dt.datetime | None
+    reason: str | None = None
+    delivery: TagSummary
+
+
+class CampaignSummary(_Out):
+    """A campaign in a listing: its progress, without the delivery summary."""
+
+    campaignId: str
+    tag: str
+    status: str
+    total: int = Field(ge=0)
+    sent: int = Field(ge=0)
+    accepted: int = Field(ge=0)
+    rejected: int = Field(ge=0)
+    failedToSend: int = Field(ge=0)
+    createdAt: dt.datetime
+    completedAt: dt.datetime | None
+
+
+class CampaignPage(_Out):
+    items: list[CampaignSummary]
+    continuationToken: str | None
 
 
 class Health(_Out):

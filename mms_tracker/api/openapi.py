@@ -16,9 +16,14 @@ from pydantic.json_schema import models_json_schema
 from .. import __version__
 from .export import COLUMNS as CSV_COLUMNS
 from .models import (
+    Campaign,
+    CampaignCreated,
+    CampaignCreateRequest,
+    CampaignPage,
     DashboardQuery,
     ExportQuery,
     Health,
+    ListCampaignsQuery,
     ListMessagesQuery,
     ListTagsQuery,
     MessagePage,
@@ -39,6 +44,8 @@ _REQUESTS: tuple[type[BaseModel], ...] = (
     PoisonQuery,
     ExportQuery,
     DashboardQuery,
+    CampaignCreateRequest,
+    ListCampaignsQuery,
 )
 _RESPONSES: tuple[type[BaseModel], ...] = (
     MmsSendResult,
@@ -49,6 +56,9 @@ _RESPONSES: tuple[type[BaseModel], ...] = (
     PoisonPage,
     Health,
     Problem,
+    CampaignCreated,
+    Campaign,
+    CampaignPage,
 )
 
 
@@ -60,6 +70,9 @@ def schemas() -> dict[str, Any]:
         ref_template="#/components/schemas/{model}",
     )
     return dict(document["$defs"])
+
+
+_CAMPAIGN_ID = {"name": "campaignId", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -165,6 +178,67 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": _json_response("The record.", MessageRecord),
                         "404": _problem_response("No message is tracked under this id."),
+                        **_ERRORS,
+                    },
+                },
+            },
+            "/campaigns": {
+                "post": {
+                    "operationId": "createCampaign",
+                    "summary": "Create a campaign: up to 100,000 recipients, sent in chunks of 100 by a queue worker.",
+                    "security": _KEYED,
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "description": "A repeated create with the same key returns the first campaign.",
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref(CampaignCreateRequest)}},
+                    },
+                    "responses": {
+                        "202": _json_response("Queued; Location names the campaign.", CampaignCreated),
+                        "400": _problem_response("The request is invalid; errors[] names each field."),
+                        "413": _problem_response("The body is larger than CAMPAIGN_MAX_REQUEST_BYTES."),
+                        **_ERRORS,
+                    },
+                },
+                "get": {
+                    "operationId": "listCampaigns",
+                    "summary": "Campaigns, newest first, a page at a time.",
+                    "security": _KEYED,
+                    "parameters": _query_parameters(ListCampaignsQuery),
+                    "responses": {
+                        "200": _json_response("A page of campaigns.", CampaignPage),
+                        "400": _problem_response("A parameter is invalid."),
+                        **_ERRORS,
+                    },
+                },
+            },
+            "/campaigns/{campaignId}": {
+                "get": {
+                    "operationId": "getCampaign",
+                    "summary": "A campaign's status, counters and its tag's delivery summary.",
+                    "security": _KEYED,
+                    "parameters": [_CAMPAIGN_ID],
+                    "responses": {
+                        "200": _json_response("The campaign.", Campaign),
+                        "404": _problem_response("No campaign has this id."),
+                        **_ERRORS,
+                    },
+                },
+                "delete": {
+                    "operationId": "cancelCampaign",
+                    "summary": "Cancel a campaign: chunks not yet sent are not sent.",
+                    "security": _KEYED,
+                    "parameters": [_CAMPAIGN_ID],
+                    "responses": {
+                        "202": _json_response("The campaign, cancelled (or as it finished).", Campaign),
+                        "404": _problem_response("No campaign has this id."),
                         **_ERRORS,
                     },
                 },

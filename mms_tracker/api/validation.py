@@ -17,8 +17,16 @@ from pydantic import BaseModel, ValidationError
 
 from ..domain import FieldError, Status
 from ..domain.timestamps import parse_rfc1123
+from ..service.campaigns import CampaignRequest
 from ..service.sending import MmsRequest, Recipient
-from .models import MMS_CONTENT_TYPES, ListMessagesQuery, ListTagsQuery, MmsSendMessageRequest, PoisonQuery
+from .models import (
+    MMS_CONTENT_TYPES,
+    CampaignCreateRequest,
+    ListCampaignsQuery,
+    ListMessagesQuery,
+    MmsAttachment,
+    MmsSendMessageRequest,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -75,6 +83,42 @@ def parse_send_request(body: bytes, senders: tuple[str, ...], limits: SendLimits
     )
 
 
+def parse_campaign_request(body: bytes, senders: tuple[str, ...], limits: SendLimits) -> CampaignRequest:
+    """Validate a ``POST /api/campaigns`` body with the rules of ``POST /api/messages``; numbers that are
+    not E.164 are not refused (they are counted as Rejected, as ACS answers them per recipient)."""
+    if len(body) > limits.max_request_bytes:
+        raise RequestTooLarge(limits.max_request_bytes)
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise RequestInvalid([FieldError("body", "must be a JSON object")]) from None
+    if not isinstance(data, dict):
+        raise RequestInvalid([FieldError("body", "must be a JSON object")])
+    request = _validated(CampaignCreateRequest, data, RequestInvalid)
+    errors: list[FieldError] = []
+    if request.from_ is not None and request.from_ not in senders:
+        errors.append(FieldError("from", "must be one of the numbers in MMS_SENDERS"))
+    errors += _attachment_budget(request.attachments, limits)
+    if errors:
+        raise RequestInvalid(errors)
+    options = request.sendOptions
+    return CampaignRequest(
+        from_=request.from_ or senders[0],
+        recipients=tuple(r.to for r in request.recipients),
+        message=request.message,
+        attachments=tuple(
+            {"contentType": a.contentType, "contentInBase64": a.contentInBase64} for a in request.attachments
+        ),
+        tag=(options.tag or None) if options else None,
+    )
+
+
+def parse_campaign_list_query(params: Mapping[str, str]) -> ListCampaignsQuery:
+    """Validate ``GET /api/campaigns``'s query string; raise :class:`QueryInvalid` naming every bad parameter."""
+    present = {k: v for k, v in params.items() if k in ListCampaignsQuery.model_fields and v != ""}
+    return _validated(ListCampaignsQuery, present, QueryInvalid)
+
+
 def parse_list_query(params: Mapping[str, str]) -> ListMessagesQuery:
     """Validate ``GET /api/messages``'s query string; raise :class:`QueryInvalid` naming every bad parameter."""
     present = {k: v for k, v in params.items() if k in ListMessagesQuery.model_fields and v != ""}
@@ -91,15 +135,15 @@ def _validated(model: type[M], data: Any, error: type[RequestInvalid]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise error(field_errors(exc)) from None
+        raise error(field_errors(exc, model)) from None
 
 
-def field_errors(exc: ValidationError) -> list[FieldError]:
+def field_errors(exc: ValidationError, model: type[BaseModel] = ListMessagesQuery) -> list[FieldError]:
     """pydantic's errors as ``FieldError``s: ``loc`` ``("recipients", 0, "to")`` becomes ``recipients[0].to``."""
     errors: dict[str, FieldError] = {}
     for error in exc.errors(include_url=False, include_input=False):
         path = _path(error["loc"])
-        errors.setdefault(path, FieldError(path, _message(error, exc.title)))
+        errors.setdefault(path, FieldError(path, _message(error, model)))
     return list(errors.values())
 
 
@@ -137,10 +181,9 @@ _TYPE_MESSAGES = {
     "date_from_datetime_parsing": "must be a date (YYYY-MM-DD)",
     "date_parsing": "must be a date (YYYY-MM-DD)",
 }
-_QUERIES: dict[str, type[BaseModel]] = {m.__name__: m for m in (ListMessagesQuery, ListTagsQuery, PoisonQuery)}
 
 
-def _message(error: Any, model: str) -> str:
+def _message(error: Any, model: type[BaseModel] = ListMessagesQuery) -> str:
     kind, context, loc = error["type"], error.get("ctx") or {}, error["loc"]
     field = next((str(step) for step in reversed(loc) if isinstance(step, str)), "")
     if kind == "string_pattern_mismatch":
@@ -156,13 +199,12 @@ def _message(error: Any, model: str) -> str:
         noun = field.removesuffix("s") + ("" if n == 1 else "s")  # recipients, attachments
         return f"must list at {'least' if kind == 'too_short' else 'most'} {n} {noun}"
     if kind in ("greater_than_equal", "less_than_equal"):
-        return "must be between {} and {}".format(*_bounds(model, field))
+        return "must be between {} and {}".format(*_bounds(field, model))
     return str(error["msg"])
 
 
-def _bounds(model: str, field: str) -> tuple[Any, Any]:
-    declared = _QUERIES.get(model, ListMessagesQuery)
-    schema = declared.model_json_schema()["properties"].get(field, {})
+def _bounds(field: str, model: type[BaseModel]) -> tuple[Any, Any]:
+    schema = model.model_json_schema()["properties"].get(field, {})
     return schema.get("minimum"), schema.get("maximum")
 
 
@@ -185,7 +227,11 @@ def _beyond_the_schema(
             if r.repeatabilityRequestId.lower() in seen:
                 errors.append(FieldError(f"{where}.repeatabilityRequestId", "is used by another recipient"))
             seen.add(r.repeatabilityRequestId.lower())
-    total = sum(len(base64.b64decode(a.contentInBase64)) for a in request.attachments)
+    return errors + _attachment_budget(request.attachments, limits)
+
+
+def _attachment_budget(attachments: list[MmsAttachment], limits: SendLimits) -> list[FieldError]:
+    total = sum(len(base64.b64decode(a.contentInBase64)) for a in attachments)
     if total > limits.max_attachment_bytes:
-        errors.append(FieldError("attachments", f"must total at most {limits.max_attachment_bytes} bytes"))
-    return errors
+        return [FieldError("attachments", f"must total at most {limits.max_attachment_bytes} bytes")]
+    return []

@@ -370,11 +370,11 @@ async def test_admin_endpoint_unknown_function_is_404(client: TestClient[Any, An
 def test_unsupported_binding_is_refused_at_start_up() -> None:
     app = func.FunctionApp()
 
-    @app.queue_trigger(arg_name="msg", queue_name="q", connection="AzureWebJobsStorage")
-    def on_queue(msg: func.QueueMessage) -> None:
+    @app.blob_trigger(arg_name="blob", path="container/{name}", connection="AzureWebJobsStorage")
+    def on_blob(blob: func.InputStream) -> None:
         pass
 
-    with pytest.raises(UnsupportedFunction, match="queueTrigger"):
+    with pytest.raises(UnsupportedFunction, match="blobTrigger"):
         index_functions(app)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mms_tracker.adapters.campaigns import CAMPAIGN_CONTAINER, CAMPAIGN_POISON_QUEUE, CAMPAIGN_QUEUE, CAMPAIGN_TABLE
 from mms_tracker.adapters.tables.base import TABLES
 from mms_tracker.domain.reports import REPORT_EVENT_TYPES
 from tests.support import EXPECTED_FUNCTIONS, ROOT
@@ -222,7 +223,7 @@ def test_a_clean_venv_with_requirements_txt_alone_indexes_every_function(setting
 def test_infra_creates_exactly_the_tables_the_app_uses() -> None:
     text = (INFRA / "app" / "storage.bicep").read_text()
     [names] = re.findall(r"var tableNames = \[([^\]]*)\]", text)
-    assert tuple(re.findall(r"'([A-Za-z0-9]+)'", names)) == TABLES
+    assert tuple(re.findall(r"'([A-Za-z0-9]+)'", names)) == (*TABLES, CAMPAIGN_TABLE)
 
 
 def test_alert_rules_query_the_metrics_and_attributes_the_app_records() -> None:
@@ -241,3 +242,25 @@ def test_host_json_sends_the_hosts_own_telemetry_through_opentelemetry() -> None
     # A root "telemetryMode": "OpenTelemetry" in host.json, as the Functions docs give it
     # (learn.microsoft.com azure-functions/opentelemetry-howto, "Enable OpenTelemetry in the Functions host").
     assert json.loads((ROOT / "host.json").read_text())["telemetryMode"] == "OpenTelemetry"
+
+
+def test_infra_creates_the_campaign_queue_its_poison_queue_and_the_attachment_container() -> None:
+    text = (INFRA / "app" / "storage.bicep").read_text()
+    queues = re.findall(r"queueServices/queues@[^']+' = \[for queue in \[([^\]]*)\]", text)
+    assert queues and set(re.findall(r"'([a-z0-9-]+)'", queues[0])) == {CAMPAIGN_QUEUE, CAMPAIGN_POISON_QUEUE}
+    assert f"name: '{CAMPAIGN_CONTAINER}'" in text
+
+
+# Built-in role ids as published: MicrosoftDocs/azure-docs,
+# articles/role-based-access-control/built-in-roles/storage.md ("Storage Queue Data Contributor":
+# read, write and delete queues and messages; "Storage Blob Data Owner": full access to blob containers
+# and data, a superset of "Storage Blob Data Contributor" ba92f5b4-2d11-453d-a403-e96b0029c9fe).
+STORAGE_QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
+STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+
+
+def test_the_identity_may_use_the_campaign_queue_and_blobs() -> None:
+    text = (INFRA / "app" / "rbac.bicep").read_text()
+    assert f"storageQueueDataContributor: '{STORAGE_QUEUE_DATA_CONTRIBUTOR}'" in text
+    assert f"storageBlobDataOwner: '{STORAGE_BLOB_DATA_OWNER}'" in text
+    assert "roles.storageQueueDataContributor)" in text and "roles.storageBlobDataOwner)" in text

@@ -37,25 +37,7 @@ def _tag(req: func.HttpRequest) -> str:
 async def tag_summary(req: func.HttpRequest) -> func.HttpResponse:
     """Messages per status for one tag (zeros included), delivery latency, and the top failure reasons."""
     tag = req.route_params["tag"]
-    report = await queries.tag_report(RUNTIME.store(), tag)
-    by_status = ByStatus.model_validate({status.value: n for status, n in report.by_status.items()})
-    latency = LatencyOut(
-        p50Seconds=report.latency.p50_seconds,
-        p90Seconds=report.latency.p90_seconds,
-        p99Seconds=report.latency.p99_seconds,
-        count=report.latency.count,
-        histogram=[
-            LatencyBucket(upToSeconds=bound, count=n)
-            for bound, n in zip((*LATENCY_BOUNDS, None), report.latency.histogram, strict=True)
-        ],
-    )
-    summary = TagSummary(
-        tag=tag,
-        total=sum(report.by_status.values()),
-        byStatus=by_status,
-        latency=latency,
-        failureReasons=report.failure_reasons,
-    )
+    summary = summary_of(tag, await queries.tag_report(RUNTIME.store(), tag))
     return json_response(dump(summary))
 
 
@@ -101,4 +83,25 @@ async def export_tag_messages(req: func.HttpRequest) -> func.HttpResponse:
             "Content-Disposition": f'attachment; filename="{filename}"',
             "X-Content-Type-Options": "nosniff",
         },
+    )
+
+
+def summary_of(tag: str, report: queries.TagReport) -> TagSummary:
+    """A tag's summary as the API shows it (here, and in a campaign's ``delivery``)."""
+    latency = LatencyOut(
+        p50Seconds=report.latency.p50_seconds,
+        p90Seconds=report.latency.p90_seconds,
+        p99Seconds=report.latency.p99_seconds,
+        count=report.latency.count,
+        histogram=[
+            LatencyBucket(upToSeconds=bound, count=n)
+            for bound, n in zip((*LATENCY_BOUNDS, None), report.latency.histogram, strict=True)
+        ],
+    )
+    return TagSummary(
+        tag=tag,
+        total=sum(report.by_status.values()),
+        byStatus=ByStatus.model_validate({status.value: n for status, n in report.by_status.items()}),
+        latency=latency,
+        failureReasons=report.failure_reasons,
     )

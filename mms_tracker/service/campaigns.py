@@ -1,0 +1,389 @@
+"""Campaigns: one job sends to many recipients in chunks of 100, throttled, resumable, never twice.
+
+A campaign is created once (its attachments stored once, one queue message per chunk); the
+queue-triggered worker sends each chunk through :func:`send_mms` with repeatability pairs derived
+from (campaign, chunk, recipient), so a chunk sent again after a crash or a redelivered message is
+answered from the stored results or recognised by ACS, and never sent twice. The job's counters
+live in its own entity and change only under its ETag, once per chunk (a bit per chunk says it
+was counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import email.utils
+import json
+import logging
+import math
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..domain.phone import is_e164
+from ..logs import log_event
+from .campaign_ports import AttachmentStore, CampaignChanged, CampaignNotFound, CampaignStore, ChunkQueue
+from .ports import (
+    AcsAuthFailed,
+    AcsRequestRejected,
+    AcsThrottled,
+    MmsSender,
+    SendIntents,
+    SendResults,
+    TrackingStore,
+)
+from .sending import MmsRequest, Recipient, send_mms
+
+_log = logging.getLogger("mms_tracker.campaigns")
+
+CHUNK_SIZE = 100  # ACS takes at most 100 recipients in one request (MmsSendMessageRequest.recipients)
+MAX_CAMPAIGN_RECIPIENTS = 100_000
+# The host moves a message to ``<queue>-poison`` after this many failed deliveries; host.json sets
+# extensions.queues.maxDequeueCount to it (the extension's default, QueuesOptions.cs), a test holds them equal.
+MAX_DEQUEUE_COUNT = 5
+THROTTLED_DELAY_SECONDS = 10  # a 429 without Retry-After delays the chunk this long
+MAX_STORED_TO_CHARS = 65  # a longer `to` is not E.164 (15 digits at most) and stays invalid when cut
+_ID_NAMESPACE = uuid.UUID("8e0c7c1e-2f7c-4d55-9b0e-5b1f1c3a6d21")  # this app's own uuid5 namespace
+_ETAG_RETRIES = 30
+_ETAG_BACKOFF_CAP_SECONDS = 0.5
+
+QUEUED, SENDING, COMPLETED, COMPLETED_WITH_ERRORS, CANCELLED = (
+    "Queued",
+    "Sending",
+    "Completed",
+    "CompletedWithErrors",
+    "Cancelled",
+)
+
+
+@dataclass(frozen=True)
+class CampaignRequest:
+    """A validated ``POST /api/campaigns`` body."""
+
+    from_: str
+    recipients: tuple[str, ...]
+    message: str | None
+    attachments: tuple[dict[str, str], ...]
+    tag: str | None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    campaign_id: str
+    index: int
+    recipients: tuple[str, ...]
+
+    def to_message(self) -> str:
+        return json.dumps({"campaignId": self.campaign_id, "chunk": self.index, "recipients": list(self.recipients)})
+
+    @classmethod
+    def from_message(cls, body: str) -> Chunk:
+        data = json.loads(body)
+        return cls(str(data["campaignId"]), int(data["chunk"]), tuple(str(t) for t in data["recipients"]))
+
+
+def chunks(campaign_id: str, recipients: Sequence[str]) -> list[Chunk]:
+    """The campaign's recipients in order, ``CHUNK_SIZE`` at a time."""
+    return [
+        Chunk(campaign_id, i // CHUNK_SIZE, tuple(t[:MAX_STORED_TO_CHARS] for t in recipients[i : i + CHUNK_SIZE]))
+        for i in range(0, len(recipients), CHUNK_SIZE)
+    ]
+
+
+def repeatability_request_id(campaign_id: str, chunk: int, recipient: int) -> str:
+    """The same UUID for the same (campaign, chunk, recipient), on every attempt and every instance."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{campaign_id}/{chunk}/{recipient}"))
+
+
+def repeatability_first_sent(created_at: dt.datetime) -> str:
+    """The campaign's creation time as RFC 1123, the first-sent time of every recipient's first attempt."""
+    return email.utils.format_datetime(created_at.astimezone(dt.UTC).replace(microsecond=0), usegmt=True)
+
+
+def campaign_id_for(idempotency_key: str | None) -> str:
+    """A client's ``Idempotency-Key`` always names the same campaign; without one, a new id."""
+    if idempotency_key:
+        return str(uuid.uuid5(_ID_NAMESPACE, "idempotency:" + idempotency_key))
+    return str(uuid.uuid4())
+
+
+# --- chunk bookkeeping: one bit per chunk, set when the chunk was counted -------------------------
+
+
+def _bits(campaign: Mapping[str, Any]) -> bytearray:
+    raw = str(campaign.get("chunksDone") or "")
+    bits = bytearray(base64.b64decode(raw)) if raw else bytearray()
+    size = math.ceil(int(campaign["chunks"]) / 8)
+    return bits + bytearray(size - len(bits))
+
+
+def chunk_done(campaign: Mapping[str, Any], index: int) -> bool:
+    return bool(_bits(campaign)[index // 8] & (1 << (index % 8)))
+
+
+def _mark_done(campaign: dict[str, Any], index: int) -> None:
+    bits = _bits(campaign)
+    bits[index // 8] |= 1 << (index % 8)
+    campaign["chunksDone"] = base64.b64encode(bytes(bits)).decode()
+    campaign["chunksCounted"] = int(campaign.get("chunksCounted", 0)) + 1
+
+
+# --- create, read, cancel ---------------------------------------------------------------------------
+
+
+async def create_campaign(
+    request: CampaignRequest,
+    campaign_id: str,
+    store: CampaignStore,
+    queue: ChunkQueue,
+    attachments: AttachmentStore,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """Store the job and enqueue its chunks; the same ``campaign_id`` again returns the first job.
+
+    Order makes a crash at any point safe to repeat: attachments first (the worker needs them),
+    then the entity, then the chunks, then ``enqueued``. A repeat that finds the entity not yet
+    ``enqueued`` enqueues every chunk again; a chunk delivered twice is sent once.
+    """
+    all_chunks = chunks(campaign_id, request.recipients)
+    campaign: dict[str, Any] = {
+        "campaignId": campaign_id,
+        "tag": request.tag or campaign_id,
+        "from": request.from_,
+        "message": request.message,
+        "status": QUEUED,
+        "total": len(request.recipients),
+        "chunks": len(all_chunks),
+        "chunksCounted": 0,
+        "chunksDone": "",
+        "sent": 0,
+        "accepted": 0,
+        "rejected": 0,
+        "failedToSend": 0,
+        "createdAt": now.astimezone(dt.UTC),
+        "completedAt": None,
+        "reason": None,
+        "enqueued": False,
+    }
+    try:
+        existing, _ = await store.get_campaign(campaign_id)
+    except CampaignNotFound:
+        existing = None
+    if existing is not None and existing.get("enqueued"):
+        return existing
+    if existing is None:
+        await attachments.put_attachments(campaign_id, list(request.attachments))
+        await store.index_campaign(campaign_id, campaign["createdAt"])
+        if not await store.create_campaign(campaign):
+            existing, _ = await store.get_campaign(campaign_id)
+            if existing.get("enqueued"):
+                return existing
+    await queue.enqueue([c.to_message() for c in all_chunks])
+    return await _update(store, campaign_id, _set_enqueued)
+
+
+def _set_enqueued(campaign: dict[str, Any]) -> bool:
+    if campaign.get("enqueued"):
+        return False
+    campaign["enqueued"] = True
+    return True
+
+
+async def list_campaigns(
+    store: CampaignStore, page_size: int, after: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of campaigns, newest first (each read afresh; one listed but never stored is left out)."""
+    ids, cursor = await store.list_campaigns(page_size, after)
+
+    async def read(campaign_id: str) -> dict[str, Any] | None:
+        try:
+            return (await store.get_campaign(campaign_id))[0]
+        except CampaignNotFound:
+            return None
+
+    found = await asyncio.gather(*(read(i) for i in ids))
+    return [c for c in found if c is not None], cursor
+
+
+async def cancel_campaign(store: CampaignStore, campaign_id: str, now: dt.datetime) -> dict[str, Any]:
+    """Chunks not yet sent are not sent; a job already finished stays as it finished."""
+
+    def cancel(campaign: dict[str, Any]) -> bool:
+        if campaign["status"] in (COMPLETED, COMPLETED_WITH_ERRORS, CANCELLED):
+            return False
+        campaign["status"] = CANCELLED
+        campaign["reason"] = "Cancelled by the client."
+        return True
+
+    return await _update(store, campaign_id, cancel)
+
+
+async def _update(store: CampaignStore, campaign_id: str, change: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """Apply ``change`` to the campaign under its ETag, again on a conflict; ``change`` returns False for no write."""
+    for attempt in range(_ETAG_RETRIES):
+        campaign, etag = await store.get_campaign(campaign_id)
+        if not change(campaign):
+            return campaign
+        try:
+            await store.replace_campaign(campaign, etag)
+            return campaign
+        except CampaignChanged:
+            # Chunks of one campaign finish together and all write its entity: back off with jitter so
+            # that they spread out instead of colliding again on every try.
+            await asyncio.sleep(random.uniform(0, min(_ETAG_BACKOFF_CAP_SECONDS, 0.005 * 2**attempt)))
+    raise CampaignChanged(campaign_id)
+
+
+# --- the worker -------------------------------------------------------------------------------------
+
+
+class SendThrottle:
+    """At most ``per_second`` requests per second per sender number, in this worker process."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / per_second
+        self.clock = clock
+        self._next: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, sender: str, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        async with self._lock:
+            now = self.clock()
+            slot = max(now, self._next.get(sender, now))
+            self._next[sender] = slot + self.interval
+        if slot > now:
+            await sleep(slot - now)
+
+
+@dataclass(frozen=True)
+class ChunkOutcome:
+    """What the worker did with one chunk: ``sent``, ``skipped`` (counted before, or the job cancelled),
+    ``delayed`` (ACS throttled: the chunk comes back later) or ``failed`` (for good)."""
+
+    result: str
+    delay_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class ChunkContext:
+    acs: MmsSender
+    tracking: TrackingStore
+    results: SendResults
+    campaigns: CampaignStore
+    queue: ChunkQueue
+    attachments: AttachmentStore
+    throttle: SendThrottle
+    expiry_window: dt.timedelta
+    retention: dt.timedelta | None = None
+    # The send path's intents (issue 19): with them, a chunk ACS accepted whose records could not
+    # be written is finished by the reconciler, like any send, instead of waiting on redelivery.
+    intents: SendIntents | None = None
+    storage_budget: float | None = None
+    claim: dt.timedelta | None = None
+
+
+async def send_chunk(
+    chunk: Chunk, dequeue_count: int, context: ChunkContext, now: Callable[[], dt.datetime]
+) -> ChunkOutcome:
+    """Send one chunk once, count it once.
+
+    Raises on a transient failure (the queue redelivers after its visibility timeout); on the last
+    delivery the chunk is first counted as ``failedToSend`` with the reason, so the job ends
+    ``CompletedWithErrors`` while the host moves the message to the poison queue. A failure that
+    cannot succeed on retry (ACS refused the request or the credentials) is counted and poisoned
+    at once. ACS throttling re-enqueues the chunk after ``Retry-After`` and never fails it.
+    """
+    try:
+        campaign, _ = await context.campaigns.get_campaign(chunk.campaign_id)
+    except CampaignNotFound:
+        log_event(_log, logging.WARNING, "campaign_chunk_orphaned", campaign=chunk.campaign_id, chunk=chunk.index)
+        return ChunkOutcome("skipped")
+    if chunk_done(campaign, chunk.index):
+        return ChunkOutcome("skipped")
+    if campaign["status"] == CANCELLED:
+        await _count(context.campaigns, chunk, now(), {})
+        return ChunkOutcome("skipped")
+    created_at: dt.datetime = campaign["createdAt"]
+    first_sent = repeatability_first_sent(created_at)
+    request = MmsRequest(
+        from_=str(campaign["from"]),
+        recipients=tuple(
+            Recipient(to, repeatability_request_id(chunk.campaign_id, chunk.index, i), first_sent)
+            for i, to in enumerate(chunk.recipients)
+        ),
+        message=campaign.get("message"),
+        attachments=tuple(await context.attachments.get_attachments(chunk.campaign_id)),
+        tag=str(campaign["tag"]),
+    )
+    if any(is_e164(to) for to in chunk.recipients):
+        await context.throttle.acquire(request.from_)
+    try:
+        items = await send_mms(
+            request,
+            context.acs,
+            context.tracking,
+            context.results,
+            now(),
+            context.expiry_window,
+            context.retention,
+            intents=context.intents,
+            storage_budget=context.storage_budget,
+            claim=context.claim,
+        )
+    except AcsThrottled as exc:
+        delay = math.ceil(exc.retry_after) if exc.retry_after is not None else THROTTLED_DELAY_SECONDS
+        await context.queue.enqueue([chunk.to_message()], visibility_timeout=max(1, delay))
+        log_event(
+            _log, logging.INFO, "campaign_chunk_delayed", campaign=chunk.campaign_id, chunk=chunk.index, delay=delay
+        )
+        return ChunkOutcome("delayed", delay)
+    except (AcsAuthFailed, AcsRequestRejected) as exc:
+        await _count(context.campaigns, chunk, now(), {"failedToSend": len(chunk.recipients)}, reason=str(exc))
+        await context.queue.poison(chunk.to_message())
+        return ChunkOutcome("failed")
+    except Exception as exc:
+        if dequeue_count >= MAX_DEQUEUE_COUNT:
+            await _count(
+                context.campaigns,
+                chunk,
+                now(),
+                {"failedToSend": len(chunk.recipients)},
+                reason=f"chunk {chunk.index} failed {dequeue_count} times: {type(exc).__name__}",
+            )
+        raise
+    accepted = sum(1 for item in items if item.get("successful"))
+    await _count(
+        context.campaigns,
+        chunk,
+        now(),
+        {"sent": len(items), "accepted": accepted, "rejected": len(items) - accepted},
+    )
+    return ChunkOutcome("sent")
+
+
+async def _count(
+    store: CampaignStore, chunk: Chunk, now: dt.datetime, counters: Mapping[str, int], reason: str | None = None
+) -> None:
+    def change(campaign: dict[str, Any]) -> bool:
+        if chunk_done(campaign, chunk.index):
+            return False
+        _mark_done(campaign, chunk.index)
+        for name, n in counters.items():
+            campaign[name] = int(campaign.get(name, 0)) + n
+        if reason and not campaign.get("reason"):
+            campaign["reason"] = reason
+        finished = campaign["chunksCounted"] >= campaign["chunks"]
+        if campaign["status"] != CANCELLED:
+            if finished:
+                campaign["status"] = COMPLETED_WITH_ERRORS if campaign["failedToSend"] else COMPLETED
+            else:
+                campaign["status"] = SENDING
+        if finished and campaign.get("completedAt") is None:
+            campaign["completedAt"] = now.astimezone(dt.UTC)
+        return True
+
+    await _update(store, chunk.campaign_id, change)
