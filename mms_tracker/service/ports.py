@@ -219,6 +219,9 @@ class SendIntent:
     # reconciler run that claimed it; the reconciler takes only intents no one holds.
     claimed_until: dt.datetime | None = None
     version: str | None = field(default=None, compare=False)  # storage's ETag, for claiming
+    # The send's W3C trace context (telemetry on): the reconciler writes the records with it, so
+    # a later report's span still links to the send.
+    traceparent: str | None = None
 
 
 class SendIntents(Protocol):

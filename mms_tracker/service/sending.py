@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .. import telemetry
 from ..domain import FieldError, Send
 from ..domain.phone import is_e164
 from ..logs import log_event, mask_phone
@@ -231,6 +232,7 @@ def _intent_for(
             for i in refused
         ),
         claimed_until=now + claim if claim is not None else None,
+        traceparent=telemetry.current_traceparent(),
     )
 
 
@@ -521,7 +523,8 @@ async def _reconcile(
         if outcome != "abandoned" and 0 <= position < len(items)
     }
     window = intent.expires_at - intent.created_at
-    await record_sends(store, sends, now, window, retention)
+    # The send's traceparent (kept on the intent), so a later report's span links to the send.
+    await record_sends(telemetry.with_traceparent(store, intent.traceparent), sends, now, window, retention)
     if fresh:
         await results_log.put_send_results(fresh)
     await intents.remove_intent(intent)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from .. import telemetry
 from ..domain import StatusChange, TrackingRecord
 from ..logs import log_event
 from .ports import PendingEntry, PublishFailed, StatusEventPublisher, StatusOutbox, StorageRejected, StorageUnavailable
@@ -95,8 +97,10 @@ def _batches(records: list[TrackingRecord], source: str) -> list[list[tuple[Trac
 async def _publish_batch(
     outbox: StatusOutbox, publisher: StatusEventPublisher, batch: list[tuple[TrackingRecord, dict[str, Any]]]
 ) -> None:
-    """Publish one batch, then acknowledge each record's events (raises ``PublishFailed``)."""
-    await publisher.publish([event for _, event in batch])
+    """Publish one batch (an ``mms.publish`` span), then acknowledge each record's events (raises ``PublishFailed``)."""
+    events = [event for _, event in batch]
+    with telemetry.publish_span([str(e["id"]) for e in events]):
+        await publisher.publish(events)
     accepted: dict[str, tuple[TrackingRecord, list[int]]] = {}
     for record, event in batch:
         accepted.setdefault(record.message_id, (record, []))[1].append(int(event["data"]["revision"]))
@@ -133,6 +137,11 @@ class StatusPublishing:
         self._task: asyncio.Task[None] | None = None
         self.published = 0
         self.failures = 0
+        telemetry.observe_outbox_pending("worker", self.queued_events)
+
+    def queued_events(self) -> int:
+        """Events queued here, not yet published (read by the ``mms.outbox.pending`` gauge: no storage)."""
+        return sum(len(record.pending) for record in list(self._queue.values()))
 
     def notify(self, record: TrackingRecord) -> None:
         """Queue ``record``'s pending events (the newest copy of a record wins) and wake the publisher."""
@@ -142,7 +151,9 @@ class StatusPublishing:
         if known is None or known.status_revision <= record.status_revision:
             self._queue[record.message_id] = record
         if self._task is None or self._task.done():
-            self._task = asyncio.ensure_future(self._run())
+            # A context of its own: the task outlives the write that woke it, so its ``mms.publish``
+            # spans start traces of their own rather than join that write's trace.
+            self._task = asyncio.get_running_loop().create_task(self._run(), context=contextvars.Context())
 
     async def drain(self) -> None:
         """Wait until nothing is queued (tests; orderly shutdown)."""
@@ -192,6 +203,7 @@ class RetryRun:
     failed: int
     settled: int  # index rows dropped without publishing: already published, or the record is gone
     overdue: int  # pending events older than the retry window
+    remaining: int = 0  # due events the run found and left pending (publish failed); ``mms.outbox.pending``
 
 
 async def retry_pending(
@@ -209,6 +221,8 @@ async def retry_pending(
     (its record holds the events), every pending event of it published, and acknowledged. A
     failing batch's events are tried again after a doubling pause (one minute, up to an hour).
     Pending events older than ``retry_window`` are logged (``status_events_overdue``) and counted.
+    The due events the run found and left pending become the ``mms.outbox.pending`` figure of
+    ``mms.source=timer`` (a lower bound when the run found ``limit`` of them).
     """
     entries = await outbox.pending_status_events(now, limit)
     by_message: dict[str, list[PendingEntry]] = {}
@@ -221,8 +235,10 @@ async def retry_pending(
     records = await asyncio.gather(*(outbox.get(m) for m in by_message))
     settled = 0
     publishable: list[TrackingRecord] = []
+    pending_of: dict[str, set[int]] = {}
     for message_id, record in zip(by_message, records, strict=True):
         pending = {c.revision for c in record.pending} if record is not None else set()
+        pending_of[message_id] = pending
         for entry in by_message[message_id]:
             if entry.revision not in pending:
                 await outbox.drop_status_entry(message_id, entry.revision)
@@ -230,10 +246,12 @@ async def retry_pending(
         if record is not None and record.pending:
             publishable.append(record)
     published = failed = 0
+    done = {(e.message_id, e.revision) for e in entries if e.revision not in pending_of.get(e.message_id, set())}
     for batch in _batches(publishable, source):
         try:
             await _publish_batch(outbox, publisher, batch)
             published += len(batch)
+            done |= {(r.message_id, int(e["data"]["revision"])) for r, e in batch}
         except PublishFailed as exc:
             failed += len(batch)
             log_event(_log, logging.WARNING, "status_events_publish_failed", reason=str(exc), events=len(batch))
@@ -242,4 +260,6 @@ async def retry_pending(
                 if (entry.message_id, entry.revision) in revisions:
                     pause = min(TIMER_BACKOFF * 2**entry.attempts, TIMER_BACKOFF_MAX)
                     await outbox.postpone_status_event(entry, now + pause)
-    return RetryRun(published=published, failed=failed, settled=settled, overdue=len(overdue))
+    remaining = sum(1 for e in entries if (e.message_id, e.revision) not in done)
+    telemetry.observe_outbox_pending("timer", remaining)
+    return RetryRun(published=published, failed=failed, settled=settled, overdue=len(overdue), remaining=remaining)

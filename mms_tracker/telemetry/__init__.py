@@ -12,8 +12,13 @@ Spans (names and attributes in the README, "Observe it"):
   instrumentation) and the table writes (azure-core tracing). The send's W3C ``traceparent`` is
   stored on each record it writes (:func:`stamping_traceparent`).
 - ``mms.delivery_report`` around one report, linked to the send's span when the record holds
-  the send's ``traceparent``; ``mms.expire`` around an expiry run; ``mms.publish`` (:func:`publish_span`)
-  for status-change events.
+  the send's ``traceparent``; ``mms.expire`` around an expiry run; ``mms.reconcile`` around a
+  reconciler run; ``mms.publish`` (:func:`publish_span`) around each publish request of
+  status-change events. Records the reconciler writes carry the send's ``traceparent``, kept on
+  the send's intent (:func:`with_traceparent`).
+
+The ``mms.outbox.pending`` gauge is observed from figures already in memory
+(:func:`observe_outbox_pending`), never from storage.
 
 No attribute carries a phone number (masked with :func:`mms_tracker.logs.mask_phone`) or a body.
 """
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -40,10 +45,13 @@ AttributeValue = str | int | float | bool
 # Attribute names from the OpenTelemetry semantic conventions, messaging and general registries
 # (opentelemetry-semantic-conventions 0.66b1: semconv/_incubating/attributes/messaging_attributes.py
 # MESSAGING_MESSAGE_ID, MESSAGING_SYSTEM with MessagingSystemValues.EVENTGRID = "eventgrid",
-# MESSAGING_OPERATION_TYPE with "process" and "send"; attributes/error_attributes.py ERROR_TYPE).
+# MESSAGING_OPERATION_TYPE with "process" and "send", MESSAGING_OPERATION_NAME,
+# MESSAGING_BATCH_MESSAGE_COUNT; attributes/error_attributes.py ERROR_TYPE).
 MESSAGING_MESSAGE_ID = "messaging.message.id"
 MESSAGING_SYSTEM = "messaging.system"
 MESSAGING_OPERATION_TYPE = "messaging.operation.type"
+MESSAGING_OPERATION_NAME = "messaging.operation.name"
+MESSAGING_BATCH_MESSAGE_COUNT = "messaging.batch.message_count"
 EVENTGRID = "eventgrid"
 ERROR_TYPE = "error.type"
 MAX_DETAILS_CHARS = 256  # ACS's deliveryStatusDetails are short fixed texts; a longer one is cut
@@ -90,6 +98,7 @@ class _Instruments:
     poison: Counter
     latency: Histogram
     ingest_lag: Histogram
+    reconciled: Counter
 
 
 _active: _Instruments | None = None
@@ -121,6 +130,15 @@ def enable(tracer_provider: TracerProvider | None = None, meter_provider: MeterP
         ingest_lag=meter.create_histogram(
             "mms.ingest.lag", "s", "From a report's receivedTimestamp to its recording here"
         ),
+        reconciled=meter.create_counter(
+            "mms.reconciled", "{send}", "Send intents each reconciler run found, by mms.outcome"
+        ),
+    )
+    meter.create_observable_gauge(
+        "mms.outbox.pending",
+        [_observe_pending],
+        "{event}",
+        "Status-change events not yet published, by mms.source (worker queue, retry timer's last run)",
     )
 
 
@@ -204,8 +222,14 @@ def stamping_traceparent(store: Store) -> Store:
     """``store``, or, inside a span, a view of it that stores the span's ``traceparent`` on each
     record it creates or changes that has none yet: the send path writes through it, so a report
     that arrives days later can link its span to the send's."""
-    traceparent = current_traceparent()
-    if traceparent is None:
+    return with_traceparent(store, current_traceparent())
+
+
+def with_traceparent(store: Store, traceparent: str | None) -> Store:
+    """``store``, or, given a ``traceparent``, a view of it that stores that one on each record it
+    creates or changes that has none yet (the reconciler writes a send's records with the
+    send's ``traceparent``, kept on its intent). Works whether or not telemetry is on."""
+    if not traceparent:
         return store
     return _StampingStore(store, traceparent)  # type: ignore[return-value]  # a view with the same methods
 
@@ -278,13 +302,52 @@ def poison_kind(reason: str) -> str:
 
 
 @contextmanager
-def publish_span(message_id: str, revision: int) -> Iterator[SpanHandle]:
-    """The ``mms.publish`` span around publishing one status-change event to Event Grid (issue 15)."""
+def publish_span(event_ids: Sequence[str]) -> Iterator[SpanHandle]:
+    """The ``mms.publish`` span around one publish request of status-change events to Event Grid.
+
+    ``messaging.batch.message_count`` is the number of events in the request (the client's API
+    takes a list); ``messaging.message.id`` is the event's CloudEvents ``id`` when there is one
+    event. ``mms.outcome`` is ``published`` or ``failed`` (with ``error.type``). No event data
+    (numbers, details) goes on the span."""
     attributes: dict[str, AttributeValue | None] = {
         MESSAGING_SYSTEM: EVENTGRID,
         MESSAGING_OPERATION_TYPE: "send",
-        MESSAGING_MESSAGE_ID: message_id,
-        "mms.revision": revision,
+        MESSAGING_OPERATION_NAME: "send",
+        MESSAGING_BATCH_MESSAGE_COUNT: len(event_ids),
+        MESSAGING_MESSAGE_ID: event_ids[0] if len(event_ids) == 1 else None,
     }
     with span("mms.publish", attributes, kind="producer") as current:
-        yield current
+        try:
+            yield current
+        except Exception:
+            current.set("mms.outcome", "failed")
+            raise
+        current.set("mms.outcome", "published")
+
+
+def reconciled(current: SpanHandle, counts: Mapping[str, int]) -> None:
+    """Attribute the ``mms.reconcile`` span with a run's counts (``mms.recorded``, ``mms.refused``...)
+    and add them to ``mms.reconciled`` by ``mms.outcome``."""
+    for outcome, count in counts.items():
+        current.set(f"mms.{outcome}", count)
+    if _active is None:
+        return
+    for outcome, count in counts.items():
+        if count:
+            _active.reconciled.add(count, {"mms.outcome": outcome})
+
+
+_pending: dict[str, Callable[[], int]] = {}
+
+
+def observe_outbox_pending(source: str, count: Callable[[], int] | int) -> None:
+    """What ``mms.outbox.pending`` reports for ``source`` (``worker`` or ``timer``): a function
+    read at each collection (it must be cheap: no storage), or a figure kept until the next call."""
+    _pending[source] = count if callable(count) else (lambda: count)
+
+
+def _observe_pending(options: Any) -> Iterator[Any]:
+    from opentelemetry.metrics import Observation
+
+    for source, count in list(_pending.items()):
+        yield Observation(count(), {"mms.source": source})

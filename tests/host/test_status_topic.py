@@ -22,7 +22,8 @@ from localdev.simulator import TOPIC_KEY, TOPIC_PATH, Simulator, SimulatorConfig
 from mms_tracker.adapters.eventgrid import EventGridStatusPublisher
 from mms_tracker.domain import Send, apply_send
 from mms_tracker.service.ports import PublishFailed
-from mms_tracker.service.status_events import status_event
+from mms_tracker.service.status_events import StatusPublishing, status_event
+from tests.otel import Captured
 
 
 @pytest.fixture
@@ -101,3 +102,31 @@ async def test_the_topic_refuses_what_is_not_a_cloudevents_batch(topic: tuple[Si
         assert (await client.post(TOPIC_PATH, json=events(1), headers={"aeg-sas-key": ""})).status_code == 401
         await client.post("/simulator/reset")
         assert (await client.get("/simulator/published")).json() == {"value": []}
+
+
+async def test_a_publish_is_an_mms_publish_span_parenting_the_topic_call(
+    topic: tuple[Simulator, TestServer], otel: Captured
+) -> None:
+    sim, server = topic
+    publisher = EventGridStatusPublisher(topic_endpoint(server.port or 0), AzureKeyCredential(TOPIC_KEY))
+    publishing = StatusPublishing(_Outbox(), publisher, "/mms-tracker/local")
+    at = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
+    try:
+        for i in range(3):
+            publishing.notify(apply_send(None, Send(f"m{i}", "+18335852071", "+18004567891", "t", True, at), at).after)
+        await publishing.drain()
+    finally:
+        await publisher.close()
+    assert len(sim.topic.published) == 3
+    span = otel.one("mms.publish")
+    assert (span.attributes or {})["messaging.batch.message_count"] == 3
+    assert (span.attributes or {})["mms.outcome"] == "published"
+    children = [s for s in otel.spans() if s.parent is not None and s.parent.span_id == span.context.span_id]
+    assert children, [s.name for s in otel.spans()]  # the SDK's call (azure-core tracing), inside the span
+    values = [str(v) for s in otel.spans() for v in (s.attributes or {}).values()]
+    assert not any("8335852071" in v or "8004567891" in v for v in values)  # no number from the events' data
+
+
+class _Outbox:
+    async def acknowledge_status_events(self, accepted: Any) -> None:
+        pass

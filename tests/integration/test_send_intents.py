@@ -13,6 +13,7 @@ import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from typing import Any
 
 import azure.functions as func
@@ -62,7 +63,9 @@ async def store(azurite: Azurite) -> AsyncIterator[Any]:
 
 
 async def test_an_intent_reads_back_whole_small_or_spread_over_rows(store: Any) -> None:
-    small, large = intent(payload()), intent(payload(1_800_000))  # random bytes: incompressible
+    # The send's W3C traceparent rides on the intent's head (the reconciler stamps the records with it).
+    small = replace(intent(payload()), traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+    large = intent(payload(1_800_000))  # random bytes: incompressible
     assert len(intent_rows(small)) == 1
     assert len(intent_rows(large)) == 2  # more than 15 chunks of 64,000 bytes
     for made in (small, large):

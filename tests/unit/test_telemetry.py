@@ -6,6 +6,7 @@ tests/integration/test_telemetry.py adds the real table client and a real HTTP A
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -13,7 +14,8 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import azure.functions as func
@@ -27,17 +29,20 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from opentelemetry.trace import SpanKind, StatusCode
 
 from mms_tracker import telemetry
-from mms_tracker.api.blueprints.delivery_reports import expire_stale_messages, receive_delivery_reports
+from mms_tracker.api.blueprints.delivery_reports import expire_stale_messages, receive_delivery_reports, reconcile_sends
 from mms_tracker.api.blueprints.messages import send_message
-from mms_tracker.domain import Status
+from mms_tracker.domain import Send, Status, TrackingRecord, apply_send
 from mms_tracker.logs import log_event
 from mms_tracker.runtime import RUNTIME
+from mms_tracker.service.ports import PendingEntry, PublishFailed, StorageUnavailable
+from mms_tracker.service.status_events import BATCH_EVENTS, StatusPublishing, retry_pending
 from mms_tracker.settings import Settings
 from mms_tracker.telemetry import wiring
 from tests.fakes import InMemoryStore
 from tests.otel import Captured
 from tests.support import ROOT, app_environment, fixture
 
+TIMER = TimerRequestConverter.decode(meta.Datum(json.dumps({"IsPastDue": False}), "json"), trigger_metadata={})
 NUMBERS = ("+18335852071", "+11234567890", "+18004567891")  # the seed request's recipients and sender
 
 
@@ -215,22 +220,156 @@ async def test_expiry_run_is_a_span_with_the_count(store: InMemoryStore, otel: C
     await send_seed()
     for message_id in list(store.due_entries):
         store.due_entries[message_id] = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-    timer = TimerRequestConverter.decode(meta.Datum(json.dumps({"IsPastDue": False}), "json"), trigger_metadata={})
-    await expire_stale_messages(timer)
+    await expire_stale_messages(TIMER)
     assert (otel.one("mms.expire").attributes or {})["mms.expired"] == 2
 
 
-def test_publish_span_is_a_producer_span_named_by_the_conventions(otel: Captured) -> None:
-    with telemetry.publish_span("m-1", 3):
+class Topic:
+    """An Event Grid topic that fails the first ``failures`` publishes and holds each one until ``open``."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.open = asyncio.Event()
+        self.open.set()
+        self.events: list[Mapping[str, Any]] = []
+
+    async def publish(self, events: Sequence[Mapping[str, Any]]) -> None:
+        await self.open.wait()
+        if self.failures:
+            self.failures -= 1
+            raise PublishFailed("HttpResponseError 503")
+        self.events += events
+
+
+class Outbox:
+    """Records with pending events, indexed as the retry timer finds them."""
+
+    def __init__(self, records: list[TrackingRecord]) -> None:
+        self.records = {r.message_id: r for r in records}
+
+    async def get(self, message_id: str) -> TrackingRecord | None:
+        return self.records.get(message_id)
+
+    async def pending_status_events(self, now: dt.datetime, limit: int) -> list[PendingEntry]:
+        return [PendingEntry(m, c.revision, c.at, 0) for m, r in self.records.items() for c in r.pending][:limit]
+
+    async def postpone_status_event(self, entry: PendingEntry, next_at: dt.datetime) -> None:
         pass
-    span = otel.one("mms.publish")
-    assert span.kind is SpanKind.PRODUCER
-    assert dict(span.attributes or {}) == {
+
+    async def acknowledge_status_events(self, accepted: Sequence[tuple[TrackingRecord, list[int]]]) -> None:
+        for record, _ in accepted:
+            self.records.pop(record.message_id, None)
+
+    async def drop_status_entry(self, message_id: str, revision: int) -> None:
+        pass
+
+
+def created(message_id: str) -> TrackingRecord:
+    send = Send(message_id, NUMBERS[0], NUMBERS[2], "camp", True, dt.datetime.now(dt.UTC))
+    return apply_send(None, send, dt.datetime.now(dt.UTC)).after
+
+
+def pending_gauge(otel: Captured, source: str) -> float | None:
+    return otel.points().get(("mms.outbox.pending", frozenset({("mms.source", source)})))
+
+
+async def test_each_publish_request_is_a_producer_span_named_by_the_conventions(otel: Captured) -> None:
+    topic = Topic(failures=1)
+    publishing = StatusPublishing(Outbox([]), topic, "/mms-tracker/local", retry_base_seconds=0.001)
+    with telemetry.span("mms.delivery_report"):  # the write that woke the worker's publisher
+        for n in range(BATCH_EVENTS + 1):
+            publishing.notify(created(f"m{n}"))
+    await asyncio.wait_for(publishing.drain(), timeout=10)
+    failed, *published = otel.spans("mms.publish")
+    assert {s.parent for s in (failed, *published)} == {None}  # the publisher's own traces, not the write's
+    assert failed.kind is SpanKind.PRODUCER and failed.status.status_code is StatusCode.ERROR
+    # opentelemetry-semantic-conventions 0.66b1, messaging_attributes.py: MESSAGING_SYSTEM
+    # (MessagingSystemValues.EVENTGRID), MESSAGING_OPERATION_TYPE ("send"), MESSAGING_OPERATION_NAME,
+    # MESSAGING_BATCH_MESSAGE_COUNT; error_attributes.py ERROR_TYPE.
+    assert dict(failed.attributes or {}) == {
         "messaging.system": "eventgrid",
         "messaging.operation.type": "send",
-        "messaging.message.id": "m-1",
-        "mms.revision": 3,
+        "messaging.operation.name": "send",
+        "messaging.batch.message_count": BATCH_EVENTS,
+        "mms.outcome": "failed",
+        "error.type": "PublishFailed",
     }
+    assert [(s.attributes or {})["messaging.batch.message_count"] for s in published] == [BATCH_EVENTS, 1]
+    assert {(s.attributes or {})["mms.outcome"] for s in published} == {"published"}
+    single = dict(published[-1].attributes or {})
+    assert single["messaging.message.id"] == topic.events[-1]["id"]  # the CloudEvent's id, one event only
+    assert "messaging.message.id" not in (published[0].attributes or {})
+    assert not any(number in value for value in every_attribute_value(otel) for number in NUMBERS)
+
+
+async def test_outbox_pending_counts_what_the_worker_holds_and_what_the_timer_left(otel: Captured) -> None:
+    topic = Topic()
+    topic.open.clear()  # the topic holds the publish: the events wait in the worker's queue
+    publishing = StatusPublishing(Outbox([]), topic, "/mms-tracker/local")
+    for n in range(3):
+        publishing.notify(created(f"w{n}"))
+    assert pending_gauge(otel, "worker") == 3
+    topic.open.set()
+    await asyncio.wait_for(publishing.drain(), timeout=10)
+    assert pending_gauge(otel, "worker") == 0
+
+    failing = Outbox([created(f"t{n}") for n in range(4)])
+    now = dt.datetime.now(dt.UTC)
+    run = await retry_pending(failing, Topic(failures=1), "/mms-tracker/local", now, dt.timedelta(hours=1))
+    assert (run.failed, run.remaining) == (4, 4)
+    assert pending_gauge(otel, "timer") == 4
+    run = await retry_pending(failing, Topic(), "/mms-tracker/local", now, dt.timedelta(hours=1))
+    assert (run.published, run.remaining) == (4, 0)
+    assert pending_gauge(otel, "timer") == 0
+
+
+class RecordsDown(InMemoryStore):
+    """Storage that keeps the intent but refuses every record write while ``fail`` is set."""
+
+    fail = True
+
+    async def apply(self, *args: Any, **kwargs: Any) -> Any:
+        if self.fail:
+            raise StorageUnavailable("down")
+        return await super().apply(*args, **kwargs)
+
+
+async def test_the_reconciler_is_a_span_with_its_counts_and_its_records_keep_the_sends_traceparent(
+    otel: Captured,
+) -> None:
+    down = RecordsDown()
+    settings = Settings.from_environment(app_environment("UseDevelopmentStorage=true"))
+    RUNTIME.configure(settings, acs_transport=httpx.MockTransport(accept_all), store=down)
+    try:
+        await send_seed()  # ACS accepted; the records were not written; the intent stays
+        assert not down.records
+        send = otel.one("mms.send").get_span_context()
+        [intent] = down.intents.values()
+        traceparent = f"00-{send.trace_id:032x}-{send.span_id:016x}-{send.trace_flags:02x}"  # W3C Trace Context
+        assert intent.traceparent == traceparent
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)  # older than SEND_RECONCILE_AFTER_SECONDS, unheld
+        down.intents[intent.intent_id] = replace(intent, created_at=past, claimed_until=None)
+        down.fail = False
+        otel.exporter.clear()
+        await reconcile_sends(TIMER)
+        span = otel.one("mms.reconcile")
+        assert span.parent is None  # a run of its own, not part of the send's trace
+        assert dict(span.attributes or {}) == {
+            "mms.recorded": 1,
+            "mms.refused": 0,
+            "mms.abandoned": 0,
+            "mms.unknown": 0,
+            "mms.pending": 0,
+        }
+        assert otel.metric("mms.reconciled", **{"mms.outcome": "recorded"}) == 1
+        assert otel.metric("mms.reconciled", **{"mms.outcome": "pending"}) == 0
+        assert {r.traceparent for r in down.records.values()} == {traceparent}
+        accepted = next(r.message_id for r in down.records.values() if r.status is Status.ACCEPTED)
+        await deliver(report(accepted))
+        [link] = otel.one("mms.delivery_report").links
+        assert (link.context.trace_id, link.context.span_id) == (send.trace_id, send.span_id)
+    finally:
+        RUNTIME.configure(settings)
 
 
 async def test_telemetry_off_records_nothing_and_stamps_no_traceparent(store: InMemoryStore) -> None:

@@ -67,6 +67,7 @@ def intent_rows(intent: SendIntent) -> list[dict[str, Any]]:
             "attempts": intent.attempts,
             "rows": len(rows),
             **({"claimedUntil": iso(intent.claimed_until)} if intent.claimed_until is not None else {}),
+            **({"traceparent": intent.traceparent} if intent.traceparent else {}),
         }
     )
     return rows
@@ -86,6 +87,7 @@ def intent_from_rows(rows: Sequence[Mapping[str, Any]]) -> SendIntent:
         refused=tuple((str(k), str(t), str(e)) for k, t, e in json.loads(head.get("refused") or "[]")),
         claimed_until=parse_time(head["claimedUntil"]) if head.get("claimedUntil") else None,
         version=getattr(head, "metadata", {}).get("etag"),
+        traceparent=head.get("traceparent"),
     )
 
 

@@ -37,5 +37,6 @@ async def publish_status_events(timer: func.TimerRequest) -> None:
         failed=run.failed,
         settled=run.settled,
         overdue=run.overdue,
+        remaining=run.remaining,
         past_due=timer.past_due,
     )
