@@ -4,16 +4,22 @@ A record's pending status events travel in the record itself (``outbox``, JSON),
 written in the same entity-group transaction as the status change they describe. Beside that
 write, and concurrently with it, each new event gets an index row in ``Due``
 (``PartitionKey=o|<shard>``, ``RowKey=<messageId>|<revision>``), so the retry timer finds what is
-pending without scanning the records. An event's index row goes once the topic accepted it, when
-the record's ``publishedRevision`` is raised past it (``docs/storage.md``).
+pending without scanning the records. The index rows are group-committed per ``o|<shard>``
+partition, as the records are (``commit.py``): writers to one partition queue up, one at a time
+submits everything queued as one entity-group transaction of at most 100 rows, and each writer
+hears its own outcome, so a burst costs one transaction per partition per batch, not one request
+per event. An event's index row goes once the topic accepted it, when the record's
+``publishedRevision`` is raised past it (``docs/storage.md``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
@@ -21,7 +27,7 @@ from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
 
 from ...domain import StatusChange, TrackingRecord
-from ...service.ports import PendingEntry
+from ...service.ports import PendingEntry, StorageRejected, StorageUnavailable
 from .base import Tables
 from .encoding import SEPARATOR, SHARDS, iso, parse_time, record_partition, record_row, shard_of, table_key
 
@@ -30,6 +36,9 @@ MAX_TRANSACTION_ENTITIES = 100  # an entity-group transaction's limit
 OUTBOX_PREFIX = "o" + SEPARATOR  # never an expiry hour (digits), a retention day (r...) or the cursor
 # A new event is left to the in-process publisher this long before the timer takes it up.
 OUTBOX_GRACE = dt.timedelta(seconds=60)
+# Tries of one index transaction that failed on something that can succeed later (a timeout, a
+# 5xx, a table gone and recreated), on top of the client's own retries; then its writers fail.
+MAX_INDEX_TRIES = 3
 
 
 def outbox_partition(message_id: str) -> str:
@@ -38,6 +47,23 @@ def outbox_partition(message_id: str) -> str:
 
 def _outbox_row(message_id: str, revision: int) -> str:
     return f"{table_key(message_id)}{SEPARATOR}{revision:010d}"
+
+
+@dataclass
+class _IndexWrite:
+    """One new event's index row, waiting for its partition's next transaction."""
+
+    entity: Entity
+    done: asyncio.Future[None]
+
+
+def _settle(write: _IndexWrite, exc: BaseException | None) -> None:
+    if write.done.done():
+        return  # its writer stopped waiting (cancelled): the row is written all the same
+    if exc is None:
+        write.done.set_result(None)
+    else:  # each writer its own instance (one exception object is raised in one task only)
+        write.done.set_exception(type(exc)(*exc.args) if isinstance(exc, StorageRejected | StorageUnavailable) else exc)
 
 
 class OutboxTables(Tables):
@@ -49,25 +75,123 @@ class OutboxTables(Tables):
     # False (no topic configured): status changes are counted but no event is kept pending.
     status_events_enabled: bool = False
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._index_pending: dict[str, list[_IndexWrite]] = {}  # per o|<shard>: rows for the next transaction
+        self._index_committing: set[str] = set()  # partitions whose queue a committer is draining
+        self._index_tasks: set[asyncio.Task[None]] = set()
+
     async def _add_outbox_entries(self, message_id: str, changes: tuple[StatusChange, ...]) -> None:
-        """Index rows for new pending events (written beside the record's transaction)."""
+        """Index rows for new pending events (written beside the record's transaction).
 
-        async def one(change: StatusChange) -> None:
-            entity = {
-                "PartitionKey": outbox_partition(message_id),
-                "RowKey": _outbox_row(message_id, change.revision),
-                "messageId": message_id,
-                "revision": change.revision,
-                "since": iso(change.at),
-                "nextAt": iso(change.at + OUTBOX_GRACE),
-                "attempts": 0,
-            }
-            await self.due_table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        The rows join their partition's next transaction (group commit); this returns once every
+        one of them is stored, or raises :class:`StorageUnavailable` / :class:`StorageRejected`
+        (the caller fails and the report is redelivered).
+        """
+        partition = outbox_partition(message_id)
+        loop = asyncio.get_running_loop()
+        writes = [
+            _IndexWrite(
+                {
+                    "PartitionKey": partition,
+                    "RowKey": _outbox_row(message_id, change.revision),
+                    "messageId": message_id,
+                    "revision": change.revision,
+                    "since": iso(change.at),
+                    "nextAt": iso(change.at + OUTBOX_GRACE),
+                    "attempts": 0,
+                },
+                loop.create_future(),
+            )
+            for change in changes
+        ]
+        self._index_pending.setdefault(partition, []).extend(writes)
+        if partition not in self._index_committing:
+            self._index_committing.add(partition)
+            task = asyncio.ensure_future(self._commit_index_rows(partition))
+            self._index_tasks.add(task)
+            task.add_done_callback(self._index_tasks.discard)
+        outcomes = await asyncio.gather(*(w.done for w in writes), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
+    async def _commit_index_rows(self, partition: str) -> None:
+        """Drain the partition's queue: up to 100 rows per transaction, until it is empty."""
         try:
-            await asyncio.gather(*(one(c) for c in changes))
-        except (AzureError, OSError) as exc:
-            raise self._lost(exc) from exc
+            while queue := self._index_pending.get(partition):
+                batch: list[_IndexWrite] = []
+                rows: set[str] = set()
+                for write in list(queue):
+                    if len(batch) == MAX_TRANSACTION_ENTITIES:
+                        break
+                    if write.entity["RowKey"] in rows:
+                        continue  # one entity appears once in a transaction: it goes in the next one
+                    batch.append(write)
+                    rows.add(write.entity["RowKey"])
+                    queue.remove(write)
+                try:
+                    await self._submit_index_rows(batch)
+                except BaseException as exc:
+                    for write in batch:  # every writer of the batch hears of it, whatever it is
+                        _settle(write, exc)
+                    raise
+        except BaseException as exc:
+            for write in self._index_pending.pop(partition, []):
+                _settle(write, exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        finally:
+            # No await since the queue was last seen empty, so no writer can have queued unseen.
+            self._index_committing.discard(partition)
+            if not self._index_pending.get(partition):
+                self._index_pending.pop(partition, None)
+
+    async def _submit_index_rows(self, batch: list[_IndexWrite]) -> None:
+        """One transaction of replace-upserts (idempotent, so a retry is safe), classified as base.py does.
+
+        A row the service refuses on its own (a permanent 4xx naming it) fails its writer alone and
+        the others go again without it; a failure that can pass (timeout, 5xx, 429, a table gone:
+        recreated first) is tried again, up to ``MAX_INDEX_TRIES``; anything else, or the last try,
+        fails every writer of the batch, and none is told it is stored.
+        """
+        tries = 0
+        while batch:
+            tries += 1
+            try:
+                await self.due_table.submit_transaction(
+                    [("upsert", w.entity, {"mode": UpdateMode.REPLACE}) for w in batch]
+                )
+            except (AzureError, OSError) as exc:
+                lost = self._lost(exc)
+                index = getattr(exc, "index", None)
+                if (
+                    isinstance(exc, TableTransactionError)
+                    and isinstance(lost, StorageRejected)
+                    and len(batch) > 1
+                    and isinstance(index, int)
+                    and 0 <= index < len(batch)
+                    and str(index) == exc.message.split(":", 1)[0].strip()  # the service named that row
+                ):
+                    _settle(batch.pop(index), lost)
+                    tries -= 1  # the others have not failed yet
+                    continue
+                if isinstance(lost, StorageRejected) or tries >= MAX_INDEX_TRIES:
+                    for write in batch:
+                        _settle(write, lost)
+                    return
+                if self._ready is None:  # the table went: create it again before the next try
+                    try:
+                        await self.ensure_tables()
+                    except (StorageUnavailable, StorageRejected) as failed:
+                        for write in batch:
+                            _settle(write, failed)
+                        return
+                await asyncio.sleep(random.uniform(0, 0.05 * 2**tries))
+                continue
+            for write in batch:
+                _settle(write, None)
+            return
 
     async def pending_status_events(self, now: dt.datetime, limit: int) -> list[PendingEntry]:
         """At most ``limit`` index rows due for a retry (their ``nextAt`` passed), from every shard."""
