@@ -19,6 +19,7 @@ from azure.core.pipeline.transport import AioHttpTransport
 from azure.data.tables.aio import TableServiceClient
 
 from mms_tracker.adapters.tables.encoding import shard_of
+from mms_tracker.adapters.tables.outbox import outbox_partition
 from mms_tracker.adapters.tables.store import TableStore
 from mms_tracker.domain import DeliveryReport, Send, Status, StatusChange
 from mms_tracker.service.ports import StorageUnavailable
@@ -162,3 +163,21 @@ async def test_a_transaction_that_keeps_failing_fails_its_writers_and_loses_no_e
         )
     )
     assert await pending(store) == {(m, 2) for m in ids}
+
+
+async def test_a_redelivered_report_writes_the_index_rows_of_events_still_pending(
+    counted: tuple[TableStore, CountingTransport],
+) -> None:
+    """The index row of an event was lost (its transaction failed; the report was not acknowledged):
+    the redelivery, a no-op on the record, writes it again, so the retry timer finds the event."""
+    store, _ = counted
+    report = DeliveryReport(str(uuid.uuid4()), "t", "m-lost-row", "Delivered", "ok", T0, tag="t")
+    await record_report(store, report, T0)
+    partition = outbox_partition("m-lost-row")
+    rows = [e async for e in store.due_table.query_entities("PartitionKey eq @pk", parameters={"pk": partition})]
+    assert rows
+    for row in rows:
+        await store.due_table.delete_entity(partition, row["RowKey"])  # as if the row transaction had failed
+    await record_report(store, report, T0)  # Event Grid redelivers the report
+    found = await store.pending_status_events(T0 + dt.timedelta(hours=1), 100)
+    assert "m-lost-row" in {e.message_id for e in found}

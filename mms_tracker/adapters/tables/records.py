@@ -126,8 +126,13 @@ class RecordTables(TagIndex, OutboxTables, GroupCommit):
             current = None if entity is None else decode_record(entity)
             change = decide(current)
             if change is None or not change.changed:
-                if current is not None and current.pending and self.status_listener is not None:
-                    self.status_listener(current)  # still pending (a publish failed, or its index row did)
+                if current is not None and current.pending and self.status_events_enabled:
+                    # Still pending: a publish failed, or the index row did (the caller then failed and
+                    # this is the redelivery). The rows are written again (an upsert), so the retry
+                    # timer finds the events even if no worker publishes them.
+                    await self._add_outbox_entries(message_id, current.pending)
+                    if self.status_listener is not None:
+                        self.status_listener(current)
                 return change
             try:
                 if current is None:
