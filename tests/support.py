@@ -46,6 +46,7 @@ EXPECTED_FUNCTIONS = frozenset(
         "cancel_campaign",
         "list_campaigns",
         "send_campaign_chunk",
+        "settle_campaign_chunk",
         "reconcile_sends",
         "publish_status_events",
     }

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import datetime as dt
 import email.utils
+import hashlib
 import json
 import logging
 import math
@@ -150,8 +151,10 @@ async def create_campaign(
     ``enqueued`` enqueues every chunk again; a chunk delivered twice is sent once.
     """
     all_chunks = chunks(campaign_id, request.recipients)
+    fingerprint = request_fingerprint(request)
     campaign: dict[str, Any] = {
         "campaignId": campaign_id,
+        "fingerprint": fingerprint,
         "tag": request.tag or campaign_id,
         "from": request.from_,
         "message": request.message,
@@ -173,6 +176,8 @@ async def create_campaign(
         existing, _ = await store.get_campaign(campaign_id)
     except CampaignNotFound:
         existing = None
+    if existing is not None and existing.get("fingerprint", fingerprint) != fingerprint:
+        raise IdempotencyConflict(campaign_id)
     if existing is not None and existing.get("enqueued"):
         return existing
     if existing is None:
@@ -180,10 +185,25 @@ async def create_campaign(
         await store.index_campaign(campaign_id, campaign["createdAt"])
         if not await store.create_campaign(campaign):
             existing, _ = await store.get_campaign(campaign_id)
+            if existing.get("fingerprint", fingerprint) != fingerprint:
+                raise IdempotencyConflict(campaign_id)
             if existing.get("enqueued"):
                 return existing
     await queue.enqueue([c.to_message() for c in all_chunks])
     return await _update(store, campaign_id, _set_enqueued)
+
+
+class IdempotencyConflict(ValueError):
+    """An ``Idempotency-Key`` that already created a campaign from a different body: nothing is created."""
+
+
+def request_fingerprint(request: CampaignRequest) -> str:
+    """What an ``Idempotency-Key`` stands for: this sender, message, tag, recipients and attachments."""
+    attachments = [
+        (a["contentType"], hashlib.sha256(a["contentInBase64"].encode()).hexdigest()) for a in request.attachments
+    ]
+    parts = [request.from_, request.message, request.tag, list(request.recipients), attachments]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 def _set_enqueued(campaign: dict[str, Any]) -> bool:

@@ -131,15 +131,19 @@ async def test_throttling_and_lost_responses_mid_campaign_still_send_each_number
     assert len(sent) == 1048 and set(sent.values()) == {1}
 
 
-async def test_an_idempotency_key_returns_the_first_campaign(stack: Stack) -> None:
+async def test_an_idempotency_key_returns_the_first_campaign_and_refuses_another_body(stack: Stack) -> None:
     body = campaign_body("idem")
     body["recipients"] = body["recipients"][:3]
     first = await (await stack.app.post("/api/campaigns", json=body, headers={"Idempotency-Key": "k-1"})).json()
-    body["recipients"] = body["recipients"][:1]
     again = await stack.app.post("/api/campaigns", json=body, headers={"Idempotency-Key": "k-1"})
     assert again.status == 202
     assert (await again.json()) == {**first, "status": (await again.json())["status"]}
     assert (await again.json())["total"] == 3
+    body["recipients"] = body["recipients"][:1]
+    other = await stack.app.post("/api/campaigns", json=body, headers={"Idempotency-Key": "k-1"})
+    assert other.status == 409
+    assert other.headers["Content-Type"].startswith("application/problem+json")
+    assert [e["field"] for e in (await other.json())["errors"]] == ["Idempotency-Key"]
 
 
 async def test_invalid_campaign_is_refused_with_the_same_problems_as_a_send(stack: Stack) -> None:

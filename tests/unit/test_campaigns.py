@@ -131,9 +131,43 @@ async def test_create_stores_attachments_once_and_enqueues_one_message_per_chunk
 async def test_creating_again_with_the_same_id_returns_the_first_job_and_enqueues_nothing() -> None:
     world = World()
     first = await world.create(numbers(150))
-    again = await world.create(numbers(7))
+    again = await world.create(numbers(150))
     assert again["campaignId"] == first["campaignId"] and again["total"] == 150
     assert len(world.queue.messages) == 2 and world.attachments.puts == 1
+
+
+async def test_an_idempotency_key_reused_for_a_different_request_is_refused_and_creates_nothing() -> None:
+    world = World()
+    await world.create(numbers(150))
+    with pytest.raises(campaigns.IdempotencyConflict):
+        await world.create(numbers(7))
+    with pytest.raises(campaigns.IdempotencyConflict):  # the same numbers, another message
+        await create_campaign(
+            CampaignRequest(SENDER, tuple(numbers(150)), "Other", (ATTACHMENT,), "spring"),
+            "c1",
+            world.campaigns,
+            world.queue,
+            world.attachments,
+            T0,
+        )
+    assert len(world.queue.messages) == 2 and world.attachments.puts == 1
+    assert world.campaigns.get("c1")["total"] == 150
+
+
+async def test_a_chunk_settled_from_the_poison_queue_after_its_worker_died_is_counted_once() -> None:
+    """The worker died on the chunk's fifth delivery after ACS sent it, before counting: the host
+    moved the message to the poison queue, whose trigger settles it as a last delivery."""
+    world = World()
+    await world.create(numbers(100))
+    world.campaigns.replace_failures = 1  # sent and recorded; counting fails as the worker dies
+    with pytest.raises(Exception, match="down"):
+        await world.run(0, dequeue_count=4)
+    outcome = await world.run(0, dequeue_count=campaigns.MAX_DEQUEUE_COUNT)  # settle_campaign_chunk
+    assert outcome.result == "sent"
+    assert world.campaigns.get("c1")["accepted"] == 100 and world.campaigns.get("c1")["failedToSend"] == 0
+    assert world.campaigns.get("c1")["status"] == "Completed"
+    assert max(world.acs.sent.values()) == 1
+    assert (await world.run(0, dequeue_count=campaigns.MAX_DEQUEUE_COUNT)).result == "skipped"
 
 
 async def test_a_create_that_failed_before_enqueueing_enqueues_when_repeated() -> None:

@@ -10,7 +10,8 @@ from typing import Any
 
 import azure.functions as func
 
-from ...adapters.campaigns import CAMPAIGN_QUEUE, CampaignClients, CampaignNotConfigured
+from ...adapters.campaigns import CAMPAIGN_POISON_QUEUE, CAMPAIGN_QUEUE, CampaignClients, CampaignNotConfigured
+from ...domain import FieldError
 from ...logs import log_event
 from ...runtime import RUNTIME
 from ...service import campaigns, queries
@@ -61,14 +62,22 @@ async def create_campaign(req: func.HttpRequest) -> func.HttpResponse:
         SendLimits(settings.campaign_max_request_bytes, settings.max_attachment_bytes),
     )
     clients = _clients()
-    campaign = await campaigns.create_campaign(
-        request,
-        campaigns.campaign_id_for(key),
-        clients.table,
-        clients.queue,
-        clients.attachments,
-        dt.datetime.now(dt.UTC),
-    )
+    try:
+        campaign = await campaigns.create_campaign(
+            request,
+            campaigns.campaign_id_for(key),
+            clients.table,
+            clients.queue,
+            clients.attachments,
+            dt.datetime.now(dt.UTC),
+        )
+    except campaigns.IdempotencyConflict:
+        raise Problem(
+            409,
+            "This Idempotency-Key already created a campaign from a different request; nothing was created.",
+            "Idempotency conflict",
+            errors=[FieldError("Idempotency-Key", "was already used for a different request")],
+        ) from None
     body = CampaignCreated(campaignId=campaign["campaignId"], status=campaign["status"], total=campaign["total"])
     return json_response(dump(body), status=202, headers={"Location": f"/api/campaigns/{campaign['campaignId']}"})
 
@@ -139,6 +148,19 @@ async def cancel_campaign(req: func.HttpRequest) -> func.HttpResponse:
 @blueprint.queue_trigger(arg_name="message", queue_name=CAMPAIGN_QUEUE, connection="AzureWebJobsStorage")
 async def send_campaign_chunk(message: func.QueueMessage) -> None:
     """Send one chunk of a campaign (up to 100 recipients); raises on a transient failure, so the queue retries."""
+    await _run_chunk(message, int(message.dequeue_count or 1))
+
+
+@blueprint.queue_trigger(arg_name="message", queue_name=CAMPAIGN_POISON_QUEUE, connection="AzureWebJobsStorage")
+async def settle_campaign_chunk(message: func.QueueMessage) -> None:
+    """A chunk the queue gave up on (five failed deliveries, or a worker that died on the last) is
+    settled here, so its campaign always completes: one last attempt that counts the chunk either
+    way (sent from the stored results or now, or ``failedToSend`` with the reason); a chunk already
+    counted (an ACS refusal poisoned at once, a last delivery that counted it) is skipped."""
+    await _run_chunk(message, campaigns.MAX_DEQUEUE_COUNT)
+
+
+async def _run_chunk(message: func.QueueMessage, dequeue_count: int) -> None:
     try:
         chunk = campaigns.Chunk.from_message(message.get_body().decode())
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
@@ -160,9 +182,7 @@ async def send_campaign_chunk(message: func.QueueMessage) -> None:
         storage_budget=settings.storage_timeout_seconds,
         claim=dt.timedelta(seconds=settings.send_deadline_seconds),
     )
-    outcome = await campaigns.send_chunk(
-        chunk, int(message.dequeue_count or 1), context, lambda: dt.datetime.now(dt.UTC)
-    )
+    outcome = await campaigns.send_chunk(chunk, dequeue_count, context, lambda: dt.datetime.now(dt.UTC))
     log_event(
         _log,
         logging.INFO,

@@ -44,7 +44,7 @@ async def receive_delivery_reports(req: func.HttpRequest) -> func.HttpResponse:
 
     Speaks the webhook protocol (validation handshake, CloudEvents OPTIONS), processes every event
     of a batch concurrently under the same rules as ``on_delivery_report``, and answers 200 only
-    when all were recorded (poison included), 500 otherwise so Event Grid redelivers the batch,
+    when all were recorded (poison included), 503 otherwise so Event Grid redelivers the batch,
     which is safe: recording is idempotent.
     """
     RUNTIME.settings  # noqa: B018  # a misconfigured app answers 503 on every route, the handshake included
