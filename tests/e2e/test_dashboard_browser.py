@@ -153,8 +153,22 @@ def test_the_dashboard_shows_what_the_api_says_after_a_campaign(stack: Stack, br
         summary = stack.api(f"tags/{quote(tag)}/summary")
         assert summary["byStatus"]["Failed"] == 4 and summary["byStatus"]["Delivered"] == 26
 
+        job_tag = tag + "-job"  # a campaign job (issue 18): its progress bar shows what the API says
+        job_body = {k: body[k] for k in ("from", "message", "attachments") if k in body}
+        job_body |= {"recipients": [{"to": f"+1833{i:03d}0571"} for i in range(3)], "sendOptions": {"tag": job_tag}}
+        created = httpx.post(f"{stack.base}/api/campaigns", json=job_body, headers={"x-functions-key": KEY}, timeout=60)
+        assert created.status_code == 202, created.text
+        job_id = created.json()["campaignId"]
+        poll(lambda: stack.api(f"campaigns/{job_id}")["status"] == "Completed", deadline_seconds=90, interval=0.5)
+        job = stack.api(f"campaigns/{job_id}")
+        poll(lambda: stack.api(f"tags/{quote(job_tag)}/summary")["byStatus"]["Accepted"] == 0, 90, 0.5)
+
         tags = desktop.open(f"{stack.base}/api/dashboard?code={KEY}")
-        assert numbers(tags, "data-total") == {tag: str(summary["total"])}
+        job_summary = stack.api(f"tags/{quote(job_tag)}/summary")
+        assert numbers(tags, "data-total") == {tag: str(summary["total"]), job_tag: str(job_summary["total"])}
+        assert numbers(tags, "data-progress") == {job_id: f"{job['sent'] + job['failedToSend']} / {job['total']}"}
+        bar = tags.locator("progress")
+        assert (bar.get_attribute("value"), bar.get_attribute("max")) == (str(job["sent"]), str(job["total"]))
         tags.screenshot(path=str(shots / "dashboard-tags-desktop.png"), full_page=True)
 
         view = desktop.open(f"{stack.base}/api/dashboard?tag={quote(tag)}&code={KEY}")

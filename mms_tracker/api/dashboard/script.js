@@ -81,13 +81,34 @@
   }
   function seconds(v) { return v === null || v === undefined ? "–" : fmt(v) + " s"; }
 
+  const RUNNING = ["Queued", "Sending"];
+  function progress(c) {
+    const done = c.sent + c.failedToSend;
+    const text = fmt(done) + " of " + fmt(c.total);
+    return el("progress", { max: String(Math.max(c.total, 1)), value: String(done), "aria-label": "Job " + c.campaignId + ": " + text + " processed" }, [text]);
+  }
+  function jobsTable(jobs) {
+    const rows = jobs.map((c) => [
+      el("td", {}, [el("a", { href: href({ tag: c.tag }) }, [c.tag])]),
+      el("td", {}, [c.status]),
+      el("td", {}, [progress(c)]),
+      el("td", { class: "num", "data-progress": c.campaignId }, [fmt(c.sent + c.failedToSend) + " / " + fmt(c.total)]),
+      el("td", { class: "num hide-narrow" }, [fmt(c.failedToSend)]),
+    ]);
+    return table("Campaign jobs, newest first", [["Tag"], ["Status"], ["Progress"], ["Processed", "num"], ["Failed to send", "num hide-narrow"]], rows);
+  }
+
   async function showTags() {
-    const page = await get("tags", { pageSize: "100" });
+    const [page, jobs] = await Promise.all([
+      get("tags", { pageSize: "100" }),
+      get("campaigns", { pageSize: "20" }).catch((e) => { if (e instanceof Unreachable) throw e; return { items: [] }; }),
+    ]);
     const out = [el("h2", {}, ["Campaigns"])];
-    if (!page.items.length) {
+    if (!page.items.length && !jobs.items.length) {
       out.push(el("p", { class: "empty", id: "no-campaigns" }, ["No campaigns yet. Send messages with sendOptions.tag and they appear here."]));
       return { nodes: out, active: false };
     }
+    if (jobs.items.length) out.push(el("h3", {}, ["Jobs"]), jobsTable(jobs.items));
     out.push(legend());
     const rows = page.items.map((t) => [
       el("td", {}, [el("a", { href: href({ tag: t.tag }) }, [t.tag])]),
@@ -96,9 +117,9 @@
       el("td", { class: "hide-narrow" }, [el("time", { datetime: t.lastActivityAt }, [new Date(t.lastActivityAt).toLocaleString()])]),
     ]);
     out.push(table("Campaigns, newest activity first", [["Tag"], ["Messages", "num"], ["By status"], ["Last activity", "hide-narrow"]], rows));
-    return { nodes: out, active: page.items.some((t) => t.byStatus.Accepted > 0) };
+    const running = jobs.items.some((c) => RUNNING.includes(c.status));
+    return { nodes: out, active: running || page.items.some((t) => t.byStatus.Accepted > 0) };
   }
-
   function short(up, buckets) {
     if (up === null) return ">" + short(buckets[buckets.length - 2].upToSeconds, buckets);
     if (up % 86400 === 0) return up / 86400 + "d";
