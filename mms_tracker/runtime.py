@@ -221,10 +221,10 @@ class Runtime:
         return self._campaigns
 
     def throttle(self) -> SendThrottle:
-        """The per-sender send throttle of this worker (``CAMPAIGN_SENDS_PER_SECOND``)."""
+        """The per-sender send throttle (``CAMPAIGN_SENDS_PER_SECOND``), shared by every instance."""
         self._same_loop()
-        if self._throttle is None:
-            self._throttle = SendThrottle(self.settings.campaign_sends_per_second)
+        if self._throttle is None:  # the slots are shared through the campaigns' table by every instance
+            self._throttle = SendThrottle(self.settings.campaign_sends_per_second, slots=self.campaigns().table)
         return self._throttle
 
     async def aclose(self) -> None:

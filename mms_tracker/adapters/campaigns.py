@@ -14,6 +14,7 @@ import base64
 import contextlib
 import datetime as dt
 import json
+import random
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -44,6 +45,10 @@ _INDEX_KEY = re.compile(r"[0-9]{15}\|[0-9a-f-]{36}")
 _LAST_MS = int(dt.datetime(9999, 12, 31, tzinfo=dt.UTC).timestamp() * 1000)
 _TIMES = ("createdAt", "completedAt")
 _CACHED_ATTACHMENTS = 16
+
+
+_THROTTLE = "~throttle"  # never a campaign id (a UUID) nor the index partition
+_THROTTLE_RETRIES = 30
 
 
 class CampaignTable:
@@ -92,6 +97,38 @@ class CampaignTable:
             raise CampaignChanged(str(campaign["campaignId"])) from None
         except AzureError as exc:
             raise StorageUnavailable(type(exc).__name__) from exc
+
+    async def reserve_send_slot(self, sender: str, interval: float, now: float) -> float:
+        """The next send slot of ``sender`` (epoch seconds) shared by every instance: one row per
+        sender (``~throttle``/``<sender>``) holds when the next slot opens; a reservation moves it on by
+        ``interval`` under its ETag, so two instances never take the same slot."""
+        await self._ensure()
+        for attempt in range(_THROTTLE_RETRIES):
+            try:
+                entity = await self._table.get_entity(_THROTTLE, sender)
+            except ResourceNotFoundError:
+                entity = None
+            except AzureError as exc:
+                raise StorageUnavailable(type(exc).__name__) from exc
+            slot = max(now, float(entity["next"])) if entity is not None else now
+            row = {"PartitionKey": _THROTTLE, "RowKey": sender, "next": slot + interval}
+            try:
+                if entity is None:
+                    await self._table.create_entity(row)
+                else:
+                    await self._table.update_entity(
+                        row,
+                        mode=UpdateMode.REPLACE,
+                        etag=entity.metadata["etag"],
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+                await asyncio.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 6)))
+                continue
+            except AzureError as exc:
+                raise StorageUnavailable(type(exc).__name__) from exc
+            return slot
+        raise StorageUnavailable("the sender's send slot kept changing")
 
     async def index_campaign(self, campaign_id: str, created_at: dt.datetime) -> None:
         """An index row: partition ``index``, RowKey = milliseconds to the year 9999 then the id, so

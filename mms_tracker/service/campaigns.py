@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..domain.phone import is_e164
 from ..logs import log_event
@@ -261,16 +261,41 @@ async def _update(store: CampaignStore, campaign_id: str, change: Callable[[dict
 # --- the worker -------------------------------------------------------------------------------------
 
 
-class SendThrottle:
-    """At most ``per_second`` requests per second per sender number, in this worker process."""
+class SendSlots(Protocol):
+    """Send slots per sender shared by every instance (``adapters.campaigns.CampaignTable``)."""
 
-    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
+    async def reserve_send_slot(self, sender: str, interval: float, now: float) -> float: ...
+
+
+class SendThrottle:
+    """At most ``per_second`` requests per second per sender number.
+
+    With ``slots`` (the deployed app), the slots are shared by every instance through storage, so
+    the rate holds however far the queue trigger scales out: a chunk reserves the sender's next
+    slot (one read and one conditional write) and waits for it. Without, per worker process.
+    """
+
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        slots: SendSlots | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.interval = 1.0 / per_second
         self.clock = clock
+        self.slots = slots
+        self.wall_clock = wall_clock
         self._next: dict[str, float] = {}
         self._lock = asyncio.Lock()
 
     async def acquire(self, sender: str, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        if self.slots is not None:
+            now = self.wall_clock()
+            slot = await self.slots.reserve_send_slot(sender, self.interval, now)
+            if slot > now:
+                await sleep(slot - now)
+            return
         async with self._lock:
             now = self.clock()
             slot = max(now, self._next.get(sender, now))
