@@ -13,12 +13,15 @@ Starts the local stack (Azurite in memory, the ACS simulator, the local host) on
 - read: ``GET /api/messages/{id}`` against a raw point read;
 - memory: the local host's peak RSS (VmHWM) after ingest;
 - campaign scale and storage round trips per operation, on a third fresh stack
-  (``localdev/bench_campaign.py``).
+  (``localdev/bench_campaign.py``);
+- the CSV export's memory at 10,000, 100,000 and 1,000,000 rows, without storage
+  (``localdev/bench_export.py``).
 
 Results go to ``bench-results/<UTC time>.json``; ``docs/benchmarks.md`` summarises a run.
 Options: ``--reports N`` (5000), ``--concurrency C`` (16), ``--batch B`` (100), ``--campaign N``
 (20000 messages in the campaign's tag; 0 skips the campaign's reads, not the round trips), ``--job N``
-(10000 recipients in one campaign job through the queue worker, ``localdev/bench_job.py``; 0 skips it).
+(10000 recipients in one campaign job through the queue worker, ``localdev/bench_job.py``; 0 skips it),
+``--no-export`` (skips the export's memory at a million rows).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from mms_tracker.adapters.acs import AcsClient, HmacSigner
 
 from . import simulator
 from .bench_campaign import campaign_phase
+from .bench_export import SIZES, export_memory
 from .bench_job import campaign_job_phase
 from .bench_mix import raw_mix_batched, raw_mix_per_event, record_templates
 from .bench_report import save_and_print
@@ -46,7 +50,9 @@ from .bench_stack import Stack, on_fresh_stack, peak_rss_mib, report_event, run_
 from .stack import ROOT
 
 
-async def bench(reports: int, concurrency: int, batch: int, campaign: int, job: int = 10_000) -> dict[str, Any]:
+async def bench(
+    reports: int, concurrency: int, batch: int, campaign: int, job: int = 10_000, export_rows: bool = True
+) -> dict[str, Any]:
     """Each ingest path on a fresh stack with its own raw baseline: Azurite slows as it fills, so
     paths measured one after the other on one stack would not be compared on equal terms."""
     results: dict[str, Any] = {}
@@ -61,6 +67,8 @@ async def bench(reports: int, concurrency: int, batch: int, campaign: int, job: 
     )
     if job:
         results.update(await on_fresh_stack(lambda stack, http, raw: campaign_job_phase(stack, http, raw, job)))
+    if export_rows:
+        results["csv_export_memory"] = await asyncio.to_thread(export_memory, SIZES)
     return results
 
 
@@ -193,8 +201,11 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--campaign", type=int, default=20000)
     parser.add_argument("--job", type=int, default=10_000, help="recipients of the campaign job (0 skips it)")
+    parser.add_argument("--no-export", action="store_true", help="skip the CSV export's memory at up to 1,000,000 rows")
     args = parser.parse_args()
-    results = asyncio.run(bench(args.reports, args.concurrency, args.batch, args.campaign, args.job))
+    results = asyncio.run(
+        bench(args.reports, args.concurrency, args.batch, args.campaign, args.job, not args.no_export)
+    )
     save_and_print(vars(args), results)
     return 0
 

@@ -122,21 +122,24 @@ def _rss_kib(pid: int, field: str) -> int:
 
 
 async def csv_export(stack: Stack, http: httpx.AsyncClient, tag: str, messages: int) -> dict[str, Any]:
-    """``GET /api/tags/{tag}/messages.csv`` of the whole campaign: time, size, and how much the
-    local host's RSS grew (its peak, reset just before through ``/proc/<pid>/clear_refs``, less
-    its RSS then). The client reads the body as a stream, so only the host's memory is measured."""
+    """``GET /api/tags/{tag}/messages.csv`` of the whole campaign: time to the first byte and to the
+    last, size, and how much the local host's RSS grew (its peak, reset just before through
+    ``/proc/<pid>/clear_refs``, less its RSS then). The client reads the body as a stream, so only
+    the host's memory is measured."""
     pid = stack.host_pid()
     if pid is None:
         raise AssertionError("the local host's pid is unknown")
     _reset_peak(pid)
     before = _rss_kib(pid, "VmRSS")
     started = time.perf_counter()
-    rows, size = -1, 0  # the header is not a message
+    rows, size, first_byte = -1, 0, None  # the header is not a message
     async with http.stream("GET", f"{stack.host}/api/tags/{tag}/messages.csv") as response:
         response.raise_for_status()
         async for chunk in response.aiter_bytes():
+            if first_byte is None:
+                first_byte = time.perf_counter() - started
             size += len(chunk)
-            rows += chunk.count(b"\r\n")
+            rows += chunk.count(b"\n")  # a CRLF may be split between two reads
     seconds = time.perf_counter() - started
     peak = _rss_kib(pid, "VmHWM")
     if rows != messages:
@@ -145,6 +148,7 @@ async def csv_export(stack: Stack, http: httpx.AsyncClient, tag: str, messages: 
         "rows": rows,
         "bytes": size,
         "seconds": round(seconds, 2),
+        "first_byte_seconds": round(first_byte or seconds, 3),
         "rows_per_second": round(rows / seconds, 1),
         "host_rss_before_mib": round(before / 1024, 1),
         "host_rss_peak_mib": round(peak / 1024, 1),

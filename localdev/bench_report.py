@@ -78,6 +78,17 @@ def _print_campaign(r: dict[str, Any]) -> None:
             f"{c['summary_p50_over_raw_point_read_p50']}, first page / raw point read: "
             f"{c['first_page_p50_over_raw_point_read_p50']} (p50s)"
         )
+        if "csv_export" in c:
+            x = c["csv_export"]
+            print(
+                f"  CSV export       : {x['rows']} rows in {x['seconds']} s, first byte after "
+                f"{x['first_byte_seconds']} s, host RSS +{x['host_rss_growth_mib']} MiB"
+            )
+    for x in r.get("csv_export_memory", []):
+        print(
+            f"CSV export, generated records: {x['rows']:>9} rows, {x['bytes']} bytes in {x['seconds']} s, "
+            f"RSS +{x['rss_growth_mib']} MiB"
+        )
     print("storage round trips per operation (counted requests):")
     for operation, count in r["round_trips"].items():
         if isinstance(count, dict):  # with status-change events: each operation split inline/background

@@ -23,6 +23,7 @@ class InMemoryStore:
         self.cursor: dt.datetime | None = None
         self.send_results: dict[str, dict[str, Any]] = {}
         self.down = False
+        self.pages_read = 0  # list_tag calls: a streamed export reads one page per chunk
         self.retirement_entries: dict[str, dt.datetime] = {}
         self.retire_cursor: dt.datetime | None = None
         self.intents: dict[str, SendIntent] = {}
@@ -63,6 +64,9 @@ class InMemoryStore:
         self.poison.append((envelope, reason))
 
     async def list_tag(self, tag: str, status: Status | None, page_size: int, continuation_token: str | None) -> Page:
+        if self.down:
+            raise StorageUnavailable("down")
+        self.pages_read += 1
         matching = sorted(
             (r for r in self.records.values() if r.tag == tag and (status is None or r.status is status)),
             key=lambda r: r.message_id,

@@ -12,9 +12,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
 
 from localdev.host import LocalHost, index_functions
 from localdev.stack import azurite_command, azurite_connection_string, stop_group, wait_for_port
@@ -75,6 +78,55 @@ SWAGGER_MMS_CONTENT_TYPES = [
 def nonzero(counts: Mapping[str, int]) -> dict[str, int]:
     """A tag's counts without the statuses at zero (the summary lists them all)."""
     return {status: n for status, n in counts.items() if n}
+
+
+def http_request(
+    method: str,
+    url: str,
+    body: bytes = b"",
+    *,
+    params: Mapping[str, str] | None = None,
+    route_params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Request:
+    """The request an HTTP function gets from the worker in HTTP-streams mode (a Starlette one)."""
+    path, _, query = url.partition("?")
+    if "://" in path:
+        path = "/" + path.split("://", 1)[1].partition("/")[2]
+    query_string = urlencode(params) if params is not None else query
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if delivered:
+            return {"type": "http.disconnect"}
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query_string.encode(),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "path_params": dict(route_params or {}),
+    }
+    return Request(scope, receive)
+
+
+def content_type(response: Response) -> str:
+    """The response's media type without its parameters (``application/json``)."""
+    return (response.headers.get("content-type") or "").split(";", 1)[0].strip()
+
+
+async def body_bytes(response: Response) -> bytes:
+    """The whole body, read from a streamed response chunk by chunk."""
+    if isinstance(response, StreamingResponse):
+        chunks = [c if isinstance(c, bytes) else str(c).encode() async for c in response.body_iterator]
+        return b"".join(chunks)
+    return bytes(response.body)
 
 
 def fixture(name: str) -> Any:

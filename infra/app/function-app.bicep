@@ -63,6 +63,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: applicationInsightsConnectionString }
         { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
         { name: 'AZURE_CLIENT_ID', value: identityClientId }
+        // HTTP streams (the CSV export): the worker serves the routes through the FastAPI extension
+        { name: 'PYTHON_ENABLE_INIT_INDEXING', value: '1' }
         { name: 'ACS_ENDPOINT', value: acsEndpoint }
         { name: 'MMS_SENDERS', value: mmsSenders }
         { name: 'TRACKING_STORAGE_TABLE_ENDPOINT', value: tableEndpoint }

@@ -9,13 +9,14 @@ import datetime as dt
 import hmac
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import azure.functions as func
 from aiohttp import web
 from azure.functions import meta
 from azure.functions.timer import TimerRequestConverter
+from starlette.requests import Request
+from starlette.responses import Response
 
 from ..ncrontab import Schedule
 from .common import BodyRejected, log, log_value, parse_json, problem
@@ -27,29 +28,86 @@ DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024
 DEFAULT_READ_TIMEOUT_SECONDS = 30.0
 
 
-def _to_http_request(request: web.Request, body: bytes, route_params: dict[str, str]) -> func.HttpRequest:
-    headers: dict[str, str] = {}
-    for key in request.headers:
-        lower = key.lower()
-        if lower not in headers:
-            headers[lower] = ", ".join(request.headers.getall(key))
-    return func.HttpRequest(
-        method=request.method,
-        url=str(request.url),
-        headers=headers,
-        params={k: v for k, v in request.query.items()},
-        route_params=route_params,
-        body=body,
-    )
+def _to_http_request(request: web.Request, body: bytes, route_params: dict[str, str]) -> Request:
+    """The Starlette request the worker hands an HTTP function in HTTP-streams mode.
+
+    Its body is the one this host read (bounded by ``max_body_bytes``); the route parameters are
+    set as the worker's ``RequestSynchronizer.sync_route_params`` sets them, decoded.
+    """
+    raw_path, _, raw_query = request.raw_path.partition("?")  # as received: aiohttp keeps the bytes (surrogateescape)
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    scope: dict[str, Any] = {
+        "type": "http",
+        # 2.4: Starlette then streams without listening for a disconnect (a failed write tells it).
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": f"{request.version.major}.{request.version.minor}",
+        "method": request.method,
+        "scheme": request.scheme,
+        "path": request.path,
+        "raw_path": raw_path.encode("utf-8", "surrogateescape"),
+        "query_string": raw_query.encode("utf-8", "surrogateescape"),
+        "root_path": "",
+        "headers": [(name.lower(), value) for name, value in request.raw_headers],  # bytes, as an ASGI server gives
+        "server": None,
+        "client": tuple(peer[:2]) if isinstance(peer, tuple) else None,
+        "path_params": dict(route_params),
+    }
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # no more body; a disconnect shows as a failed write
+        raise AssertionError("unreachable")
+
+    return Request(scope, receive)
 
 
-def _from_http_response(result: Any) -> web.Response:
-    if not isinstance(result, func.HttpResponse):
-        raise TypeError(f"an HTTP function must return func.HttpResponse, not {type(result).__name__}")
-    headers = {k: v for k, v in result.headers.items()}
-    if not any(k.lower() == "content-type" for k in headers):
-        headers["Content-Type"] = f"{result.mimetype}; charset={result.charset}"
-    return web.Response(status=result.status_code, body=result.get_body(), headers=headers)
+async def _send_http_response(result: Any, request: web.Request) -> web.StreamResponse:
+    """Run the function's Starlette response as the worker's ASGI server would: headers first,
+    then each body chunk as it is produced (chunked when it has no Content-Length).
+
+    A body that fails half-way is cut: the exception propagates after the headers went out, and
+    aiohttp closes the connection without the chunked body's last chunk.
+    """
+    if not isinstance(result, Response):
+        raise TypeError(f"an HTTP function must return a FastAPI/Starlette Response, not {type(result).__name__}")
+    out: web.StreamResponse | None = None
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        nonlocal out
+        if message["type"] == "http.response.start":
+            out = web.StreamResponse(status=message["status"])
+            for key, value in message.get("headers", []):
+                out.headers.add(key.decode("latin-1"), value.decode("latin-1"))
+            await out.prepare(request)
+        elif message["type"] == "http.response.body":
+            assert out is not None, "the body came before the headers"
+            chunk = message.get("body", b"")
+            if chunk:
+                await out.write(chunk)
+            if not message.get("more_body", False):
+                await out.write_eof()
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "method": request.method}
+    try:
+        await result(scope, receive, send)
+    except Exception as exc:
+        if out is not None:
+            raise ResponseCut(str(exc)) from exc
+        raise
+    assert out is not None, "the response sent nothing"
+    return out
+
+
+class ResponseCut(Exception):
+    """A response failed after its headers went out: its body can only be left unfinished."""
 
 
 class LocalHost:
@@ -154,7 +212,6 @@ class LocalHost:
                 return rejected.response
             try:
                 result = await function.call(**{function.arg_name: _to_http_request(request, body, params)})
-                return _from_http_response(result)
             except Exception:  # noqa: BLE001 - a failing function becomes a 500, as in the host
                 log.exception(
                     "function_failed function=%s",
@@ -162,6 +219,7 @@ class LocalHost:
                     extra={"event": "function_failed", "fields": {"function": function.name}},
                 )
                 return problem(500, "Internal Server Error", "The function failed; see the host log.")
+            return await self._respond(function.name, result, request)
         if allowed:
             return problem(
                 405,
@@ -170,6 +228,24 @@ class LocalHost:
                 headers={"Allow": ", ".join(sorted(allowed))},
             )
         return problem(404, "Not Found", "No function serves this route.")
+
+    async def _respond(self, name: str, result: Any, request: web.Request) -> web.StreamResponse:
+        try:
+            return await _send_http_response(result, request)
+        except ResponseCut:
+            log.exception(
+                "response_cut function=%s",
+                name,
+                extra={"event": "response_cut", "fields": {"function": name}},
+            )
+            raise  # the headers went out: aiohttp closes the connection, the body stays unfinished
+        except Exception:  # noqa: BLE001 - a response that fails before its headers is a 500, as in the host
+            log.exception(
+                "function_failed function=%s",
+                name,
+                extra={"event": "function_failed", "fields": {"function": name}},
+            )
+            return problem(500, "Internal Server Error", "The function failed; see the host log.")
 
     async def _read_body(self, request: web.Request) -> bytes:
         """The whole body, or :class:`BodyRejected` with a 413 (too large) or 408 (not in time)."""

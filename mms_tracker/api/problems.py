@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-import azure.functions as func
-
 from ..domain import FieldError
 from . import models
+from .http import Response
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -41,18 +40,13 @@ class Problem(Exception):
         ).model_dump(mode="json", exclude_none=True)
 
 
-def problem_response(problem: Problem) -> func.HttpResponse:
+def problem_response(problem: Problem) -> Response:
     """Render ``problem`` as an ``application/problem+json`` HTTP response."""
-    return func.HttpResponse(
-        body=json.dumps(problem.body()),
-        status_code=problem.status,
-        headers=dict(problem.headers),
-        mimetype=PROBLEM_JSON,
+    return Response(
+        json.dumps(problem.body()), status_code=problem.status, headers=dict(problem.headers), media_type=PROBLEM_JSON
     )
 
 
-def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> func.HttpResponse:
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """Render ``body`` as ``application/json``."""
-    return func.HttpResponse(
-        body=json.dumps(body), status_code=status, headers=dict(headers or {}), mimetype="application/json"
-    )
+    return Response(json.dumps(body), status_code=status, headers=dict(headers or {}), media_type="application/json")

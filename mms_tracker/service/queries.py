@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 
 from ..domain import Status, TrackingRecord
@@ -79,7 +79,7 @@ async def poison_entries(
 
 async def export_records(
     store: Dashboards, tag: str, status: Status | None, page_size: int = EXPORT_PAGE_SIZE
-) -> AsyncIterator[list[TrackingRecord]]:
+) -> AsyncGenerator[list[TrackingRecord], None]:
     """Every record of ``tag`` (without history), a page at a time, so no more than a page is held."""
     token: str | None = None
     while True:

@@ -12,9 +12,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import azure.functions as func
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
 
 from localdev.host import LocalHost, UnsupportedFunction, escape_control, index_functions
 from tests.support import fixture
@@ -26,46 +29,65 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[func.EventGridEvent | func.CloudEvent] = []
         self.ticks: list[func.TimerRequest] = []
+        self.gate = asyncio.Event()  # the streamed route's second chunk waits for it
+        self.chunks_made = 0
 
 
 def build_app(recorder: Recorder) -> func.FunctionApp:
     app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
     @app.route(route="items/{itemId}", methods=["GET", "DELETE"])
-    async def get_item(req: func.HttpRequest) -> func.HttpResponse:
-        return func.HttpResponse(
+    async def get_item(req: Request) -> Response:
+        return Response(
             json.dumps(
                 {
-                    "route": dict(req.route_params),
-                    "query": dict(req.params),
+                    "route": dict(req.path_params),
+                    "query": dict(req.query_params),
                     "header": req.headers.get("x-custom"),
                     "method": req.method,
                 }
             ),
-            mimetype="application/json",
+            media_type="application/json",
         )
 
     @app.route(route="items/special", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-    async def special(req: func.HttpRequest) -> func.HttpResponse:
-        return func.HttpResponse("literal wins", status_code=200)
+    async def special(req: Request) -> Response:
+        return Response("literal wins", status_code=200)
 
     @app.route(route="items", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-    async def create_item(req: func.HttpRequest) -> func.HttpResponse:
-        body = req.get_json()
-        return func.HttpResponse(
+    async def create_item(req: Request) -> Response:
+        body = await req.json()
+        return Response(
             json.dumps({"got": body}),
             status_code=201,
-            mimetype="application/json",
+            media_type="application/json",
             headers={"Location": "/api/items/1"},
         )
 
     @app.route(route="boom", auth_level=func.AuthLevel.ANONYMOUS)
-    async def boom(req: func.HttpRequest) -> func.HttpResponse:
+    async def boom(req: Request) -> Response:
         raise RuntimeError("secret internals")
 
+    @app.route(route="stream", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+    async def stream(req: Request) -> Response:
+        fail = req.query_params.get("fail")
+
+        async def chunks() -> AsyncIterator[bytes]:
+            recorder.chunks_made += 1
+            yield b"first,"
+            await recorder.gate.wait()  # the client must have the first chunk before the second exists
+            if fail == "late":
+                raise RuntimeError("storage went away")
+            recorder.chunks_made += 1
+            yield b"second"
+
+        if fail == "early":
+            raise RuntimeError("before any byte")
+        return StreamingResponse(chunks(), media_type="text/csv; charset=utf-8")
+
     @app.route(route="admin-op", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
-    async def admin_op(req: func.HttpRequest) -> func.HttpResponse:
-        return func.HttpResponse("ok")
+    async def admin_op(req: Request) -> Response:
+        return Response("ok")
 
     @app.event_grid_trigger(arg_name="event")
     async def on_event(event: func.EventGridEvent) -> None:
@@ -140,6 +162,48 @@ async def test_route_parameters_query_and_headers_reach_the_function(client: Tes
         "header": "hello",
         "method": "GET",
     }
+
+
+async def test_a_streamed_response_reaches_the_client_chunk_by_chunk(
+    client: TestClient[Any, Any], recorder: Recorder
+) -> None:
+    # The worker serves FastAPI responses through its ASGI server (HTTP streams); so does this host:
+    # the first chunk arrives while the second does not exist yet (a buffering host would hang here).
+    response = await client.get("/api/stream")
+    assert response.status == 200
+    assert response.headers["Transfer-Encoding"] == "chunked" and "Content-Length" not in response.headers
+    async with asyncio.timeout(10):
+        first = await response.content.readexactly(len(b"first,"))
+    assert first == b"first," and recorder.chunks_made == 1
+    recorder.gate.set()
+    assert await response.read() == b"second"
+
+
+async def test_a_stream_that_fails_half_way_is_cut_not_finished(
+    client: TestClient[Any, Any], recorder: Recorder
+) -> None:
+    recorder.gate.set()
+    response = await client.get("/api/stream?fail=late")
+    assert response.status == 200  # the headers went out before the failure
+    with pytest.raises(aiohttp.ClientPayloadError):  # no last chunk: the client knows the body is incomplete
+        await response.read()
+
+
+async def test_a_function_failing_before_its_stream_starts_is_a_500_problem(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/api/stream?fail=early")
+    assert response.status == 500
+    assert response.content_type == "application/problem+json"
+
+
+async def test_header_bytes_and_the_raw_query_reach_the_function_as_an_asgi_server_gives_them(
+    client: TestClient[Any, Any],
+) -> None:
+    # Starlette decodes header values as latin-1 (its Headers class); the bytes are passed unchanged.
+    response = await client.get("/api/items/a%20b?x=%E2%82%AC&x=2&y=%20", headers={"x-custom": "\u20ac"})
+    body = await response.json()
+    assert body["route"] == {"itemId": "a b"}
+    assert body["query"] == {"x": "2", "y": " "}
+    assert body["header"] == "\u20ac".encode().decode("latin-1")
 
 
 async def test_literal_route_is_preferred_over_a_parameter(client: TestClient[Any, Any]) -> None:
@@ -380,15 +444,15 @@ def test_unsupported_binding_is_refused_at_start_up() -> None:
 
 def sync_function(app: func.FunctionApp) -> None:
     @app.route(route="sync", methods=["GET"])
-    def sync(req: func.HttpRequest) -> func.HttpResponse:
-        return func.HttpResponse("")
+    def sync(req: Request) -> Response:
+        return Response("")
 
 
 def route_template(template: str) -> Any:
     def declare(app: func.FunctionApp) -> None:
         @app.route(route=template, methods=["GET"])
-        async def templated(req: func.HttpRequest) -> func.HttpResponse:
-            return func.HttpResponse("")
+        async def templated(req: Request) -> Response:
+            return Response("")
 
     return declare
 

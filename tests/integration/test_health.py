@@ -5,22 +5,22 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-import azure.functions as func
 import pytest
+from starlette.requests import Request
 
 from mms_tracker.api.blueprints.health import health
 from mms_tracker.runtime import RUNTIME
-from tests.support import Azurite, app_environment, free_port
+from tests.support import Azurite, app_environment, content_type, free_port, http_request
 
 
-def health_request() -> func.HttpRequest:
-    return func.HttpRequest(method="GET", url="http://localhost/api/health", body=b"")
+def health_request() -> Request:
+    return http_request("GET", "http://localhost/api/health", body=b"")
 
 
 async def test_health_is_ok_when_table_storage_answers(runtime: object) -> None:
     response = await health(health_request())
     assert response.status_code == 200
-    assert json.loads(response.get_body())["status"] == "ok"
+    assert json.loads(response.body)["status"] == "ok"
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ async def unreachable_storage() -> AsyncIterator[None]:
 async def test_health_is_503_problem_when_storage_is_unreachable(unreachable_storage: None) -> None:
     response = await health(health_request())
     assert response.status_code == 503
-    assert response.mimetype == "application/problem+json"
-    body = json.loads(response.get_body())
+    assert content_type(response) == "application/problem+json"
+    body = json.loads(response.body)
     assert body["status"] == 503 and body["title"] and "TRACKING_STORAGE" in body["detail"]
-    assert "AccountKey" not in response.get_body().decode()
+    assert "AccountKey" not in response.body.decode()

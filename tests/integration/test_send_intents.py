@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any
 
-import azure.functions as func
 import httpx
 import pytest
 
@@ -27,7 +26,7 @@ from mms_tracker.domain import Status
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.service.ports import IntentTooLarge, SendIntent
 from mms_tracker.settings import Settings
-from tests.support import Azurite, app_environment, fixture, nonzero, poll_async
+from tests.support import Azurite, app_environment, content_type, fixture, http_request, nonzero, poll_async
 
 T0 = dt.datetime(2026, 11, 29, 9, 0, 30, tzinfo=dt.UTC)
 
@@ -155,11 +154,11 @@ async def test_records_follow_within_one_reconciler_run_when_storage_stalls_afte
         }
         started = time.monotonic()
         response = await send_message(
-            func.HttpRequest("POST", "http://localhost/api/messages", body=json.dumps(body).encode())
+            http_request("POST", "http://localhost/api/messages", body=json.dumps(body).encode())
         )
         assert time.monotonic() - started <= RUNTIME.settings.send_deadline_seconds  # the documented deadline
         assert response.status_code == 202
-        items = json.loads(response.get_body())["value"]
+        items = json.loads(response.body)["value"]
         assert [i["successful"] for i in items] == [True, True]
         os.killpg(group, signal.SIGCONT)
 
@@ -199,10 +198,10 @@ async def test_a_paused_storage_before_the_call_is_a_503_and_nothing_is_sent(pau
         os.killpg(paused_azurite.process.pid, signal.SIGSTOP)
         body = fixture("seed_send_request.json") | {"recipients": [{"to": "+15550003333"}]}
         response = await send_message(
-            func.HttpRequest("POST", "http://localhost/api/messages", body=json.dumps(body).encode())
+            http_request("POST", "http://localhost/api/messages", body=json.dumps(body).encode())
         )
         assert response.status_code == 503
-        assert response.mimetype == "application/problem+json"
+        assert content_type(response) == "application/problem+json"
         assert calls == []
     finally:
         os.killpg(paused_azurite.process.pid, signal.SIGCONT)
@@ -231,11 +230,11 @@ async def test_a_send_answers_by_its_deadline_when_acs_never_answers_and_keeps_i
         body = fixture("seed_send_request.json") | {"recipients": [{"to": "+15550003333"}]}
         started = time.monotonic()
         response = await send_message(
-            func.HttpRequest("POST", "http://localhost/api/messages", body=json.dumps(body).encode())
+            http_request("POST", "http://localhost/api/messages", body=json.dumps(body).encode())
         )
         assert time.monotonic() - started <= settings.send_deadline_seconds
         assert response.status_code == 504
-        problem = json.loads(response.get_body())
+        problem = json.loads(response.body)
         assert "repeats the same call" in problem["detail"]
         [pair] = problem["recipients"]  # repeat the request with exactly these, and ACS recognises it
         [kept] = await RUNTIME.store().intents_before(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1), 10)

@@ -8,15 +8,15 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import azure.functions as func
 import httpx
 import pytest
+from starlette.requests import Request
 
 from mms_tracker.api.blueprints.messages import send_message
 from mms_tracker.domain import Status
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.settings import Settings
-from tests.support import Azurite, app_environment, fixture, nonzero
+from tests.support import Azurite, app_environment, content_type, fixture, http_request, nonzero
 
 
 class FakeAcs:
@@ -56,9 +56,9 @@ async def acs(azurite: Azurite) -> AsyncIterator[FakeAcs]:
     await RUNTIME.aclose()
 
 
-def post(body: Any) -> func.HttpRequest:
+def post(body: Any) -> Request:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return func.HttpRequest("POST", "http://localhost/api/messages", body=raw)
+    return http_request("POST", "http://localhost/api/messages", body=raw)
 
 
 def seed() -> dict[str, Any]:
@@ -68,7 +68,7 @@ def seed() -> dict[str, Any]:
 async def test_seed_request_answers_two_accepted_and_one_invalid_item(acs: FakeAcs) -> None:
     response = await send_message(post(seed()))
     assert response.status_code == 202
-    items = json.loads(response.get_body())["value"]
+    items = json.loads(response.body)["value"]
     assert [(i["to"], i["httpStatusCode"], i["successful"]) for i in items] == [
         ("+18335852071", 202, True),
         ("+11234567890", 202, True),
@@ -108,11 +108,11 @@ async def test_repeated_request_with_client_ids_is_answered_without_acs_even_aft
             "repeatabilityFirstSent": "Fri, 27 Nov 2026 09:00:00 GMT",
         },
     ]
-    first = json.loads((await send_message(post(body))).get_body())
+    first = json.loads((await send_message(post(body))).body)
     settings = RUNTIME.settings
     await RUNTIME.aclose()
     RUNTIME.configure(settings, acs_transport=httpx.MockTransport(acs))  # a new worker: fresh clients, same tables
-    again = json.loads((await send_message(post(body))).get_body())
+    again = json.loads((await send_message(post(body))).body)
     assert again == first
     assert acs.recipients_sent == ["+18335852071"]
     assert acs.requests[0]["recipients"][0]["repeatabilityRequestId"] == body["recipients"][0]["repeatabilityRequestId"]
@@ -122,8 +122,8 @@ async def test_repeated_request_with_client_ids_is_answered_without_acs_even_aft
 async def test_bad_input_is_a_problem_naming_the_field_and_sends_nothing(acs: FakeAcs) -> None:
     response = await send_message(post(seed() | {"from": "+19999999999"}))
     assert response.status_code == 400
-    assert response.mimetype == "application/problem+json"
-    assert json.loads(response.get_body())["errors"] == [
+    assert content_type(response) == "application/problem+json"
+    assert json.loads(response.body)["errors"] == [
         {"field": "from", "message": "must be one of the numbers in MMS_SENDERS"}
     ]
     assert acs.requests == []
@@ -140,7 +140,7 @@ async def test_acs_throttling_after_retries_is_429_with_retry_after(acs: FakeAcs
     response = await send_message(post(seed()))
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "1"
-    assert response.mimetype == "application/problem+json"
+    assert content_type(response) == "application/problem+json"
 
 
 async def test_acs_retry_after_is_passed_on_to_the_client(acs: FakeAcs) -> None:

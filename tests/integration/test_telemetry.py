@@ -12,7 +12,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import azure.functions as func
 import pytest
 from aiohttp.test_utils import TestServer
 
@@ -23,7 +22,7 @@ from mms_tracker.api.blueprints.messages import send_message
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.settings import Settings
 from tests.otel import Captured
-from tests.support import Azurite, app_environment, fixture
+from tests.support import Azurite, app_environment, fixture, http_request
 
 
 @pytest.fixture
@@ -47,9 +46,9 @@ async def test_send_span_parents_the_acs_call_and_the_table_writes_and_the_repor
     acs_simulator: Simulator, otel: Captured
 ) -> None:
     body = json.dumps(fixture("seed_send_request.json")).encode()
-    response = await send_message(func.HttpRequest("POST", "http://localhost/api/messages", body=body))
+    response = await send_message(http_request("POST", "http://localhost/api/messages", body=body))
     assert response.status_code == 202
-    message_id = json.loads(response.get_body())["value"][0]["messageId"]
+    message_id = json.loads(response.body)["value"][0]["messageId"]
     send = otel.one("mms.send")
     below = children(otel, send)
     # opentelemetry-instrumentation-httpx names a client span by its method and, by default, still
@@ -67,7 +66,7 @@ async def test_send_span_parents_the_acs_call_and_the_table_writes_and_the_repor
     event = fixture("sms_delivery_report.eventgrid.json")[0]
     event["id"] = "e-integration"
     event["data"].update(messageId=message_id, receivedTimestamp=dt.datetime.now(dt.UTC).isoformat())
-    req = func.HttpRequest(
+    req = http_request(
         "POST",
         "http://localhost/api/events/delivery-reports",
         body=json.dumps([event]).encode(),

@@ -16,18 +16,22 @@ from typing import Any
 import azure.functions as func
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
 
 from mms_tracker.api.blueprints.delivery_reports import on_delivery_report, receive_delivery_reports
 from mms_tracker.api.blueprints.health import health
 from mms_tracker.api.blueprints.messages import get_message_status, list_messages, send_message
 from mms_tracker.api.blueprints.openapi import openapi
-from mms_tracker.api.blueprints.tags import tag_summary
+from mms_tracker.api.blueprints.tags import export_tag_messages, tag_summary
+from mms_tracker.api.export import CSV_HEADER
 from mms_tracker.domain import Send, Status, apply_send
 from mms_tracker.runtime import RUNTIME
+from mms_tracker.service.ports import StorageUnavailable
 from mms_tracker.settings import Settings
 from tests.fakes import InMemoryStore
 from tests.openapi_check import assert_conforms
-from tests.support import app_environment, fixture
+from tests.support import app_environment, body_bytes, content_type, fixture, http_request
 
 T0 = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 
@@ -50,15 +54,15 @@ def store() -> Iterator[InMemoryStore]:
     RUNTIME.configure(settings)
 
 
-def request(method: str, path: str, body: Any = None, **route_params: str) -> func.HttpRequest:
+def request(method: str, path: str, body: Any = None, **route_params: str) -> Request:
     url, _, query = path.partition("?")
     params = dict(p.split("=", 1) for p in query.split("&") if p)
     data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else (body or b"")
-    return func.HttpRequest(method=method, url=url, body=data, params=params, route_params=route_params)
+    return http_request(method, url, body=data, params=params, route_params=route_params)
 
 
-def body_of(response: func.HttpResponse) -> Any:
-    return json.loads(response.get_body())
+def body_of(response: Response) -> Any:
+    return json.loads(response.body)
 
 
 def seed(store: InMemoryStore, message_id: str, tag: str = "t", accepted: bool = True) -> None:
@@ -69,7 +73,7 @@ def seed(store: InMemoryStore, message_id: str, tag: str = "t", accepted: bool =
 async def test_send_answers_acs_items_and_records_each_recipient(store: InMemoryStore) -> None:
     response = await send_message(request("POST", "/api/messages", fixture("seed_send_request.json")))
     assert response.status_code == 202
-    assert_conforms("/messages", "post", 202, response.mimetype, body_of(response))
+    assert_conforms("/messages", "post", 202, content_type(response), body_of(response))
     items = body_of(response)["value"]
     assert [i["successful"] for i in items] == [True, True, False]
     assert {items[0]["messageId"], items[1]["messageId"]} <= set(store.records)
@@ -78,7 +82,7 @@ async def test_send_answers_acs_items_and_records_each_recipient(store: InMemory
 async def test_send_with_a_bad_body_is_a_400_problem(store: InMemoryStore) -> None:
     response = await send_message(request("POST", "/api/messages", {"recipients": []}))
     assert response.status_code == 400
-    assert_conforms("/messages", "post", 400, response.mimetype, body_of(response))
+    assert_conforms("/messages", "post", 400, content_type(response), body_of(response))
     assert store.records == {}
 
 
@@ -86,11 +90,11 @@ async def test_get_answers_the_record_or_a_404_problem(store: InMemoryStore) -> 
     seed(store, "m-1")
     found = await get_message_status(request("GET", "/api/messages/m-1", messageId="m-1"))
     assert found.status_code == 200
-    assert_conforms("/messages/{messageId}", "get", 200, found.mimetype, body_of(found))
+    assert_conforms("/messages/{messageId}", "get", 200, content_type(found), body_of(found))
     assert body_of(found)["status"] == "Accepted"
     missing = await get_message_status(request("GET", "/api/messages/nope", messageId="nope"))
     assert missing.status_code == 404
-    assert_conforms("/messages/{messageId}", "get", 404, missing.mimetype, body_of(missing))
+    assert_conforms("/messages/{messageId}", "get", 404, content_type(missing), body_of(missing))
 
 
 async def test_list_pages_through_the_service_and_names_a_bad_parameter(store: InMemoryStore) -> None:
@@ -98,7 +102,7 @@ async def test_list_pages_through_the_service_and_names_a_bad_parameter(store: I
         seed(store, f"m-{i}", accepted=i != 1)
     page = await list_messages(request("GET", "/api/messages?tag=t&pageSize=2"))
     assert page.status_code == 200
-    assert_conforms("/messages", "get", 200, page.mimetype, body_of(page))
+    assert_conforms("/messages", "get", 200, content_type(page), body_of(page))
     assert [i["messageId"] for i in body_of(page)["items"]] == ["m-0", "m-1"]
     rejected = await list_messages(request("GET", "/api/messages?tag=t&status=Rejected"))
     assert [i["messageId"] for i in body_of(rejected)["items"]] == ["m-1"]
@@ -112,7 +116,7 @@ async def test_summary_counts_every_status_zeros_included(store: InMemoryStore) 
     seed(store, "m-b", accepted=False)
     seed(store, "m-c", tag="other")
     response = await tag_summary(request("GET", "/api/tags/t/summary", tag="t"))
-    assert_conforms("/tags/{tag}/summary", "get", 200, response.mimetype, body_of(response))
+    assert_conforms("/tags/{tag}/summary", "get", 200, content_type(response), body_of(response))
     body = body_of(response)
     assert {k: body[k] for k in ("tag", "total", "byStatus")} == {
         "tag": "t",
@@ -123,12 +127,43 @@ async def test_summary_counts_every_status_zeros_included(store: InMemoryStore) 
     assert body["failureReasons"] == {}
 
 
+async def test_the_csv_export_streams_a_page_per_chunk_and_is_cut_when_a_later_page_fails(
+    store: InMemoryStore,
+) -> None:
+    for i in range(2500):  # three pages of EXPORT_PAGE_SIZE (1,000)
+        seed(store, f"m-{i:04d}", tag="big")
+    response = await export_tag_messages(request("GET", "/api/tags/big/messages.csv", tag="big"))
+    assert isinstance(response, StreamingResponse) and response.status_code == 200
+    assert content_type(response) == "text/csv"
+    assert store.pages_read == 1  # the first page is read before the answer starts, the rest on demand
+    chunks = aiter(response.body_iterator)
+    first = await anext(chunks)
+    assert isinstance(first, bytes) and first.count(b"\r\n") == 1 + 1000 and store.pages_read == 1
+    second = await anext(chunks)
+    assert isinstance(second, bytes) and second.count(b"\r\n") == 1000 and store.pages_read == 2
+    store.down = True  # storage goes away after rows went out: the stream fails, it does not end
+    with pytest.raises(StorageUnavailable):
+        await anext(chunks)
+
+
+async def test_the_csv_export_of_storage_that_is_down_is_a_503_problem_before_any_row(store: InMemoryStore) -> None:
+    seed(store, "m-1", tag="t")
+    store.down = True
+    response = await export_tag_messages(request("GET", "/api/tags/t/messages.csv", tag="t"))
+    assert response.status_code == 503 and content_type(response) == "application/problem+json"
+
+
+async def test_the_csv_export_of_an_empty_tag_is_the_header_alone(store: InMemoryStore) -> None:
+    response = await export_tag_messages(request("GET", "/api/tags/none/messages.csv", tag="none"))
+    assert await body_bytes(response) == CSV_HEADER
+
+
 async def test_health_is_ok_or_a_503_problem(store: InMemoryStore) -> None:
     assert (await health(request("GET", "/api/health"))).status_code == 200
     store.down = True
     down = await health(request("GET", "/api/health"))
     assert down.status_code == 503
-    assert_conforms("/health", "get", 503, down.mimetype, body_of(down))
+    assert_conforms("/health", "get", 503, content_type(down), body_of(down))
 
 
 async def test_openapi_route_serves_the_document(store: InMemoryStore) -> None:
@@ -161,9 +196,9 @@ async def test_the_event_grid_trigger_applies_a_report(store: InMemoryStore) -> 
 async def test_the_batched_endpoint_records_reports_and_keeps_poison(store: InMemoryStore) -> None:
     seed(store, "m-b1")
     poison = grid_event("x") | {"eventType": "Unknown.Type"}
-    req = func.HttpRequest(
-        method="POST",
-        url="/api/events/delivery-reports",
+    req = http_request(
+        "POST",
+        "/api/events/delivery-reports",
         body=json.dumps([grid_event("m-b1"), poison]).encode(),
         headers={"aeg-event-type": "Notification"},
     )

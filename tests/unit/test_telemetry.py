@@ -18,7 +18,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-import azure.functions as func
 import httpx
 import pytest
 from azure.functions import meta
@@ -40,7 +39,7 @@ from mms_tracker.settings import Settings
 from mms_tracker.telemetry import wiring
 from tests.fakes import InMemoryStore
 from tests.otel import Captured
-from tests.support import ROOT, app_environment, fixture
+from tests.support import ROOT, app_environment, fixture, http_request
 
 TIMER = TimerRequestConverter.decode(meta.Datum(json.dumps({"IsPastDue": False}), "json"), trigger_metadata={})
 NUMBERS = ("+18335852071", "+11234567890", "+18004567891")  # the seed request's recipients and sender
@@ -66,9 +65,9 @@ def store() -> Iterator[InMemoryStore]:
 
 async def send_seed() -> list[dict[str, Any]]:
     body = json.dumps(fixture("seed_send_request.json")).encode()
-    response = await send_message(func.HttpRequest("POST", "http://localhost/api/messages", body=body))
+    response = await send_message(http_request("POST", "http://localhost/api/messages", body=body))
     assert response.status_code == 202
-    return json.loads(response.get_body())["value"]  # type: ignore[no-any-return]
+    return json.loads(response.body)["value"]  # type: ignore[no-any-return]
 
 
 def report(message_id: str, status: str = "Delivered", event_id: str = "e-1", received: str | None = None) -> Any:
@@ -84,7 +83,7 @@ def report(message_id: str, status: str = "Delivered", event_id: str = "e-1", re
 
 
 async def deliver(*events: Any) -> None:
-    req = func.HttpRequest(
+    req = http_request(
         "POST",
         "http://localhost/api/events/delivery-reports",
         body=json.dumps(list(events)).encode(),
@@ -129,7 +128,7 @@ async def test_a_send_that_fails_is_an_error_span_and_counts_its_recipients_as_e
     settings = RUNTIME.settings
     RUNTIME.configure(settings, acs_transport=httpx.MockTransport(lambda r: httpx.Response(401)), store=store)
     body = json.dumps(fixture("seed_send_request.json")).encode()
-    response = await send_message(func.HttpRequest("POST", "http://localhost/api/messages", body=body))
+    response = await send_message(http_request("POST", "http://localhost/api/messages", body=body))
     assert response.status_code == 502
     span = otel.one("mms.send")
     assert span.status.status_code is StatusCode.ERROR
@@ -408,12 +407,14 @@ def test_log_event_fields_become_log_record_attributes() -> None:
 
 
 def test_wiring_with_neither_setting_configures_and_imports_nothing() -> None:
-    """A fresh interpreter imports function_app (as the worker does) and no telemetry package."""
+    """A fresh interpreter imports function_app (as the worker does) and no telemetry SDK, exporter
+    or distro. (FastAPI, which HTTP streams bring, imports the OpenTelemetry *API* by itself: its
+    ``fastapi.telemetry`` module; the API alone records nothing.)"""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "APPLICATIONINSIGHTS_"))}
     code = (
         "import sys, function_app\n"
         "from mms_tracker import telemetry\n"
-        "names = ('opentelemetry', 'azure.monitor')\n"
+        "names = ('opentelemetry.sdk', 'opentelemetry.exporter', 'opentelemetry.instrumentation', 'azure.monitor')\n"
         "loaded = sorted(m for m in sys.modules if m.startswith(names))\n"
         "print(loaded, telemetry.enabled())\n"
     )

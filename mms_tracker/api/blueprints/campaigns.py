@@ -16,6 +16,7 @@ from ...logs import log_event
 from ...runtime import RUNTIME
 from ...service import campaigns, queries
 from ...service.campaign_ports import CampaignNotFound
+from ..http import Request, Response, params_of, route_param
 from ..models import Campaign, CampaignCreated, CampaignPage, CampaignSummary, dump
 from ..problems import Problem, json_response
 from ..validation import SendLimits, parse_campaign_list_query, parse_campaign_request
@@ -27,9 +28,9 @@ _log = logging.getLogger("mms_tracker.campaigns")
 MAX_IDEMPOTENCY_KEY_CHARS = 200
 
 
-def _campaign_id(req: func.HttpRequest) -> str:
+def _campaign_id(req: Request) -> str:
     """Campaign ids are UUIDs; anything else names no campaign (and never reaches storage as a key)."""
-    value = req.route_params["campaignId"]
+    value = route_param(req, "campaignId")
     try:
         return str(uuid.UUID(value))
     except ValueError:
@@ -50,14 +51,14 @@ def _clients() -> CampaignClients:
 
 @blueprint.route(route="campaigns", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @answers_problems
-async def create_campaign(req: func.HttpRequest) -> func.HttpResponse:
+async def create_campaign(req: Request) -> Response:
     """Create a campaign (up to 100,000 recipients) and answer 202 with its id and ``Location``."""
     settings = RUNTIME.settings
     key = req.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_CHARS:
         raise Problem(400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters.", "Invalid request")
     request = parse_campaign_request(
-        req.get_body(),
+        await req.body(),
         settings.senders,
         SendLimits(settings.campaign_max_request_bytes, settings.max_attachment_bytes),
     )
@@ -84,9 +85,9 @@ async def create_campaign(req: func.HttpRequest) -> func.HttpResponse:
 
 @blueprint.route(route="campaigns", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @answers_problems
-async def list_campaigns(req: func.HttpRequest) -> func.HttpResponse:
+async def list_campaigns(req: Request) -> Response:
     """Campaigns, newest first, a page at a time (without their delivery summaries)."""
-    query = parse_campaign_list_query(req.params)
+    query = parse_campaign_list_query(params_of(req))
     found, cursor = await campaigns.list_campaigns(_clients().table, query.pageSize, _cursor(query.continuationToken))
     items = [CampaignSummary.model_validate({k: c.get(k) for k in CampaignSummary.model_fields}) for c in found]
     token = base64.urlsafe_b64encode(cursor.encode()).decode() if cursor else None
@@ -125,7 +126,7 @@ async def _campaign_body(campaign: dict[str, Any]) -> dict[str, Any]:
 
 @blueprint.route(route="campaigns/{campaignId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @answers_problems
-async def get_campaign(req: func.HttpRequest) -> func.HttpResponse:
+async def get_campaign(req: Request) -> Response:
     """A campaign's status, counters and its tag's delivery summary."""
     try:
         campaign, _ = await _clients().table.get_campaign(_campaign_id(req))
@@ -136,7 +137,7 @@ async def get_campaign(req: func.HttpRequest) -> func.HttpResponse:
 
 @blueprint.route(route="campaigns/{campaignId}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
 @answers_problems
-async def cancel_campaign(req: func.HttpRequest) -> func.HttpResponse:
+async def cancel_campaign(req: Request) -> Response:
     """Cancel a campaign: chunks not yet sent are not sent."""
     try:
         campaign = await campaigns.cancel_campaign(_clients().table, _campaign_id(req), dt.datetime.now(dt.UTC))

@@ -14,6 +14,7 @@ from importlib import resources
 import azure.functions as func
 
 from ...runtime import RUNTIME
+from ..http import Request, Response, params_of
 from ..models import DashboardQuery
 from ..validation import parse_query
 from .errors import answers_problems
@@ -39,15 +40,14 @@ CONTENT_SECURITY_POLICY = (
 
 @blueprint.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @answers_problems
-async def dashboard(req: func.HttpRequest) -> func.HttpResponse:
+async def dashboard(req: Request) -> Response:
     """The dashboard page; ``?tag=`` opens a tag's view, ``?view=poison`` the poison events."""
     RUNTIME.settings  # noqa: B018  # misconfigured, the page says so as every route does: 503 naming each setting
-    parse_query(DashboardQuery, req.params)  # a bad tag or view is a problem+json naming it
-    return func.HttpResponse(
-        body=PAGE,
+    parse_query(DashboardQuery, params_of(req))  # a bad tag or view is a problem+json naming it
+    return Response(
+        PAGE,
         status_code=200,
-        mimetype="text/html",
-        charset="utf-8",
+        media_type="text/html; charset=utf-8",
         headers={
             "Content-Security-Policy": CONTENT_SECURITY_POLICY,
             "X-Content-Type-Options": "nosniff",

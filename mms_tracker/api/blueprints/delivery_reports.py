@@ -16,6 +16,7 @@ from ...runtime import RUNTIME
 from ...service.sending import reconcile_sends as reconcile_intents
 from ...service.tracking import expire_due, ingest_event, retire_old
 from ..events import event_envelope
+from ..http import Request, Response
 from ..problems import Problem, json_response, problem_response
 from .errors import answers_problems
 
@@ -39,7 +40,7 @@ async def on_delivery_report(event: func.EventGridEvent) -> None:
 
 @blueprint.route(route="events/delivery-reports", methods=["POST", "OPTIONS"], auth_level=func.AuthLevel.FUNCTION)
 @answers_problems
-async def receive_delivery_reports(req: func.HttpRequest) -> func.HttpResponse:
+async def receive_delivery_reports(req: Request) -> Response:
     """The batched ingest path: an Event Grid WebHook endpoint taking many events per request.
 
     Speaks the webhook protocol (validation handshake, CloudEvents OPTIONS), processes every event
@@ -50,13 +51,13 @@ async def receive_delivery_reports(req: func.HttpRequest) -> func.HttpResponse:
     RUNTIME.settings  # noqa: B018  # a misconfigured app answers 503 on every route, the handshake included
     if req.method == "OPTIONS":
         origin = req.headers.get("webhook-request-origin", "*")
-        return func.HttpResponse(
+        return Response(
             status_code=200,
             headers={"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*", "Allow": "POST, OPTIONS"},
         )
     kind = (req.headers.get("aeg-event-type") or "").lower()
     try:
-        payload = json.loads(req.get_body() or b"null")
+        payload = json.loads(await req.body() or b"null")
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return problem_response(Problem(400, "The body is not JSON.", "Bad Request"))
     events = [payload] if isinstance(payload, dict) else payload
@@ -68,7 +69,7 @@ async def receive_delivery_reports(req: func.HttpRequest) -> func.HttpResponse:
             return problem_response(Problem(400, "No validationCode in the validation event.", "Bad Request"))
         return json_response({"validationResponse": code})
     if kind == "unsubscribe":
-        return func.HttpResponse(status_code=202)
+        return Response(status_code=202)
     if kind != "notification":
         return problem_response(Problem(400, "Missing or unknown aeg-event-type header.", "Bad Request"))
     now = dt.datetime.now(dt.UTC)
@@ -102,7 +103,7 @@ async def receive_delivery_reports(req: func.HttpRequest) -> func.HttpResponse:
                 headers={"Retry-After": "5"},
             )
         )
-    return func.HttpResponse(status_code=200)
+    return Response(status_code=200)
 
 
 def _validation_code(events: list[object]) -> str | None:

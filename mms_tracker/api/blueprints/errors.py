@@ -5,15 +5,13 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Awaitable, Callable
-
-import azure.functions as func
 
 from ...domain import FieldError
 from ...logs import log_event
 from ...runtime import Misconfigured
 from ...service.ports import AcsError, IntentTooLarge, InvalidContinuationToken, StorageRejected, StorageUnavailable
 from ...service.sending import RepeatabilityConflict
+from ..http import Handler, Request, Response
 from ..problems import Problem, problem_response
 from ..validation import QueryInvalid, RequestInvalid, RequestTooLarge
 
@@ -35,7 +33,7 @@ _MAYBE_SENT = (
 )
 
 
-def misconfigured_response(exc: Misconfigured) -> func.HttpResponse:
+def misconfigured_response(exc: Misconfigured) -> Response:
     """503 naming every missing or malformed setting (never a value), for health and every route."""
     return problem_response(
         Problem(
@@ -47,14 +45,11 @@ def misconfigured_response(exc: Misconfigured) -> func.HttpResponse:
     )
 
 
-Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
-
-
 def answers_problems(handler: Handler) -> Handler:
     """Turn :class:`Problem` into its response, and storage trouble into 503, for ``handler``."""
 
     @functools.wraps(handler)
-    async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+    async def wrapper(req: Request) -> Response:
         try:
             return await handler(req)
         except Problem as problem:

@@ -9,6 +9,7 @@ import azure.functions as func
 from ...logs import log_event
 from ...runtime import RUNTIME, Misconfigured
 from ...service.ports import StorageUnavailable
+from ..http import Request, Response
 from ..problems import Problem, json_response, problem_response
 from .errors import misconfigured_response
 
@@ -17,7 +18,7 @@ _log = logging.getLogger(__name__)
 
 
 @blueprint.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-async def health(req: func.HttpRequest) -> func.HttpResponse:
+async def health(req: Request) -> Response:
     """200 ``{"status": "ok"}`` when table storage answers; 503 problem when it does not, or when settings are bad."""
     try:
         await RUNTIME.store().ping()

@@ -11,6 +11,7 @@ from ... import telemetry
 from ...runtime import RUNTIME
 from ...service import queries
 from ...service.sending import send_mms
+from ..http import Request, Response, params_of, route_param
 from ..models import MessagePage, MessageRecord, MessageSummary, dump
 from ..problems import Problem, json_response
 from ..validation import SendLimits, parse_list_query, parse_send_request
@@ -21,11 +22,11 @@ blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions
 
 @blueprint.route(route="messages", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @answers_problems
-async def send_message(req: func.HttpRequest) -> func.HttpResponse:
+async def send_message(req: Request) -> Response:
     """Send an MMS through ACS (the ACS ``MmsSendMessageRequest``), tracking every recipient."""
     settings = RUNTIME.settings
     request = parse_send_request(
-        req.get_body(), settings.senders, SendLimits(settings.max_request_bytes, settings.max_attachment_bytes)
+        await req.body(), settings.senders, SendLimits(settings.max_request_bytes, settings.max_attachment_bytes)
     )
     store = RUNTIME.store()
     with telemetry.span("mms.send", {"mms.tag": request.tag, "mms.recipients": len(request.recipients)}) as span:
@@ -60,10 +61,10 @@ def _crash() -> None:
 
 @blueprint.route(route="messages/{messageId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @answers_problems
-async def get_message_status(req: func.HttpRequest) -> func.HttpResponse:
+async def get_message_status(req: Request) -> Response:
     """The tracking record of one message, with every distinct delivery report."""
     try:
-        record = await queries.get_message(RUNTIME.store(), req.route_params["messageId"])
+        record = await queries.get_message(RUNTIME.store(), route_param(req, "messageId"))
     except queries.MessageNotFound:
         raise Problem(404, "No message is tracked under this messageId.", "Message not found") from None
     return json_response(dump(MessageRecord.of(record)))
@@ -71,9 +72,9 @@ async def get_message_status(req: func.HttpRequest) -> func.HttpResponse:
 
 @blueprint.route(route="messages", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @answers_problems
-async def list_messages(req: func.HttpRequest) -> func.HttpResponse:
+async def list_messages(req: Request) -> Response:
     """One page of a tag's messages (records without events), optionally filtered by status."""
-    query = parse_list_query(req.params)
+    query = parse_list_query(params_of(req))
     page = await queries.list_messages(
         RUNTIME.store(), query.tag, query.status, query.pageSize, query.continuationToken
     )

@@ -8,6 +8,7 @@ import azure.functions as func
 
 from ...runtime import RUNTIME
 from ...service import queries
+from ..http import Request, Response, params_of
 from ..models import PoisonItem, PoisonPage, PoisonQuery, dump
 from ..problems import json_response
 from ..validation import parse_query
@@ -20,9 +21,9 @@ DEFAULT_DAYS = 7  # without ``since``: the last week
 
 @blueprint.route(route="poison", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @answers_problems
-async def list_poison(req: func.HttpRequest) -> func.HttpResponse:
+async def list_poison(req: Request) -> Response:
     """Poison entries recorded on ``since`` (a UTC day) or later, with reason, type and the payload's start."""
-    query = parse_query(PoisonQuery, req.params)
+    query = parse_query(PoisonQuery, params_of(req))
     if query.since is not None:
         since = dt.date.fromisoformat(query.since)
     else:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+
 import azure.functions as func
 
+from ...domain import TrackingRecord
 from ...domain.statistics import LATENCY_BOUNDS
+from ...logs import log_event
 from ...runtime import RUNTIME
 from ...service import queries
 from ..export import CSV_HEADER, csv_rows
+from ..http import Request, Response, StreamingResponse, params_of, route_param
 from ..models import (
     ByStatus,
     ExportQuery,
@@ -24,28 +30,29 @@ from ..problems import json_response
 from ..validation import parse_query
 from .errors import answers_problems
 
+_log = logging.getLogger("mms_tracker.export")
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
 
 
-def _tag(req: func.HttpRequest) -> str:
+def _tag(req: Request) -> str:
     """The route's tag, held to the same rules as ``GET /api/messages?tag=`` (problem+json otherwise)."""
-    return parse_query(ListMessagesQuery, {"tag": req.route_params.get("tag", "")}).tag
+    return parse_query(ListMessagesQuery, {"tag": route_param(req, "tag")}).tag
 
 
 @blueprint.route(route="tags/{tag}/summary", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @answers_problems
-async def tag_summary(req: func.HttpRequest) -> func.HttpResponse:
+async def tag_summary(req: Request) -> Response:
     """Messages per status for one tag (zeros included), delivery latency, and the top failure reasons."""
-    tag = req.route_params["tag"]
+    tag = route_param(req, "tag")
     summary = summary_of(tag, await queries.tag_report(RUNTIME.store(), tag))
     return json_response(dump(summary))
 
 
 @blueprint.route(route="tags", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @answers_problems
-async def list_tags(req: func.HttpRequest) -> func.HttpResponse:
+async def list_tags(req: Request) -> Response:
     """The tags, newest activity first, each with its counts; paged with a continuation token."""
-    query = parse_query(ListTagsQuery, req.params)
+    query = parse_query(ListTagsQuery, params_of(req))
     listing = await queries.list_tags(RUNTIME.store(), query.pageSize, query.continuationToken)
     items = [
         TagListItem(
@@ -61,29 +68,52 @@ async def list_tags(req: func.HttpRequest) -> func.HttpResponse:
 
 @blueprint.route(route="tags/{tag}/messages.csv", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @answers_problems
-async def export_tag_messages(req: func.HttpRequest) -> func.HttpResponse:
-    """Every message of the tag as CSV (RFC 4180, UTF-8), read a page at a time.
+async def export_tag_messages(req: Request) -> Response:
+    """Every message of the tag as CSV (RFC 4180, UTF-8), streamed a page of records at a time.
 
-    azure-functions 1.x answers with one body (streaming needs the FastAPI extension, which turns
-    every route of the app into a streaming one), so the body is built page by page: what is held
-    is the CSV text, never more than one page of records.
+    The first page is read before the answer starts, so a bad tag, a bad status or storage that is
+    down is still a problem+json. Once rows have gone out, a failing page cannot become a status
+    any more: the stream is cut without its end (see :func:`_csv`), so no client takes a partial
+    export for a whole one.
     """
     tag = _tag(req)
-    query = parse_query(ExportQuery, req.params)
-    body = bytearray(CSV_HEADER)
-    async for records in queries.export_records(RUNTIME.store(), tag, query.status):
-        body += csv_rows(records)
-    filename = "messages.csv"
-    return func.HttpResponse(
-        body=bytes(body),
+    query = parse_query(ExportQuery, params_of(req))
+    pages = queries.export_records(RUNTIME.store(), tag, query.status)
+    try:
+        first: list[TrackingRecord] = await anext(pages, [])
+    except BaseException:
+        await pages.aclose()
+        raise
+    return StreamingResponse(
+        _csv(first, pages),
         status_code=200,
-        mimetype="text/csv",
-        charset="utf-8",
+        media_type="text/csv; charset=utf-8",
         headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Disposition": 'attachment; filename="messages.csv"',
             "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
         },
     )
+
+
+async def _csv(first: list[TrackingRecord], pages: AsyncGenerator[list[TrackingRecord], None]) -> AsyncIterator[bytes]:
+    """The header and the first page, then one chunk per page: no more than one page is ever held.
+
+    A page that fails after the first is logged and re-raised: the worker's ASGI server (and the
+    local host) then close the connection before the chunked body's last chunk, which every HTTP
+    client reports as an incomplete body rather than a shorter file.
+    """
+    rows = len(first)
+    try:
+        yield CSV_HEADER + csv_rows(first)
+        async for records in pages:
+            rows += len(records)
+            yield csv_rows(records)
+    except Exception as exc:
+        log_event(_log, logging.WARNING, "csv_export_cut", rows_sent=rows, reason=type(exc).__name__)
+        raise
+    finally:
+        await pages.aclose()
 
 
 def summary_of(tag: str, report: queries.TagReport) -> TagSummary:

@@ -1,0 +1,33 @@
+"""The HTTP types every route speaks: FastAPI's (Starlette's) request and responses.
+
+Importing ``azurefunctions.extensions.http.fastapi`` turns on the Functions "HTTP streams" mode:
+the Python worker then serves every HTTP function through its own ASGI server, hands it a FastAPI
+``Request`` and sends the ``Response`` it returns, a ``StreamingResponse`` chunk by chunk
+(azure-functions-python-worker, ``azure_functions_worker/http_v2.py`` and ``dispatcher.py``:
+with the extension imported, *every* HTTP function is invoked this way, so no route can keep
+``func.HttpRequest``). Route parameters arrive in ``Request.path_params`` (the extension's
+``RequestSynchronizer.sync_route_params``), the query in ``Request.query_params``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+import azurefunctions.extensions.http.fastapi  # noqa: F401  # registers the extension: HTTP streams on
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+__all__ = ["Handler", "Request", "Response", "StreamingResponse", "params_of", "route_param"]
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def route_param(req: Request, name: str) -> str:
+    """The route parameter ``name`` (decoded by the host), ``""`` when absent."""
+    value = req.path_params.get(name, "")
+    return value if isinstance(value, str) else str(value)
+
+
+def params_of(req: Request) -> Mapping[str, str]:
+    """The query string as one value per name (the last one given, as ``func.HttpRequest.params``)."""
+    return dict(req.query_params)
