@@ -273,7 +273,7 @@ def openapi_document() -> dict[str, Any]:
             "/tags/{tag}/messages.csv": {
                 "get": {
                     "operationId": "exportTagMessages",
-                    "summary": "Every message of the tag as CSV (RFC 4180, UTF-8), formulas escaped.",
+                    "summary": "Every message of the tag as CSV (RFC 4180, UTF-8), formulas escaped; streamed.",
                     "security": _KEYED,
                     "parameters": [_path_parameter("tag", ListMessagesQuery, "tag"), *_query_parameters(ExportQuery)],
                     "responses": {

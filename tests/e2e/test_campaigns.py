@@ -42,6 +42,11 @@ class Stack:
         async with httpx.AsyncClient() as admin:
             (await admin.post(str(self.server.make_url("/simulator/faults")), json=faults)).raise_for_status()
 
+    async def reconcile(self) -> None:
+        """Run the reconciler timer now (this stack runs no timers), as the minute's tick would."""
+        response = await self.app.post("/admin/functions/reconcile_sends", json={"input": ""})
+        assert response.status == 202, await response.text()
+
     async def campaign(self, campaign_id: str) -> dict[str, Any]:
         response = await self.app.get(f"/api/campaigns/{campaign_id}")
         assert response.status == 200, await response.text()
@@ -58,6 +63,7 @@ async def stack(storage: Azurite, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
         ACS_CONNECTION_STRING=connection_string(simulator_port),
         ACS_MAX_ATTEMPTS="1",  # faults reach the worker: the queue, not the HTTP client, retries them
         CAMPAIGN_SENDS_PER_SECOND="50",
+        SEND_RECONCILE_AFTER_SECONDS="0",  # a chunk whose records storage was too slow to take: see reconciled()
     )
     options = QueueOptions(max_polling_interval_seconds=0.2, visibility_timeout_seconds=0)
     app = await serve_function_app(monkeypatch, env, run_queues=True, queue_options=options)
@@ -115,9 +121,15 @@ async def test_a_1050_recipient_campaign_sends_each_valid_number_once_and_report
 
     async def delivered() -> dict[str, Any] | None:
         delivery = (await stack.campaign(campaign["campaignId"]))["delivery"]
+        if delivery["total"] < 1050:
+            # On a loaded machine a chunk's records can miss the storage budget after ACS accepted:
+            # the send keeps its intent and the reconciler writes them (issue 19). Delivery reports
+            # bring the accepted numbers' records first; the invalid numbers' only come from it.
+            await stack.reconcile()
+            return None
         return delivery if delivery["byStatus"]["Accepted"] == 0 else None
 
-    delivery = await poll_async(delivered, deadline_seconds=180, interval=0.5)
+    delivery = await poll_async(delivered, deadline_seconds=180, interval=1.0)
     assert delivery["total"] == 1050
     assert {k: v for k, v in delivery["byStatus"].items() if v} == {"Delivered": 1045, "Failed": 3, "Rejected": 2}
 

@@ -12,6 +12,7 @@ extension's ``RequestTrackerMeta.check_type`` takes and a return type its
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import typing
@@ -23,7 +24,8 @@ import function_app
 
 def http_functions() -> list[tuple[str, typing.Any, str]]:
     found = []
-    for function in function_app.app.get_functions():
+    app = importlib.reload(function_app).app  # a fresh app: get_functions() may be called once per app
+    for function in app.get_functions():
         bindings = json.loads(function.get_function_json())["bindings"]
         trigger = next((b for b in bindings if b["type"] == "httpTrigger"), None)
         if trigger is not None:
