@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from azure.functions import meta
 from azure.functions.timer import TimerRequestConverter
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..ncrontab import Schedule
@@ -70,7 +70,9 @@ async def _send_http_response(result: Any, request: web.Request) -> web.StreamRe
     then each body chunk as it is produced (chunked when it has no Content-Length).
 
     A body that fails half-way is cut: the exception propagates after the headers went out, and
-    aiohttp closes the connection without the chunked body's last chunk.
+    aiohttp closes the connection without the chunked body's last chunk. A client that leaves
+    mid-body is no failure (:class:`ClientGone`): the body's iterator is closed, as the worker's
+    uvicorn (ASGI spec 2.3, where Starlette cancels the body on ``http.disconnect``) would.
     """
     if not isinstance(result, Response):
         raise TypeError(f"an HTTP function must return a FastAPI/Starlette Response, not {type(result).__name__}")
@@ -98,6 +100,13 @@ async def _send_http_response(result: Any, request: web.Request) -> web.StreamRe
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "method": request.method}
     try:
         await result(scope, receive, send)
+    except (ClientDisconnect, ConnectionError) as exc:  # Starlette turns a failed write into ClientDisconnect
+        if out is None:
+            raise
+        aclose = getattr(getattr(result, "body_iterator", None), "aclose", None)
+        if aclose is not None:
+            await aclose()  # the body's ``finally`` runs now (its storage pages stop), not at some later GC
+        raise ClientGone(out) from exc
     except Exception as exc:
         if out is not None:
             raise ResponseCut(str(exc)) from exc
@@ -108,6 +117,14 @@ async def _send_http_response(result: Any, request: web.Request) -> web.StreamRe
 
 class ResponseCut(Exception):
     """A response failed after its headers went out: its body can only be left unfinished."""
+
+
+class ClientGone(Exception):
+    """The client closed the connection while the body was being sent: nothing failed."""
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        super().__init__("the client closed the connection")
+        self.response = response
 
 
 class LocalHost:
@@ -232,6 +249,13 @@ class LocalHost:
     async def _respond(self, name: str, result: Any, request: web.Request) -> web.StreamResponse:
         try:
             return await _send_http_response(result, request)
+        except ClientGone as gone:
+            log.info(
+                "client_gone function=%s",
+                name,
+                extra={"event": "client_gone", "fields": {"function": name}},
+            )
+            return gone.response  # already sent as far as it got; aiohttp sees the closed connection
         except ResponseCut:
             log.exception(
                 "response_cut function=%s",
