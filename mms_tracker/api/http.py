@@ -17,7 +17,7 @@ import azurefunctions.extensions.http.fastapi  # noqa: F401  # registers the ext
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-__all__ = ["Handler", "Request", "Response", "StreamingResponse", "params_of", "route_param"]
+__all__ = ["Handler", "Request", "Response", "StreamingResponse", "header", "params_of", "route_param"]
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -31,3 +31,21 @@ def route_param(req: Request, name: str) -> str:
 def params_of(req: Request) -> Mapping[str, str]:
     """The query string as one value per name (the last one given, as ``func.HttpRequest.params``)."""
     return dict(req.query_params)
+
+
+def header(req: Request, name: str) -> str | None:
+    """The header ``name`` as the client wrote it: UTF-8 when its bytes are UTF-8, else latin-1.
+
+    Starlette decodes header bytes as latin-1 (an ASGI server passes bytes); the host in front of
+    the worker, Kestrel, reads UTF-8 header values (dotnet/aspnetcore#32448), as aiohttp (the
+    local host) did for ``func.HttpRequest``. Without this, ``Idempotency-Key: é`` would be ``Ã©``:
+    a longer key, and another campaign id than the one the same key named before.
+    """
+    value = req.headers.get(name)
+    if value is None or value.isascii():
+        return value
+    raw = value.encode("latin-1")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return value

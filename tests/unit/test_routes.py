@@ -19,12 +19,14 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from mms_tracker.api.blueprints.campaigns import create_campaign
 from mms_tracker.api.blueprints.delivery_reports import on_delivery_report, receive_delivery_reports
 from mms_tracker.api.blueprints.health import health
 from mms_tracker.api.blueprints.messages import get_message_status, list_messages, send_message
 from mms_tracker.api.blueprints.openapi import openapi
 from mms_tracker.api.blueprints.tags import export_tag_messages, tag_summary
 from mms_tracker.api.export import CSV_HEADER
+from mms_tracker.api.http import header
 from mms_tracker.domain import Send, Status, apply_send
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.service.ports import StorageUnavailable
@@ -156,6 +158,23 @@ async def test_the_csv_export_of_storage_that_is_down_is_a_503_problem_before_an
 async def test_the_csv_export_of_an_empty_tag_is_the_header_alone(store: InMemoryStore) -> None:
     response = await export_tag_messages(request("GET", "/api/tags/none/messages.csv", tag="none"))
     assert await body_bytes(response) == CSV_HEADER
+
+
+async def test_a_utf_8_idempotency_key_is_read_as_utf_8_not_as_latin_1(store: InMemoryStore) -> None:
+    # An ASGI server hands header values over as bytes and Starlette decodes them as latin-1
+    # (starlette/datastructures.py, Headers); Kestrel, in front of the worker, accepts UTF-8 header
+    # values by default (dotnet/aspnetcore#32448, a maintainer: "Kestrel accepts UTF-8 headers by
+    # default"). 150 characters are 300 UTF-8 bytes: within the 200-character limit, and the key
+    # (hence the campaign id derived from it) must be the one the client wrote.
+    key = "\u00e9" * 150
+    req = http_request("POST", "/api/campaigns", b"{}", headers={"Idempotency-Key": key})
+    assert header(req, "idempotency-key") == key
+    response = await create_campaign(req)
+    assert response.status_code == 400
+    assert "Idempotency-Key" not in body_of(response)["detail"]  # the body is what is wrong, not the key
+    latin = http_request("GET", "/api/x")
+    latin.scope["headers"] = [(b"x-k", b"caf\xe9")]  # not UTF-8: kept as the latin-1 text it reads as
+    assert header(Request(latin.scope), "x-k") == "caf\u00e9"
 
 
 async def test_health_is_ok_or_a_503_problem(store: InMemoryStore) -> None:
