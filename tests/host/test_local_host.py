@@ -487,6 +487,18 @@ def route_template(template: str) -> Any:
     return declare
 
 
+def classic_http_types(app: func.FunctionApp) -> None:
+    @app.route(route="classic", methods=["GET"])
+    async def classic(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("")
+
+
+def classic_return_type(app: func.FunctionApp) -> None:
+    @app.route(route="half", methods=["GET"])
+    async def half(req: Request) -> func.HttpResponse:
+        return func.HttpResponse("")
+
+
 def timer_on_startup(app: func.FunctionApp) -> None:
     @app.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=True)
     async def early(timer: func.TimerRequest) -> None:
@@ -510,6 +522,12 @@ def timer_schedule(schedule: str) -> Any:
         (route_template("items/{id?}"), "id?"),
         (route_template("files/{*rest}"), "rest"),
         (timer_on_startup, "runOnStartup"),
+        # In HTTP-streams mode the worker refuses to load an HTTP function whose trigger parameter or
+        # return type the extension does not take (azure_functions_worker/bindings/meta.py,
+        # _check_http_input_type_annotation and _check_http_output_type_annotation; functions.py
+        # raises FunctionLoadError), so such a route would never be served in Azure.
+        (classic_http_types, "HttpRequest"),
+        (classic_return_type, "HttpResponse"),
         (timer_schedule("%EXPIRY_SCHEDULE%"), "%EXPIRY_SCHEDULE%"),
     ],
 )
