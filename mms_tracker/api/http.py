@@ -34,18 +34,21 @@ def params_of(req: Request) -> Mapping[str, str]:
 
 
 def header(req: Request, name: str) -> str | None:
-    """The header ``name`` as the client wrote it: UTF-8 when its bytes are UTF-8, else latin-1.
+    """The header ``name`` as the client wrote it: UTF-8 when its bytes are UTF-8, else latin-1;
+    lines of the same name joined by ``", "``.
 
     Starlette decodes header bytes as latin-1 (an ASGI server passes bytes); the host in front of
     the worker, Kestrel, reads UTF-8 header values (dotnet/aspnetcore#32448), as aiohttp (the
     local host) did for ``func.HttpRequest``. Without this, ``Idempotency-Key: é`` would be ``Ã©``:
     a longer key, and another campaign id than the one the same key named before.
     """
-    value = req.headers.get(name)
-    if value is None or value.isascii():
+    lines = req.headers.getlist(name)
+    if not lines:
+        return None
+    value = ", ".join(lines)  # sent twice: one value, as RFC 9110 (5.3) and func.HttpRequest have it
+    if value.isascii():
         return value
-    raw = value.encode("latin-1")
     try:
-        return raw.decode("utf-8")
+        return value.encode("latin-1").decode("utf-8")
     except UnicodeDecodeError:
         return value

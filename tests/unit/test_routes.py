@@ -175,6 +175,11 @@ async def test_a_utf_8_idempotency_key_is_read_as_utf_8_not_as_latin_1(store: In
     latin = http_request("GET", "/api/x")
     latin.scope["headers"] = [(b"x-k", b"caf\xe9")]  # not UTF-8: kept as the latin-1 text it reads as
     assert header(Request(latin.scope), "x-k") == "caf\u00e9"
+    # A header sent twice is one value joined by ", " (RFC 9110, 5.3), as func.HttpRequest had it
+    # from the host: not the first line alone, which would silently drop what the client also sent.
+    twice = http_request("GET", "/api/x")
+    twice.scope["headers"] = [(b"idempotency-key", b"a"), (b"idempotency-key", b"\xc3\xa9")]
+    assert header(Request(twice.scope), "idempotency-key") == "a, \u00e9"
 
 
 async def test_health_is_ok_or_a_503_problem(store: InMemoryStore) -> None:
