@@ -12,6 +12,7 @@ with the extension imported, *every* HTTP function is invoked this way, so no ro
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from urllib.parse import parse_qsl
 
 import azurefunctions.extensions.http.fastapi  # noqa: F401  # registers the extension: HTTP streams on
 from starlette.requests import Request
@@ -29,8 +30,14 @@ def route_param(req: Request, name: str) -> str:
 
 
 def params_of(req: Request) -> Mapping[str, str]:
-    """The query string as one value per name (the last one given, as ``func.HttpRequest.params``)."""
-    return dict(req.query_params)
+    """The query string as one value per name (the last one given, as ``func.HttpRequest.params``).
+
+    Parsed from the raw ``query_string`` read as UTF-8 (undecodable bytes become U+FFFD), not from
+    Starlette's ``query_params``, which reads it as latin-1: a client that sends ``?tag=été`` as raw
+    bytes (curl does) means the tag that ``?tag=%C3%A9t%C3%A9`` names.
+    """
+    raw = req.scope.get("query_string", b"")
+    return dict(parse_qsl(bytes(raw).decode("utf-8", "replace"), keep_blank_values=True))
 
 
 def header(req: Request, name: str) -> str | None:

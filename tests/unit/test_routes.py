@@ -113,6 +113,20 @@ async def test_list_pages_through_the_service_and_names_a_bad_parameter(store: I
     assert [e["field"] for e in body_of(bad)["errors"]] == ["pageSize"]
 
 
+async def test_a_query_sent_as_raw_utf_8_bytes_is_read_as_utf_8(store: InMemoryStore) -> None:
+    # curl sends `?tag=été` as raw UTF-8 bytes, and an ASGI server passes them on unchanged
+    # (``query_string``); Starlette's QueryParams decodes them as latin-1 (``Ã©tÃ©``), where aiohttp,
+    # which served func.HttpRequest locally before HTTP streams, read UTF-8. Percent-encoded, the
+    # same tag must read the same.
+    seed(store, "m-accent", tag="\u00e9t\u00e9")
+    raw = await list_messages(http_request("GET", "/api/messages?tag=\u00e9t\u00e9&pageSize=5"))
+    assert [i["messageId"] for i in body_of(raw)["items"]] == ["m-accent"]
+    encoded = await list_messages(http_request("GET", "/api/messages?tag=%C3%A9t%C3%A9&pageSize=5"))
+    assert body_of(encoded) == body_of(raw)
+    last = await list_messages(http_request("GET", "/api/messages?tag=nope&tag=\u00e9t\u00e9"))
+    assert [i["messageId"] for i in body_of(last)["items"]] == ["m-accent"]  # the last one given wins
+
+
 async def test_summary_counts_every_status_zeros_included(store: InMemoryStore) -> None:
     seed(store, "m-a")
     seed(store, "m-b", accepted=False)
