@@ -83,7 +83,7 @@ async def _send_http_response(result: Any, request: web.Request) -> web.StreamRe
         if message["type"] == "http.response.start":
             out = web.StreamResponse(status=message["status"])
             for key, value in message.get("headers", []):
-                out.headers.add(key.decode("latin-1"), value.decode("latin-1"))
+                out.headers.add(key.decode("latin-1"), _header_text(value))
             await out.prepare(request)
         elif message["type"] == "http.response.body":
             assert out is not None, "the body came before the headers"
@@ -113,6 +113,15 @@ async def _send_http_response(result: Any, request: web.Request) -> web.StreamRe
         raise
     assert out is not None, "the response sent nothing"
     return out
+
+
+def _header_text(value: bytes) -> str:
+    """A response header's bytes as the text aiohttp writes back as the same bytes (it encodes
+    UTF-8): UTF-8 when they are, else latin-1 (those few bytes cannot go out unchanged)."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
 
 
 class ResponseCut(Exception):

@@ -49,6 +49,7 @@ def build_app(recorder: Recorder) -> func.FunctionApp:
                 }
             ),
             media_type="application/json",
+            headers={"x-echo": req.headers.get("x-custom") or ""},  # latin-1 text of the bytes, as sent back
         )
 
     @app.route(route="items/special", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -234,6 +235,14 @@ async def test_header_bytes_and_the_raw_query_reach_the_function_as_an_asgi_serv
     assert body["route"] == {"itemId": "a b"}
     assert body["query"] == {"x": "2", "y": " "}
     assert body["header"] == "\u20ac".encode().decode("latin-1")
+
+
+async def test_header_bytes_a_function_echoes_go_back_unchanged(client: TestClient[Any, Any]) -> None:
+    # Starlette encodes response header values as latin-1 (Response.init_headers) and uvicorn writes
+    # those bytes as they are; echoing a header (the webhook's WebHook-Allowed-Origin does) must not
+    # encode its UTF-8 bytes a second time.
+    response = await client.get("/api/items/x", headers={"x-custom": "\u00e9\u20ac"})
+    assert dict(response.raw_headers)[b"x-echo"] == "\u00e9\u20ac".encode()
 
 
 async def test_literal_route_is_preferred_over_a_parameter(client: TestClient[Any, Any]) -> None:
