@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +22,7 @@ from starlette.responses import Response, StreamingResponse
 
 from mms_tracker.api.blueprints.campaigns import create_campaign
 from mms_tracker.api.blueprints.delivery_reports import on_delivery_report, receive_delivery_reports
+from mms_tracker.api.blueprints.errors import answers_problems
 from mms_tracker.api.blueprints.health import health
 from mms_tracker.api.blueprints.messages import get_message_status, list_messages, send_message
 from mms_tracker.api.blueprints.openapi import openapi
@@ -194,6 +196,26 @@ async def test_a_utf_8_idempotency_key_is_read_as_utf_8_not_as_latin_1(store: In
     twice = http_request("GET", "/api/x")
     twice.scope["headers"] = [(b"idempotency-key", b"a"), (b"idempotency-key", b"\xc3\xa9")]
     assert header(Request(twice.scope), "idempotency-key") == "a, \u00e9"
+
+
+async def test_an_unexpected_failure_is_a_500_problem_not_the_workers_plain_text(
+    store: InMemoryStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    # In HTTP-streams mode the worker re-raises a function's exception inside its FastAPI route
+    # (azure_functions_worker/http_v2.py, catch_all: ``if isinstance(http_resp, Exception): raise``),
+    # so the client gets Starlette's ServerErrorMiddleware answer, a text/plain "Internal Server
+    # Error"; CONTRACT.md: every error is application/problem+json. The local host hid this by
+    # answering its own problem.
+    @answers_problems
+    async def broken(req: Request) -> Response:
+        raise RuntimeError("internals +18335852071")
+
+    caplog.set_level(logging.ERROR, logger="mms_tracker.http")
+    response = await broken(http_request("GET", "/api/x"))
+    assert response.status_code == 500 and content_type(response) == "application/problem+json"
+    assert "internals" not in bytes(response.body).decode() and "1833585" not in bytes(response.body).decode()
+    [logged] = [r for r in caplog.records if getattr(r, "event", None) == "route_failed"]
+    assert "RuntimeError" in logged.getMessage() and "1833585" not in logged.getMessage()
 
 
 async def test_health_is_ok_or_a_503_problem(store: InMemoryStore) -> None:
