@@ -38,8 +38,8 @@ def _to_http_request(request: web.Request, body: bytes, route_params: dict[str, 
     peer = request.transport.get_extra_info("peername") if request.transport else None
     scope: dict[str, Any] = {
         "type": "http",
-        # 2.4: Starlette then streams without listening for a disconnect (a failed write tells it).
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        # 2.3, as uvicorn (the worker's ASGI server) declares (uvicorn/protocols/http/h11_impl.py).
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": f"{request.version.major}.{request.version.minor}",
         "method": request.method,
         "scheme": request.scheme,
@@ -97,7 +97,10 @@ async def _send_http_response(result: Any, request: web.Request) -> web.StreamRe
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
-    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "method": request.method}
+    # 2.3 as uvicorn declares it: Starlette streams in a task group beside ``listen_for_disconnect``,
+    # the code path it takes in Azure. This ``receive`` never reports the disconnect (aiohttp has no
+    # event for it), so a client that left is noticed at the next write, a chunk later than uvicorn.
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "method": request.method}
     try:
         await result(scope, receive, send)
     except (ClientDisconnect, ConnectionError) as exc:  # Starlette turns a failed write into ClientDisconnect
