@@ -18,7 +18,7 @@ import azurefunctions.extensions.http.fastapi  # noqa: F401  # registers the ext
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-__all__ = ["Handler", "Request", "Response", "StreamingResponse", "header", "params_of", "route_param"]
+__all__ = ["Handler", "Request", "Response", "StreamingResponse", "body_within", "header", "params_of", "route_param"]
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -59,3 +59,17 @@ def header(req: Request, name: str) -> str | None:
         return value.encode("latin-1").decode("utf-8")
     except UnicodeDecodeError:
         return value
+
+
+async def body_within(req: Request, limit: int) -> bytes:
+    """The request body, read no further than one byte past ``limit``.
+
+    In HTTP-streams mode the body arrives as a stream; a body over ``limit`` comes back cut at
+    ``limit + 1`` bytes, so the caller's size check refuses it without the rest ever being held.
+    """
+    body = bytearray()
+    async for chunk in req.stream():
+        body += chunk
+        if len(body) > limit:
+            return bytes(body[: limit + 1])
+    return bytes(body)

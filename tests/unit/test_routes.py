@@ -218,6 +218,23 @@ async def test_an_unexpected_failure_is_a_500_problem_not_the_workers_plain_text
     assert "RuntimeError" in logged.getMessage() and "1833585" not in logged.getMessage()
 
 
+async def test_an_oversized_send_body_is_refused_without_reading_it_all(store: InMemoryStore) -> None:
+    # In HTTP-streams mode the body reaches the function as a stream (the worker's uvicorn); the
+    # send route must stop at MAX_REQUEST_BYTES (2 MiB by default) rather than hold it all first.
+    chunk, chunks = b"x" * 65536, 200  # 12.5 MiB on offer
+    pulled = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal pulled
+        pulled += 1
+        return {"type": "http.request", "body": chunk, "more_body": pulled < chunks}
+
+    scope = http_request("POST", "/api/messages").scope
+    response = await send_message(Request(scope, receive))
+    assert response.status_code == 413 and content_type(response) == "application/problem+json"
+    assert pulled <= RUNTIME.settings.max_request_bytes // len(chunk) + 2, pulled
+
+
 async def test_health_is_ok_or_a_503_problem(store: InMemoryStore) -> None:
     assert (await health(request("GET", "/api/health"))).status_code == 200
     store.down = True
