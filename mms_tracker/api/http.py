@@ -6,7 +6,12 @@ the Python worker then serves every HTTP function through its own ASGI server, h
 (azure-functions-python-worker, ``azure_functions_worker/http_v2.py`` and ``dispatcher.py``:
 with the extension imported, *every* HTTP function is invoked this way, so no route can keep
 ``func.HttpRequest``). Route parameters arrive in ``Request.path_params`` (the extension's
-``RequestSynchronizer.sync_route_params``), the query in ``Request.query_params``.
+``RequestSynchronizer.sync_route_params``), the query in ``scope["query_string"]``.
+
+Starlette reads header and query bytes as latin-1: a header a route takes as the client's text
+(``Idempotency-Key``) goes through :func:`header`, the query through :func:`params_of`, both
+reading UTF-8 as ``func.HttpRequest`` gave it (a header only echoed back, ``WebHook-Request-Origin``,
+keeps its latin-1 round trip); bodies go through :func:`body_within`, which stops at the limit.
 """
 
 from __future__ import annotations
