@@ -11,11 +11,13 @@ It imports a v2-model ``FunctionApp``, reads each function's declared bindings
 - timer triggers on their NCRONTAB schedule, and on demand through ``POST /admin/functions/{name}``.
 
 It serves what the app uses and refuses the rest at start-up (other triggers and bindings, sync
-functions, route constraints, optional and catch-all parameters, ``runOnStartup``).
+functions, HTTP types HTTP streams do not take, route constraints, optional and catch-all
+parameters, ``runOnStartup``).
 
-Payloads become ``func.HttpRequest``, ``func.EventGridEvent``/``func.CloudEvent`` and
-``func.TimerRequest`` through the azure-functions library's own types and converters, so a
-function sees what it would see in Azure.
+HTTP requests become a Starlette (FastAPI) ``Request`` and the function's ``Response`` is run as
+an ASGI app, as the worker does in HTTP-streams mode; events and ticks become
+``func.EventGridEvent``/``func.CloudEvent`` and ``func.TimerRequest`` through the azure-functions
+library's own types and converters, so a function sees what it would see in Azure.
 
 The package: ``indexing`` (reading the app's bindings, route templates), ``eventgrid`` (the
 webhook protocol), ``server`` (``LocalHost``: dispatch, HTTP triggers, admin endpoint, timers,

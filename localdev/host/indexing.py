@@ -6,12 +6,15 @@ import importlib
 import inspect
 import json
 import re
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import azure.functions as func
+import azurefunctions.extensions.base as http_streams
+import azurefunctions.extensions.http.fastapi  # noqa: F401  # registers FastAPI's types, as the app's import does
 
 from ..ncrontab import Schedule
 
@@ -86,6 +89,7 @@ def index_functions(app: func.FunctionApp, route_prefix: str = "api") -> Functio
         if trigger.get("runOnStartup"):
             raise UnsupportedFunction(f"{name}: runOnStartup is not served locally")
         if trigger["type"] == "httpTrigger":
+            _check_http_types(name, call, trigger["name"])
             index.http.append(_http_function(name, call, trigger, route_prefix))
         else:
             if trigger["type"] == "timerTrigger":
@@ -101,6 +105,18 @@ def index_functions(app: func.FunctionApp, route_prefix: str = "api") -> Functio
             )
     index.http.sort(key=lambda f: (-f.literal_segments, f.route.count("{")))
     return index
+
+
+def _check_http_types(name: str, call: Callable[..., Any], param: str) -> None:
+    """The worker's load-time check in HTTP-streams mode: an annotated trigger parameter must be a
+    type the extension's ``RequestTrackerMeta`` takes, an annotated return one its
+    ``ResponseTrackerMeta`` takes (azure-functions-python-worker, ``bindings/meta.py``), or the
+    function is not loaded (``FunctionLoadError``)."""
+    hints = typing.get_type_hints(call)
+    if param in hints and not http_streams.RequestTrackerMeta.check_type(hints[param]):
+        raise UnsupportedFunction(f"{name}: {param} is a {hints[param].__name__}; HTTP streams need FastAPI's Request")
+    if "return" in hints and not http_streams.ResponseTrackerMeta.check_type(hints["return"]):
+        raise UnsupportedFunction(f"{name}: returns {hints['return'].__name__}; HTTP streams need a FastAPI Response")
 
 
 def _queue_name(name: str, trigger: Mapping[str, Any]) -> str | None:

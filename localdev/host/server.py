@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from azure.functions import meta
 from azure.functions.timer import TimerRequestConverter
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..ncrontab import Schedule
@@ -38,8 +38,8 @@ def _to_http_request(request: web.Request, body: bytes, route_params: dict[str, 
     peer = request.transport.get_extra_info("peername") if request.transport else None
     scope: dict[str, Any] = {
         "type": "http",
-        # 2.4: Starlette then streams without listening for a disconnect (a failed write tells it).
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        # 2.3, as uvicorn (the worker's ASGI server) declares (uvicorn/protocols/http/h11_impl.py).
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": f"{request.version.major}.{request.version.minor}",
         "method": request.method,
         "scheme": request.scheme,
@@ -70,7 +70,9 @@ async def _send_http_response(result: Any, request: web.Request) -> web.StreamRe
     then each body chunk as it is produced (chunked when it has no Content-Length).
 
     A body that fails half-way is cut: the exception propagates after the headers went out, and
-    aiohttp closes the connection without the chunked body's last chunk.
+    aiohttp closes the connection without the chunked body's last chunk. A client that leaves
+    mid-body is no failure (:class:`ClientGone`): the body's iterator is closed, as the worker's
+    uvicorn (ASGI spec 2.3, where Starlette cancels the body on ``http.disconnect``) would.
     """
     if not isinstance(result, Response):
         raise TypeError(f"an HTTP function must return a FastAPI/Starlette Response, not {type(result).__name__}")
@@ -81,7 +83,7 @@ async def _send_http_response(result: Any, request: web.Request) -> web.StreamRe
         if message["type"] == "http.response.start":
             out = web.StreamResponse(status=message["status"])
             for key, value in message.get("headers", []):
-                out.headers.add(key.decode("latin-1"), value.decode("latin-1"))
+                out.headers.add(key.decode("latin-1"), _header_text(value))
             await out.prepare(request)
         elif message["type"] == "http.response.body":
             assert out is not None, "the body came before the headers"
@@ -95,9 +97,19 @@ async def _send_http_response(result: Any, request: web.Request) -> web.StreamRe
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
-    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "method": request.method}
+    # 2.3 as uvicorn declares it: Starlette streams in a task group beside ``listen_for_disconnect``,
+    # the code path it takes in Azure. This ``receive`` never reports the disconnect (aiohttp has no
+    # event for it), so a client that left is noticed at the next write, a chunk later than uvicorn.
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "method": request.method}
     try:
         await result(scope, receive, send)
+    except (ClientDisconnect, ConnectionError) as exc:  # Starlette turns a failed write into ClientDisconnect
+        if out is None:
+            raise
+        aclose = getattr(getattr(result, "body_iterator", None), "aclose", None)
+        if aclose is not None:
+            await aclose()  # the body's ``finally`` runs now (its storage pages stop), not at some later GC
+        raise ClientGone(out) from exc
     except Exception as exc:
         if out is not None:
             raise ResponseCut(str(exc)) from exc
@@ -106,8 +118,25 @@ async def _send_http_response(result: Any, request: web.Request) -> web.StreamRe
     return out
 
 
+def _header_text(value: bytes) -> str:
+    """A response header's bytes as the text aiohttp writes back as the same bytes (it encodes
+    UTF-8): UTF-8 when they are, else latin-1 (those few bytes cannot go out unchanged)."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
 class ResponseCut(Exception):
     """A response failed after its headers went out: its body can only be left unfinished."""
+
+
+class ClientGone(Exception):
+    """The client closed the connection while the body was being sent: nothing failed."""
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        super().__init__("the client closed the connection")
+        self.response = response
 
 
 class LocalHost:
@@ -232,6 +261,13 @@ class LocalHost:
     async def _respond(self, name: str, result: Any, request: web.Request) -> web.StreamResponse:
         try:
             return await _send_http_response(result, request)
+        except ClientGone as gone:
+            log.info(
+                "client_gone function=%s",
+                name,
+                extra={"event": "client_gone", "fields": {"function": name}},
+            )
+            return gone.response  # already sent as far as it got; aiohttp sees the closed connection
         except ResponseCut:
             log.exception(
                 "response_cut function=%s",

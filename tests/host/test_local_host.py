@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from localdev.host import LocalHost, UnsupportedFunction, escape_control, index_functions
-from tests.support import fixture
+from tests.support import fixture, poll_async
 
 KEY = "local-test-key"
 
@@ -31,6 +31,7 @@ class Recorder:
         self.ticks: list[func.TimerRequest] = []
         self.gate = asyncio.Event()  # the streamed route's second chunk waits for it
         self.chunks_made = 0
+        self.stream_closed = False  # the streamed route's body generator ran its ``finally``
 
 
 def build_app(recorder: Recorder) -> func.FunctionApp:
@@ -48,6 +49,7 @@ def build_app(recorder: Recorder) -> func.FunctionApp:
                 }
             ),
             media_type="application/json",
+            headers={"x-echo": req.headers.get("x-custom") or ""},  # latin-1 text of the bytes, as sent back
         )
 
     @app.route(route="items/special", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -73,13 +75,18 @@ def build_app(recorder: Recorder) -> func.FunctionApp:
         fail = req.query_params.get("fail")
 
         async def chunks() -> AsyncIterator[bytes]:
-            recorder.chunks_made += 1
-            yield b"first,"
-            await recorder.gate.wait()  # the client must have the first chunk before the second exists
-            if fail == "late":
-                raise RuntimeError("storage went away")
-            recorder.chunks_made += 1
-            yield b"second"
+            try:
+                recorder.chunks_made += 1
+                yield b"first,"
+                await recorder.gate.wait()  # the client must have the first chunk before the second exists
+                if fail == "late":
+                    raise RuntimeError("storage went away")
+                recorder.chunks_made += 1
+                yield b"second"
+                await recorder.gate.wait()
+                yield b",third" * (1 << 16)  # large enough to meet a closed socket, not a kernel buffer
+            finally:
+                recorder.stream_closed = True
 
         if fail == "early":
             raise RuntimeError("before any byte")
@@ -176,7 +183,7 @@ async def test_a_streamed_response_reaches_the_client_chunk_by_chunk(
         first = await response.content.readexactly(len(b"first,"))
     assert first == b"first," and recorder.chunks_made == 1
     recorder.gate.set()
-    assert await response.read() == b"second"
+    assert await response.read() == b"second" + b",third" * (1 << 16)
 
 
 async def test_a_stream_that_fails_half_way_is_cut_not_finished(
@@ -187,6 +194,30 @@ async def test_a_stream_that_fails_half_way_is_cut_not_finished(
     assert response.status == 200  # the headers went out before the failure
     with pytest.raises(aiohttp.ClientPayloadError):  # no last chunk: the client knows the body is incomplete
         await response.read()
+
+
+async def test_a_client_that_leaves_mid_stream_closes_the_body_and_is_no_error(
+    client: TestClient[Any, Any], recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A download the operator cancels is not a failure: uvicorn, the worker's ASGI server, runs
+    # Starlette at ASGI spec 2.3 (uvicorn/protocols/http/h11_impl.py, httptools_impl.py), where
+    # StreamingResponse listens for ``http.disconnect`` and cancels the body (starlette/responses.py),
+    # and uvicorn logs nothing for a response the client left (``run_asgi``: only when not disconnected).
+    caplog.set_level(logging.INFO)
+    response = await client.get("/api/stream")
+    async with asyncio.timeout(10):
+        assert await response.content.readexactly(len(b"first,")) == b"first,"
+    response.connection.transport.abort()  # type: ignore[union-attr]  # the client goes away
+    response.close()
+    recorder.gate.set()
+    await poll_async(lambda: _true(recorder.stream_closed))  # the body generator is closed, not left pending
+    await poll_async(lambda: _true(any(getattr(r, "event", None) == "http_request" for r in caplog.records)))
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [(r.name, r.getMessage()) for r in errors]
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 async def test_a_function_failing_before_its_stream_starts_is_a_500_problem(client: TestClient[Any, Any]) -> None:
@@ -204,6 +235,14 @@ async def test_header_bytes_and_the_raw_query_reach_the_function_as_an_asgi_serv
     assert body["route"] == {"itemId": "a b"}
     assert body["query"] == {"x": "2", "y": " "}
     assert body["header"] == "\u20ac".encode().decode("latin-1")
+
+
+async def test_header_bytes_a_function_echoes_go_back_unchanged(client: TestClient[Any, Any]) -> None:
+    # Starlette encodes response header values as latin-1 (Response.init_headers) and uvicorn writes
+    # those bytes as they are; echoing a header (the webhook's WebHook-Allowed-Origin does) must not
+    # encode its UTF-8 bytes a second time.
+    response = await client.get("/api/items/x", headers={"x-custom": "\u00e9\u20ac"})
+    assert dict(response.raw_headers)[b"x-echo"] == "\u00e9\u20ac".encode()
 
 
 async def test_literal_route_is_preferred_over_a_parameter(client: TestClient[Any, Any]) -> None:
@@ -457,6 +496,18 @@ def route_template(template: str) -> Any:
     return declare
 
 
+def classic_http_types(app: func.FunctionApp) -> None:
+    @app.route(route="classic", methods=["GET"])
+    async def classic(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("")
+
+
+def classic_return_type(app: func.FunctionApp) -> None:
+    @app.route(route="half", methods=["GET"])
+    async def half(req: Request) -> func.HttpResponse:
+        return func.HttpResponse("")
+
+
 def timer_on_startup(app: func.FunctionApp) -> None:
     @app.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=True)
     async def early(timer: func.TimerRequest) -> None:
@@ -480,6 +531,12 @@ def timer_schedule(schedule: str) -> Any:
         (route_template("items/{id?}"), "id?"),
         (route_template("files/{*rest}"), "rest"),
         (timer_on_startup, "runOnStartup"),
+        # In HTTP-streams mode the worker refuses to load an HTTP function whose trigger parameter or
+        # return type the extension does not take (azure_functions_worker/bindings/meta.py,
+        # _check_http_input_type_annotation and _check_http_output_type_annotation; functions.py
+        # raises FunctionLoadError), so such a route would never be served in Azure.
+        (classic_http_types, "HttpRequest"),
+        (classic_return_type, "HttpResponse"),
         (timer_schedule("%EXPIRY_SCHEDULE%"), "%EXPIRY_SCHEDULE%"),
     ],
 )

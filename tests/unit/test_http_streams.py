@@ -15,11 +15,13 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import re
 import typing
 
 import azurefunctions.extensions.base as ext_base
 
 import function_app
+from tests.support import ROOT
 
 
 def http_functions() -> list[tuple[str, typing.Any, str]]:
@@ -46,3 +48,20 @@ def test_every_http_function_passes_the_workers_http_streams_type_checks() -> No
         assert ext_base.RequestTrackerMeta.check_type(hints[param]), (name, hints[param])
         assert ext_base.ResponseTrackerMeta.check_type(hints["return"]), (name, hints["return"])
         assert inspect.iscoroutinefunction(user_function), name
+
+
+# azure_functions_worker/utils/common.py, is_true_like: what the worker reads as true.
+TRUE_LIKE = {"1", "true", "t", "yes", "y"}
+
+
+def test_init_indexing_is_on_wherever_the_app_runs() -> None:
+    # Without PYTHON_ENABLE_INIT_INDEXING the worker starts no HTTP server (dispatcher.py,
+    # _handle__worker_init_request), yet still takes every HTTP function for an HTTP-streams one
+    # (http_v2.py: only an explicit false turns it off) and waits for a request that never comes:
+    # every route would hang until the function timeout. Azure (infra) and Core Tools
+    # (local.settings.example.json) must both set it.
+    bicep = (ROOT / "infra" / "app" / "function-app.bicep").read_text()
+    [in_azure] = re.findall(r"\{ name: 'PYTHON_ENABLE_INIT_INDEXING', value: '([^']*)' \}", bicep)
+    local = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    assert in_azure.strip().lower() in TRUE_LIKE
+    assert str(local["PYTHON_ENABLE_INIT_INDEXING"]).strip().lower() in TRUE_LIKE

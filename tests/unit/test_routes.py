@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,12 +20,15 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from mms_tracker.api.blueprints.campaigns import create_campaign
 from mms_tracker.api.blueprints.delivery_reports import on_delivery_report, receive_delivery_reports
+from mms_tracker.api.blueprints.errors import answers_problems
 from mms_tracker.api.blueprints.health import health
 from mms_tracker.api.blueprints.messages import get_message_status, list_messages, send_message
 from mms_tracker.api.blueprints.openapi import openapi
 from mms_tracker.api.blueprints.tags import export_tag_messages, tag_summary
 from mms_tracker.api.export import CSV_HEADER
+from mms_tracker.api.http import header
 from mms_tracker.domain import Send, Status, apply_send
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.service.ports import StorageUnavailable
@@ -111,6 +115,20 @@ async def test_list_pages_through_the_service_and_names_a_bad_parameter(store: I
     assert [e["field"] for e in body_of(bad)["errors"]] == ["pageSize"]
 
 
+async def test_a_query_sent_as_raw_utf_8_bytes_is_read_as_utf_8(store: InMemoryStore) -> None:
+    # curl sends `?tag=été` as raw UTF-8 bytes, and an ASGI server passes them on unchanged
+    # (``query_string``); Starlette's QueryParams decodes them as latin-1 (``Ã©tÃ©``), where aiohttp,
+    # which served func.HttpRequest locally before HTTP streams, read UTF-8. Percent-encoded, the
+    # same tag must read the same.
+    seed(store, "m-accent", tag="\u00e9t\u00e9")
+    raw = await list_messages(http_request("GET", "/api/messages?tag=\u00e9t\u00e9&pageSize=5"))
+    assert [i["messageId"] for i in body_of(raw)["items"]] == ["m-accent"]
+    encoded = await list_messages(http_request("GET", "/api/messages?tag=%C3%A9t%C3%A9&pageSize=5"))
+    assert body_of(encoded) == body_of(raw)
+    last = await list_messages(http_request("GET", "/api/messages?tag=nope&tag=\u00e9t\u00e9"))
+    assert [i["messageId"] for i in body_of(last)["items"]] == ["m-accent"]  # the last one given wins
+
+
 async def test_summary_counts_every_status_zeros_included(store: InMemoryStore) -> None:
     seed(store, "m-a")
     seed(store, "m-b", accepted=False)
@@ -156,6 +174,65 @@ async def test_the_csv_export_of_storage_that_is_down_is_a_503_problem_before_an
 async def test_the_csv_export_of_an_empty_tag_is_the_header_alone(store: InMemoryStore) -> None:
     response = await export_tag_messages(request("GET", "/api/tags/none/messages.csv", tag="none"))
     assert await body_bytes(response) == CSV_HEADER
+
+
+async def test_a_utf_8_idempotency_key_is_read_as_utf_8_not_as_latin_1(store: InMemoryStore) -> None:
+    # An ASGI server hands header values over as bytes and Starlette decodes them as latin-1
+    # (starlette/datastructures.py, Headers); Kestrel, in front of the worker, accepts UTF-8 header
+    # values by default (dotnet/aspnetcore#32448, a maintainer: "Kestrel accepts UTF-8 headers by
+    # default"). 150 characters are 300 UTF-8 bytes: within the 200-character limit, and the key
+    # (hence the campaign id derived from it) must be the one the client wrote.
+    key = "\u00e9" * 150
+    req = http_request("POST", "/api/campaigns", b"{}", headers={"Idempotency-Key": key})
+    assert header(req, "idempotency-key") == key
+    response = await create_campaign(req)
+    assert response.status_code == 400
+    assert "Idempotency-Key" not in body_of(response)["detail"]  # the body is what is wrong, not the key
+    latin = http_request("GET", "/api/x")
+    latin.scope["headers"] = [(b"x-k", b"caf\xe9")]  # not UTF-8: kept as the latin-1 text it reads as
+    assert header(Request(latin.scope), "x-k") == "caf\u00e9"
+    # A header sent twice is one value joined by ", " (RFC 9110, 5.3), as func.HttpRequest had it
+    # from the host: not the first line alone, which would silently drop what the client also sent.
+    twice = http_request("GET", "/api/x")
+    twice.scope["headers"] = [(b"idempotency-key", b"a"), (b"idempotency-key", b"\xc3\xa9")]
+    assert header(Request(twice.scope), "idempotency-key") == "a, \u00e9"
+
+
+async def test_an_unexpected_failure_is_a_500_problem_not_the_workers_plain_text(
+    store: InMemoryStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    # In HTTP-streams mode the worker re-raises a function's exception inside its FastAPI route
+    # (azure_functions_worker/http_v2.py, catch_all: ``if isinstance(http_resp, Exception): raise``),
+    # so the client gets Starlette's ServerErrorMiddleware answer, a text/plain "Internal Server
+    # Error"; CONTRACT.md: every error is application/problem+json. The local host hid this by
+    # answering its own problem.
+    @answers_problems
+    async def broken(req: Request) -> Response:
+        raise RuntimeError("internals +18335852071")
+
+    caplog.set_level(logging.ERROR, logger="mms_tracker.http")
+    response = await broken(http_request("GET", "/api/x"))
+    assert response.status_code == 500 and content_type(response) == "application/problem+json"
+    assert "internals" not in bytes(response.body).decode() and "1833585" not in bytes(response.body).decode()
+    [logged] = [r for r in caplog.records if getattr(r, "event", None) == "route_failed"]
+    assert "RuntimeError" in logged.getMessage() and "1833585" not in logged.getMessage()
+
+
+async def test_an_oversized_send_body_is_refused_without_reading_it_all(store: InMemoryStore) -> None:
+    # In HTTP-streams mode the body reaches the function as a stream (the worker's uvicorn); the
+    # send route must stop at MAX_REQUEST_BYTES (2 MiB by default) rather than hold it all first.
+    chunk, chunks = b"x" * 65536, 200  # 12.5 MiB on offer
+    pulled = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal pulled
+        pulled += 1
+        return {"type": "http.request", "body": chunk, "more_body": pulled < chunks}
+
+    scope = http_request("POST", "/api/messages").scope
+    response = await send_message(Request(scope, receive))
+    assert response.status_code == 413 and content_type(response) == "application/problem+json"
+    assert pulled <= RUNTIME.settings.max_request_bytes // len(chunk) + 2, pulled
 
 
 async def test_health_is_ok_or_a_503_problem(store: InMemoryStore) -> None:

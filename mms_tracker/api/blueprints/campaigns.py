@@ -16,7 +16,7 @@ from ...logs import log_event
 from ...runtime import RUNTIME
 from ...service import campaigns, queries
 from ...service.campaign_ports import CampaignNotFound
-from ..http import Request, Response, params_of, route_param
+from ..http import Request, Response, body_within, header, params_of, route_param
 from ..models import Campaign, CampaignCreated, CampaignPage, CampaignSummary, dump
 from ..problems import Problem, json_response
 from ..validation import SendLimits, parse_campaign_list_query, parse_campaign_request
@@ -54,11 +54,11 @@ def _clients() -> CampaignClients:
 async def create_campaign(req: Request) -> Response:
     """Create a campaign (up to 100,000 recipients) and answer 202 with its id and ``Location``."""
     settings = RUNTIME.settings
-    key = req.headers.get("idempotency-key")
+    key = header(req, "idempotency-key")
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_CHARS:
         raise Problem(400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters.", "Invalid request")
     request = parse_campaign_request(
-        await req.body(),
+        await body_within(req, settings.campaign_max_request_bytes),
         settings.senders,
         SendLimits(settings.campaign_max_request_bytes, settings.max_attachment_bytes),
     )

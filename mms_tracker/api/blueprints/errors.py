@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import traceback
+from pathlib import Path
 
 from ...domain import FieldError
 from ...logs import log_event
@@ -109,6 +111,16 @@ def answers_problems(handler: Handler) -> Handler:
                     "Storage unavailable",
                     headers={"Retry-After": "5"},
                 )
+            )
+        except Exception as exc:  # noqa: BLE001 - a bug: still a problem, never the worker's text/plain 500
+            # In HTTP-streams mode the worker re-raises it in its FastAPI route (http_v2.py, catch_all)
+            # and the client would get Starlette's text/plain "Internal Server Error". The log names
+            # the type and where it was raised, not its message (which may hold a number or a body).
+            frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+            where = f"{Path(frame.filename).name}:{frame.lineno}" if frame else "?"
+            log_event(_log, logging.ERROR, "route_failed", route=handler.__name__, kind=type(exc).__name__, at=where)
+            return problem_response(
+                Problem(500, "The request failed unexpectedly; the app logged it as route_failed.", "Internal error")
             )
 
     return wrapper

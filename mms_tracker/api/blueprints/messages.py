@@ -11,7 +11,7 @@ from ... import telemetry
 from ...runtime import RUNTIME
 from ...service import queries
 from ...service.sending import send_mms
-from ..http import Request, Response, params_of, route_param
+from ..http import Request, Response, body_within, params_of, route_param
 from ..models import MessagePage, MessageRecord, MessageSummary, dump
 from ..problems import Problem, json_response
 from ..validation import SendLimits, parse_list_query, parse_send_request
@@ -26,7 +26,9 @@ async def send_message(req: Request) -> Response:
     """Send an MMS through ACS (the ACS ``MmsSendMessageRequest``), tracking every recipient."""
     settings = RUNTIME.settings
     request = parse_send_request(
-        await req.body(), settings.senders, SendLimits(settings.max_request_bytes, settings.max_attachment_bytes)
+        await body_within(req, settings.max_request_bytes),
+        settings.senders,
+        SendLimits(settings.max_request_bytes, settings.max_attachment_bytes),
     )
     store = RUNTIME.store()
     with telemetry.span("mms.send", {"mms.tag": request.tag, "mms.recipients": len(request.recipients)}) as span:
