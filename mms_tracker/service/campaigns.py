@@ -79,7 +79,14 @@ class Chunk:
     recipients: tuple[str, ...]
 
     def to_message(self) -> str:
-        return json.dumps({"campaignId": self.campaign_id, "chunk": self.index, "recipients": list(self.recipients)})
+        """The chunk as queue text. Not ASCII-escaped: a queue message holds at most 64 KiB (of its
+        base64, as the trigger sends it), and 100 recipients of :data:`MAX_STORED_TO_CHARS` astral
+        characters escaped as ``\\ud83d\\ude00`` would not fit; unescaped, the worst (a control
+        character, 6 bytes) stays under."""
+        recipients = list(self.recipients)
+        return json.dumps(
+            {"campaignId": self.campaign_id, "chunk": self.index, "recipients": recipients}, ensure_ascii=False
+        )
 
     @classmethod
     def from_message(cls, body: str) -> Chunk:
