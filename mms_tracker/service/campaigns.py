@@ -153,9 +153,13 @@ async def create_campaign(
 ) -> dict[str, Any]:
     """Store the job and enqueue its chunks; the same ``campaign_id`` again returns the first job.
 
-    Order makes a crash at any point safe to repeat: attachments first (the worker needs them),
-    then the entity, then the chunks, then ``enqueued``. A repeat that finds the entity not yet
-    ``enqueued`` enqueues every chunk again; a chunk delivered twice is sent once.
+    Order makes a crash at any point safe to repeat, and a request that loses a race for its
+    ``campaign_id`` writes nothing of its own: the entity first (only one request creates it;
+    another body is then an :class:`IdempotencyConflict` before it writes anything), then the
+    attachments (the worker needs them before any chunk), the index row (under the *stored*
+    creation time, so however many requests race, the job is listed once), the chunks, and
+    ``enqueued``. A repeat that finds the entity not yet ``enqueued`` does all but the first again
+    (the same attachments, the same index row); a chunk delivered twice is sent once.
     """
     all_chunks = chunks(campaign_id, request.recipients)
     fingerprint = request_fingerprint(request)
@@ -187,15 +191,14 @@ async def create_campaign(
         raise IdempotencyConflict(campaign_id)
     if existing is not None and existing.get("enqueued"):
         return existing
-    if existing is None:
-        await attachments.put_attachments(campaign_id, list(request.attachments))
-        await store.index_campaign(campaign_id, campaign["createdAt"])
-        if not await store.create_campaign(campaign):
-            existing, _ = await store.get_campaign(campaign_id)
-            if existing.get("fingerprint", fingerprint) != fingerprint:
-                raise IdempotencyConflict(campaign_id)
-            if existing.get("enqueued"):
-                return existing
+    if existing is None and not await store.create_campaign(campaign):
+        existing, _ = await store.get_campaign(campaign_id)
+        if existing.get("fingerprint", fingerprint) != fingerprint:
+            raise IdempotencyConflict(campaign_id)
+        if existing.get("enqueued"):
+            return existing
+    await attachments.put_attachments(campaign_id, list(request.attachments))
+    await store.index_campaign(campaign_id, (existing or campaign)["createdAt"])
     await queue.enqueue([c.to_message() for c in all_chunks])
     return await _update(store, campaign_id, _set_enqueued)
 

@@ -155,6 +155,42 @@ async def test_an_idempotency_key_reused_for_a_different_request_is_refused_and_
     assert world.campaigns.get("c1")["total"] == 150
 
 
+class RacedCampaigns(Campaigns):
+    """A store where another request created the campaign between this one's read and its create."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raced = False
+
+    async def get_campaign(self, campaign_id: str) -> tuple[dict[str, Any], str]:
+        if not self.raced:
+            self.raced = True
+            raise campaigns.CampaignNotFound(campaign_id)
+        return await super().get_campaign(campaign_id)
+
+
+@pytest.mark.parametrize("same_body", [True, False])
+async def test_a_create_that_loses_the_race_for_its_id_keeps_the_first_attachments_and_index_row(
+    same_body: bool,
+) -> None:
+    world = World()
+    world.campaigns = RacedCampaigns()
+    world.campaigns.raced = True
+    await world.create(numbers(1))  # the winner, a millisecond earlier
+    world.campaigns.raced = False
+    other = {"contentType": "image/gif", "contentInBase64": "R0lGODlh"}
+    body = request(numbers(1)) if same_body else CampaignRequest(SENDER, tuple(numbers(1)), "Hello", (other,), "spring")
+    later = T0 + dt.timedelta(milliseconds=1)
+    if same_body:
+        campaign = await create_campaign(body, "c1", world.campaigns, world.queue, world.attachments, later)
+        assert campaign["createdAt"] == T0
+    else:
+        with pytest.raises(campaigns.IdempotencyConflict):
+            await create_campaign(body, "c1", world.campaigns, world.queue, world.attachments, later)
+    assert world.attachments.stored["c1"] == [ATTACHMENT]
+    assert list(world.campaigns.index.values()) == ["c1"]  # listed once, under the stored creation time
+
+
 # Azurite's queue refuses a message whose text (the base64 the trigger reads) passes 65,536 UTF-8
 # bytes: MESSAGETEXT_LENGTH_MAX in Azurite's src/queue/utils/constants.ts (node_modules/azurite).
 QUEUE_MESSAGE_BYTES = 65_536
