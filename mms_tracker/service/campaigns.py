@@ -113,10 +113,17 @@ def repeatability_first_sent(created_at: dt.datetime) -> str:
 
 
 def campaign_id_for(idempotency_key: str | None) -> str:
-    """A client's ``Idempotency-Key`` always names the same campaign; without one, a new id."""
-    if idempotency_key:
+    """A client's ``Idempotency-Key`` always names the same campaign; without one, a new id.
+
+    A header whose bytes are not UTF-8 reaches the app with lone surrogates in it (Python's servers
+    decode with ``surrogateescape``): it is named by its bytes, under a prefix no text key has."""
+    if not idempotency_key:
+        return str(uuid.uuid4())
+    try:
         return str(uuid.uuid5(_ID_NAMESPACE, "idempotency:" + idempotency_key))
-    return str(uuid.uuid4())
+    except UnicodeEncodeError:
+        raw = idempotency_key.encode("utf-8", "surrogatepass")
+        return str(uuid.uuid5(_ID_NAMESPACE, "idempotency-bytes:" + raw.hex()))
 
 
 # --- chunk bookkeeping: one bit per chunk, set when the chunk was counted -------------------------

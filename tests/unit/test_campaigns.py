@@ -117,6 +117,15 @@ def test_an_idempotency_key_always_names_the_same_campaign() -> None:
     assert campaign_id_for(None) != campaign_id_for(None)
 
 
+def test_an_idempotency_key_of_bytes_that_are_not_utf8_names_one_campaign_of_its_own() -> None:
+    key = b"\xff\xfe".decode("utf-8", "surrogateescape")  # how a Python server hands such a header on
+    assert (
+        campaign_id_for(key) == campaign_id_for(key) != campaign_id_for(b"\xfe\xff".decode("utf-8", "surrogateescape"))
+    )
+    assert campaign_id_for(key) != campaign_id_for("fffe") and uuid.UUID(campaign_id_for(key))
+    assert campaign_id_for("order-1") == str(uuid.uuid5(campaigns._ID_NAMESPACE, "idempotency:order-1"))  # unchanged
+
+
 # --- create and cancel ---------------------------------------------------------------------------------
 
 
