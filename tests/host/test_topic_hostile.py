@@ -10,6 +10,7 @@ Payload Too Large"; 400 for event data in an incorrect format, 401 for an invali
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,9 +18,13 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp.test_utils import TestServer
+from azure.core.credentials import AzureKeyCredential
 from hypothesis import strategies as st
 
-from localdev.simulator import TOPIC_KEY, TOPIC_PATH, Simulator, SimulatorConfig
+from localdev.simulator import TOPIC_KEY, TOPIC_PATH, Simulator, SimulatorConfig, topic_endpoint
+from mms_tracker.adapters.eventgrid import EventGridStatusPublisher
+from mms_tracker.domain import Send, apply_send
+from mms_tracker.service.status_events import StatusPublishing, status_event
 from tests.e2e.test_fuzz import draw, hostile_json, hostile_text
 
 BATCH = "application/cloudevents-batch+json; charset=utf-8"
@@ -123,6 +128,37 @@ async def test_a_batch_over_1_mb_is_413_and_one_at_the_limit_is_kept(
     assert sim.topic.published == []
     assert (await client.post(TOPIC_PATH, content=at_limit, headers=headers)).status_code == 200
     assert [e["id"] for e in sim.topic.published] == ["e1"]
+
+
+async def test_the_app_publishes_status_events_of_hostile_records_in_batches_the_topic_takes(
+    topic: tuple[Simulator, httpx.AsyncClient, TestServer],
+) -> None:
+    """Ids, numbers and tags of astral characters, at their limits, weigh 12 bytes a character in the
+    batch's JSON: 100 such events are over 1 MB, and the publisher must split them."""
+    sim, _, server = topic
+    publisher = EventGridStatusPublisher(topic_endpoint(server.port or 0), AzureKeyCredential(TOPIC_KEY))
+    publishing = StatusPublishing(_Outbox(), publisher, "/mms-tracker/local", retry_base_seconds=0.01)
+    at = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
+    emoji = "\U0001f600"
+    records = [
+        apply_send(None, Send(emoji * 250 + f"{i:06d}", emoji * 64, emoji * 64, emoji * 256, True, at), at).after
+        for i in range(100)
+    ]
+    assert sum(len(json.dumps(status_event(r, r.outbox[0], "/mms-tracker/local"))) for r in records) > MAX_BATCH_BYTES
+    try:
+        for record in records:
+            publishing.notify(record)
+        await asyncio.wait_for(publishing.drain(), timeout=15)
+    finally:
+        await publishing.close()
+        await publisher.close()
+    assert sorted(e["data"]["messageId"] for e in sim.topic.published) == sorted(r.message_id for r in records)
+    assert publishing.failures == 0 and sim.stats["publishes"] >= 2
+
+
+class _Outbox:
+    async def acknowledge_status_events(self, accepted: Any) -> None:
+        pass
 
 
 FAULT_NAMES = ("throttle", "retryAfter", "unavailable", "loseResponse", "publishUnavailable")
