@@ -180,10 +180,11 @@ def _sha(content_in_base64: str) -> str:
 
 def idempotency_keys() -> st.SearchStrategy[str]:
     """What a client can put in a header (latin-1 without control characters: aiohttp's client refuses
-    those as header injection), of every length up to the server's header limit."""
+    those as header injection; no space around it: HTTP drops it, so `` k`` and ``k`` are one key), of
+    every length up to the server's header limit."""
     return (
         hostile_text()
-        .map(lambda t: "".join(c for c in t if c == "\t" or (" " <= c <= "\xff" and c != "\x7f")))
+        .map(lambda t: "".join(c for c in t if c == "\t" or (" " <= c <= "\xff" and c != "\x7f")).strip(" \t"))
         .filter(lambda t: len(t) <= 8000)
     )
 
@@ -336,7 +337,7 @@ async def test_hostile_listing_queries_are_refused_naming_the_parameter(stack: S
             },
         )
         .map(lambda q: {k: v.encode("utf-8", "replace").decode() for k, v in q.items()})
-        .map(lambda q: {k: v for k, v in q.items() if len(quote(v)) < 6000})
+        .filter(lambda q: sum(len(quote(v)) for v in q.values()) < 6000)  # the request line stays under 8,190 bytes
     )
     for params in queries:
         response = await stack.app.get("/api/campaigns", params=params)
