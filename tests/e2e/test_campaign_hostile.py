@@ -116,6 +116,10 @@ async def test_recipients_of_astral_characters_are_queued_and_counted_rejected(s
     campaign = await finished(stack, created["campaignId"])
     assert (campaign["status"], campaign["sent"], campaign["rejected"]) == ("Completed", 100, 100)
     assert stack.simulator.messages == {}
+    listing = await stack.app.get("/api/messages", params={"tag": "astral", "pageSize": "1000"})
+    records = (await listing.json())["items"]
+    assert sorted(r["to"][:63] for r in records) == sorted(to[:63] for to in recipients)  # kept, cut to 64
+    assert {r["status"] for r in records} == {"Rejected"}
 
 
 async def test_a_hundred_thousand_recipients_are_taken_and_one_more_is_refused(stack: Stack) -> None:
