@@ -47,6 +47,9 @@ MAX_CAMPAIGN_RECIPIENTS = 100_000
 # extensions.queues.maxDequeueCount to it (the extension's default, QueuesOptions.cs), a test holds them equal.
 MAX_DEQUEUE_COUNT = 5
 THROTTLED_DELAY_SECONDS = 10  # a 429 without Retry-After delays the chunk this long
+# A longer Retry-After delays the chunk this long (and it asks again): a queue message stays invisible
+# at most 7 days and lives 7 days (Put Message; Azurite's ENQUEUE_VISIBILITYTIMEOUT_MAX, DEFAULT_MESSAGETTL).
+MAX_THROTTLED_DELAY_SECONDS = 3600
 MAX_STORED_TO_CHARS = 65  # a longer `to` is not E.164 (15 digits at most) and stays invalid when cut
 _ID_NAMESPACE = uuid.UUID("8e0c7c1e-2f7c-4d55-9b0e-5b1f1c3a6d21")  # this app's own uuid5 namespace
 _ETAG_RETRIES = 30
@@ -398,6 +401,7 @@ async def send_chunk(
         )
     except AcsThrottled as exc:
         delay = math.ceil(exc.retry_after) if exc.retry_after is not None else THROTTLED_DELAY_SECONDS
+        delay = min(delay, MAX_THROTTLED_DELAY_SECONDS)
         await context.queue.enqueue([chunk.to_message()], visibility_timeout=max(1, delay))
         log_event(
             _log, logging.INFO, "campaign_chunk_delayed", campaign=chunk.campaign_id, chunk=chunk.index, delay=delay

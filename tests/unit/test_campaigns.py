@@ -338,6 +338,19 @@ async def test_acs_throttling_delays_the_chunk_by_retry_after_and_never_fails_it
     assert (campaign["sent"], campaign["failedToSend"], campaign["status"]) == (0, 0, "Queued")
 
 
+@pytest.mark.parametrize("retry_after", [604_800.0, 1e9])
+async def test_a_retry_after_longer_than_an_hour_delays_the_chunk_an_hour(retry_after: float) -> None:
+    """A queue message is invisible for at most 7 days and lives 7 days by default (Azurite's
+    ENQUEUE_VISIBILITYTIMEOUT_MAX and DEFAULT_MESSAGETTL, src/queue/utils/constants.ts): a longer
+    Retry-After was refused by the queue, and 7 days exactly would hide the chunk until it expired."""
+    world = World()
+    await world.create(numbers(100))
+    world.acs.faults = [AcsThrottled("slow down", upstream_status=429, retry_after=retry_after)]
+    outcome = await world.run(0)
+    assert (outcome.result, outcome.delay_seconds) == ("delayed", 3600)
+    assert world.queue.messages[-1][1] == 3600
+
+
 async def test_a_transient_failure_raises_so_the_queue_retries_and_counts_nothing() -> None:
     world = World()
     await world.create(numbers(100))
