@@ -195,7 +195,7 @@ def idempotency_keys() -> st.SearchStrategy[str]:
 
 async def test_hostile_idempotency_keys_name_one_campaign_or_are_refused(stack: Stack) -> None:
     stack.simulator.config.report_delay_seconds = 3600
-    for key in dict.fromkeys(draw(idempotency_keys())):
+    for key in dict.fromkeys(draw(idempotency_keys(), EXAMPLES)):
         before = await listed(stack)
         status, answer, _ = await post(stack, body(f"key-{len(before)}"), key=key)
         if status == 202:
@@ -274,7 +274,7 @@ def campaign_cases() -> st.SearchStrategy[bytes]:
 
 async def test_hostile_campaign_bodies_are_refused_naming_a_field_or_accepted_and_readable(stack: Stack) -> None:
     stack.simulator.config.report_delay_seconds = 3600
-    for raw in draw(campaign_cases()):
+    for raw in draw(campaign_cases(), EXAMPLES):
         before = await listed(stack)
         status, answer, _ = await post(stack, raw)
         if status == 202:
@@ -311,7 +311,7 @@ async def test_hostile_campaign_ids_are_404_on_get_and_delete(stack: Stack) -> N
         "\u0660" * 32,  # ARABIC-INDIC DIGIT ZERO, which int() reads as a hex digit
         quote("0_00000000000000000000000000000"),
     ]
-    for path in odd + draw(campaign_id_paths()):
+    for path in odd + draw(campaign_id_paths(), EXAMPLES):
         for method in ("GET", "DELETE"):
             response = await stack.app.request(method, f"/api/campaigns/{path}")
             text = await response.text()
