@@ -140,7 +140,7 @@ class MmsApi:
         attachments = [
             {
                 "contentType": a["contentType"],
-                "sha256": hashlib.sha256(base64.b64decode(a["contentInBase64"])).hexdigest(),
+                "sha256": hashlib.sha256(str(a.get("contentInBase64")).encode()).hexdigest(),  # of the text sent
             }
             for a in payload["attachments"]
         ]

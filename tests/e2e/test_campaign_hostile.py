@@ -179,7 +179,7 @@ async def _first_message(stack: Stack) -> dict[str, Any] | None:
 
 
 def _sha(content_in_base64: str) -> str:
-    return hashlib.sha256(base64.b64decode(content_in_base64)).hexdigest()
+    return hashlib.sha256(content_in_base64.encode()).hexdigest()
 
 
 def idempotency_keys() -> st.SearchStrategy[str]:
