@@ -59,7 +59,8 @@ bench: setup
 # The hostile-input suite at length, with a fresh random seed each run (make test runs it bounded).
 FUZZ_EXAMPLES ?= 2000
 fuzz: setup
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(PY) -m pytest -p no:cacheprovider tests/e2e/test_fuzz.py
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(PY) -m pytest -p no:cacheprovider tests/e2e/test_fuzz.py \
+		tests/e2e/test_campaign_hostile.py tests/host/test_topic_hostile.py
 # Mutation testing of the domain, the report parser and request validation against their unit tests (~6 min; not in `test`).
 mutation: setup
 	$(PY) -m localdev.mutation

@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from .eventgrid import RULES
 from .mms_api import Faults, acs_error
+from .topic import strict_json
 
 if TYPE_CHECKING:
     from .server import Simulator
+
+
+FAULT_NAMES = ("throttle", "retryAfter", "unavailable", "loseResponse", "publishUnavailable")
+
+
+def _fault_counts(body: Any) -> dict[str, int]:
+    """The faults asked for, all checked before any is set: a typo or a bad value changes nothing
+    (before, a misspelt name silently reset every fault to 0, and a partial body set some)."""
+    if not isinstance(body, dict):
+        raise ValueError("The body is not a JSON object")
+    unknown = sorted(set(body) - set(FAULT_NAMES))
+    if unknown:
+        raise ValueError(f"Unknown fault {unknown[0]!r}")
+    for name, value in body.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{name} must be a whole number from 0")
+    return dict(body)
 
 
 def add_admin_routes(app: web.Application, simulator: Simulator) -> None:
@@ -49,21 +67,21 @@ def add_admin_routes(app: web.Application, simulator: Simulator) -> None:
 
     async def set_faults(request: web.Request) -> web.Response:
         try:
-            body = await request.json()
-            simulator.faults = Faults(
-                throttle=int(body.get("throttle", 0)),
-                retry_after=int(body.get("retryAfter", 1)),
-                unavailable=int(body.get("unavailable", 0)),
-                lose_response=int(body.get("loseResponse", 0)),
-            )
-            simulator.topic.unavailable = int(body.get("publishUnavailable", 0))
-        except (ValueError, TypeError, AttributeError):
+            faults = _fault_counts(strict_json(await request.read()))
+        except ValueError as exc:
             return acs_error(
                 400,
                 "BadRequest",
-                'Expected {"throttle": N, "retryAfter": S, "unavailable": N, "loseResponse": N, '
-                '"publishUnavailable": N}.',
+                f'{exc}. Expected {{"throttle": N, "retryAfter": S, "unavailable": N, "loseResponse": N, '
+                '"publishUnavailable": N}, each a whole number from 0; a name left out is 0 (retryAfter: 1).',
             )
+        simulator.faults = Faults(
+            throttle=faults.get("throttle", 0),
+            retry_after=faults.get("retryAfter", 1),
+            unavailable=faults.get("unavailable", 0),
+            lose_response=faults.get("loseResponse", 0),
+        )
+        simulator.topic.unavailable = faults.get("publishUnavailable", 0)
         return web.json_response(
             dataclasses.asdict(simulator.faults) | {"publishUnavailable": simulator.topic.unavailable}
         )

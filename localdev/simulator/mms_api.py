@@ -137,6 +137,13 @@ class MmsApi:
         """One answer per recipient; a repeated ``repeatabilityRequestId`` gets the first answer again."""
         tag = (payload.get("sendOptions") or {}).get("tag")
         wants_reports = bool((payload.get("sendOptions") or {}).get("enableDeliveryReport"))
+        attachments = [
+            {
+                "contentType": a["contentType"],
+                "sha256": hashlib.sha256(str(a.get("contentInBase64")).encode()).hexdigest(),  # of the text sent
+            }
+            for a in payload["attachments"]
+        ]
         items = []
         for recipient in payload["recipients"]:
             to = recipient["to"]
@@ -163,6 +170,8 @@ class MmsApi:
                     "tag": tag,
                     "repeatabilityRequestId": request_id,
                     "deliveryReport": wants_reports,
+                    "message": payload.get("message"),
+                    "attachments": attachments,
                 }
                 if wants_reports:
                     self.schedule_reports(message_id, payload["from"], to, tag)

@@ -21,6 +21,9 @@ from aiohttp import web
 TOPIC_KEY = "bW1zLXRyYWNrZXItc2ltdWxhdG9yLXRvcGljLWtleS0wMDAwMDAwMDAwMDAwMDA="
 TOPIC_PATH = "/eventgrid/api/events"
 _REQUIRED = ("specversion", "id", "source", "type")  # CloudEvents 1.0 required attributes
+# "the array can have a total size of up to 1 MB", larger is "413 Payload Too Large"
+# (MicrosoftDocs/azure-docs, articles/event-grid/post-to-custom-topic.md).
+MAX_BATCH_BYTES = 1024 * 1024
 
 
 def topic_endpoint(port: int, host: str = "127.0.0.1") -> str:
@@ -30,6 +33,19 @@ def topic_endpoint(port: int, host: str = "127.0.0.1") -> str:
 
 def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def strict_json(body: bytes) -> Any:
+    """``body`` as JSON, or ``ValueError``: not UTF-8, NaN or Infinity (not JSON: RFC 8259), or nested
+    past Python's recursion limit."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_not_json)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 class Topic:
@@ -46,8 +62,8 @@ class Topic:
 
     async def publish(self, request: web.Request) -> web.Response:
         self.stats["publishes"] = self.stats.get("publishes", 0) + 1
-        key = request.headers.get("aeg-sas-key", "")
-        if not hmac.compare_digest(key.encode(), TOPIC_KEY.encode()):
+        key = request.headers.get("aeg-sas-key", "")  # bytes that are not UTF-8 arrive as lone surrogates
+        if not hmac.compare_digest(key.encode("utf-8", "surrogatepass"), TOPIC_KEY.encode()):
             return _error(401, "Unauthorized", "The request authorization key is not authorized for this topic.")
         if self.unavailable > 0:
             self.unavailable -= 1
@@ -55,8 +71,11 @@ class Topic:
             return _error(503, "ServiceUnavailable", "The topic is unavailable (simulated).")
         if not request.content_type.startswith("application/cloudevents-batch+json"):
             return _error(400, "BadRequest", "Expected content-type application/cloudevents-batch+json.")
+        body = await request.read()
+        if len(body) > MAX_BATCH_BYTES:
+            return _error(413, "PayloadTooLarge", f"The batch exceeds {MAX_BATCH_BYTES} bytes.")
         try:
-            events = json.loads(await request.read())
+            events = strict_json(body)
         except ValueError:
             return _error(400, "BadRequest", "The body is not JSON.")
         if not isinstance(events, list) or not all(

@@ -113,6 +113,17 @@ def parse_campaign_request(body: bytes, senders: tuple[str, ...], limits: SendLi
     )
 
 
+MAX_IDEMPOTENCY_KEY_CHARS = 200
+
+
+def idempotency_key(value: str | None) -> str | None:
+    """``POST /api/campaigns``'s ``Idempotency-Key`` header: absent, or 1 to 200 characters; anything
+    else raises :class:`RequestInvalid` naming the header, as a body field is named."""
+    if value is not None and not 0 < len(value) <= MAX_IDEMPOTENCY_KEY_CHARS:
+        raise RequestInvalid([FieldError("Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters")])
+    return value
+
+
 def parse_campaign_list_query(params: Mapping[str, str]) -> ListCampaignsQuery:
     """Validate ``GET /api/campaigns``'s query string; raise :class:`QueryInvalid` naming every bad parameter."""
     present = {k: v for k, v in params.items() if k in ListCampaignsQuery.model_fields and v != ""}

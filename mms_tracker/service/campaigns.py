@@ -47,6 +47,9 @@ MAX_CAMPAIGN_RECIPIENTS = 100_000
 # extensions.queues.maxDequeueCount to it (the extension's default, QueuesOptions.cs), a test holds them equal.
 MAX_DEQUEUE_COUNT = 5
 THROTTLED_DELAY_SECONDS = 10  # a 429 without Retry-After delays the chunk this long
+# A longer Retry-After delays the chunk this long (and it asks again): a queue message stays invisible
+# at most 7 days and lives 7 days (Put Message; Azurite's ENQUEUE_VISIBILITYTIMEOUT_MAX, DEFAULT_MESSAGETTL).
+MAX_THROTTLED_DELAY_SECONDS = 3600
 MAX_STORED_TO_CHARS = 65  # a longer `to` is not E.164 (15 digits at most) and stays invalid when cut
 _ID_NAMESPACE = uuid.UUID("8e0c7c1e-2f7c-4d55-9b0e-5b1f1c3a6d21")  # this app's own uuid5 namespace
 _ETAG_RETRIES = 30
@@ -79,7 +82,14 @@ class Chunk:
     recipients: tuple[str, ...]
 
     def to_message(self) -> str:
-        return json.dumps({"campaignId": self.campaign_id, "chunk": self.index, "recipients": list(self.recipients)})
+        """The chunk as queue text. Not ASCII-escaped: a queue message holds at most 64 KiB (of its
+        base64, as the trigger sends it), and 100 recipients of :data:`MAX_STORED_TO_CHARS` astral
+        characters escaped as ``\\ud83d\\ude00`` would not fit; unescaped, the worst (a control
+        character, 6 bytes) stays under."""
+        recipients = list(self.recipients)
+        return json.dumps(
+            {"campaignId": self.campaign_id, "chunk": self.index, "recipients": recipients}, ensure_ascii=False
+        )
 
     @classmethod
     def from_message(cls, body: str) -> Chunk:
@@ -106,10 +116,17 @@ def repeatability_first_sent(created_at: dt.datetime) -> str:
 
 
 def campaign_id_for(idempotency_key: str | None) -> str:
-    """A client's ``Idempotency-Key`` always names the same campaign; without one, a new id."""
-    if idempotency_key:
+    """A client's ``Idempotency-Key`` always names the same campaign; without one, a new id.
+
+    A header whose bytes are not UTF-8 reaches the app with lone surrogates in it (Python's servers
+    decode with ``surrogateescape``): it is named by its bytes, under a prefix no text key has."""
+    if not idempotency_key:
+        return str(uuid.uuid4())
+    try:
         return str(uuid.uuid5(_ID_NAMESPACE, "idempotency:" + idempotency_key))
-    return str(uuid.uuid4())
+    except UnicodeEncodeError:
+        raw = idempotency_key.encode("utf-8", "surrogatepass")
+        return str(uuid.uuid5(_ID_NAMESPACE, "idempotency-bytes:" + raw.hex()))
 
 
 # --- chunk bookkeeping: one bit per chunk, set when the chunk was counted -------------------------
@@ -146,9 +163,13 @@ async def create_campaign(
 ) -> dict[str, Any]:
     """Store the job and enqueue its chunks; the same ``campaign_id`` again returns the first job.
 
-    Order makes a crash at any point safe to repeat: attachments first (the worker needs them),
-    then the entity, then the chunks, then ``enqueued``. A repeat that finds the entity not yet
-    ``enqueued`` enqueues every chunk again; a chunk delivered twice is sent once.
+    Order makes a crash at any point safe to repeat, and a request that loses a race for its
+    ``campaign_id`` writes nothing of its own: the entity first (only one request creates it;
+    another body is then an :class:`IdempotencyConflict` before it writes anything), then the
+    attachments (the worker needs them before any chunk), the index row (under the *stored*
+    creation time, so however many requests race, the job is listed once), the chunks, and
+    ``enqueued``. A repeat that finds the entity not yet ``enqueued`` does all but the first again
+    (the same attachments, the same index row); a chunk delivered twice is sent once.
     """
     all_chunks = chunks(campaign_id, request.recipients)
     fingerprint = request_fingerprint(request)
@@ -180,15 +201,14 @@ async def create_campaign(
         raise IdempotencyConflict(campaign_id)
     if existing is not None and existing.get("enqueued"):
         return existing
-    if existing is None:
-        await attachments.put_attachments(campaign_id, list(request.attachments))
-        await store.index_campaign(campaign_id, campaign["createdAt"])
-        if not await store.create_campaign(campaign):
-            existing, _ = await store.get_campaign(campaign_id)
-            if existing.get("fingerprint", fingerprint) != fingerprint:
-                raise IdempotencyConflict(campaign_id)
-            if existing.get("enqueued"):
-                return existing
+    if existing is None and not await store.create_campaign(campaign):
+        existing, _ = await store.get_campaign(campaign_id)
+        if existing.get("fingerprint", fingerprint) != fingerprint:
+            raise IdempotencyConflict(campaign_id)
+        if existing.get("enqueued"):
+            return existing
+    await attachments.put_attachments(campaign_id, list(request.attachments))
+    await store.index_campaign(campaign_id, (existing or campaign)["createdAt"])
     await queue.enqueue([c.to_message() for c in all_chunks])
     return await _update(store, campaign_id, _set_enqueued)
 
@@ -381,6 +401,7 @@ async def send_chunk(
         )
     except AcsThrottled as exc:
         delay = math.ceil(exc.retry_after) if exc.retry_after is not None else THROTTLED_DELAY_SECONDS
+        delay = min(delay, MAX_THROTTLED_DELAY_SECONDS)
         await context.queue.enqueue([chunk.to_message()], visibility_timeout=max(1, delay))
         log_event(
             _log, logging.INFO, "campaign_chunk_delayed", campaign=chunk.campaign_id, chunk=chunk.index, delay=delay

@@ -185,11 +185,11 @@ def _short_enough(query: dict[str, str]) -> bool:
     return sum(len(quote(v.encode(), safe="")) for v in query.values()) <= MAX_URL_TEXT
 
 
-def draw(strategy: st.SearchStrategy[Any]) -> list[Any]:
+def draw(strategy: st.SearchStrategy[Any], examples: int = EXAMPLES) -> list[Any]:
     cases: list[Any] = []
 
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         database=None,
         derandomize=not RANDOM,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import uuid
@@ -116,6 +117,15 @@ def test_an_idempotency_key_always_names_the_same_campaign() -> None:
     assert campaign_id_for(None) != campaign_id_for(None)
 
 
+def test_an_idempotency_key_of_bytes_that_are_not_utf8_names_one_campaign_of_its_own() -> None:
+    key = b"\xff\xfe".decode("utf-8", "surrogateescape")  # how a Python server hands such a header on
+    assert (
+        campaign_id_for(key) == campaign_id_for(key) != campaign_id_for(b"\xfe\xff".decode("utf-8", "surrogateescape"))
+    )
+    assert campaign_id_for(key) != campaign_id_for("fffe") and uuid.UUID(campaign_id_for(key))
+    assert campaign_id_for("order-1") == str(uuid.uuid5(campaigns._ID_NAMESPACE, "idempotency:order-1"))  # unchanged
+
+
 # --- create and cancel ---------------------------------------------------------------------------------
 
 
@@ -152,6 +162,55 @@ async def test_an_idempotency_key_reused_for_a_different_request_is_refused_and_
         )
     assert len(world.queue.messages) == 2 and world.attachments.puts == 1
     assert world.campaigns.get("c1")["total"] == 150
+
+
+class RacedCampaigns(Campaigns):
+    """A store where another request created the campaign between this one's read and its create."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raced = False
+
+    async def get_campaign(self, campaign_id: str) -> tuple[dict[str, Any], str]:
+        if not self.raced:
+            self.raced = True
+            raise campaigns.CampaignNotFound(campaign_id)
+        return await super().get_campaign(campaign_id)
+
+
+@pytest.mark.parametrize("same_body", [True, False])
+async def test_a_create_that_loses_the_race_for_its_id_keeps_the_first_attachments_and_index_row(
+    same_body: bool,
+) -> None:
+    world = World()
+    world.campaigns = RacedCampaigns()
+    world.campaigns.raced = True
+    await world.create(numbers(1))  # the winner, a millisecond earlier
+    world.campaigns.raced = False
+    other = {"contentType": "image/gif", "contentInBase64": "R0lGODlh"}
+    body = request(numbers(1)) if same_body else CampaignRequest(SENDER, tuple(numbers(1)), "Hello", (other,), "spring")
+    later = T0 + dt.timedelta(milliseconds=1)
+    if same_body:
+        campaign = await create_campaign(body, "c1", world.campaigns, world.queue, world.attachments, later)
+        assert campaign["createdAt"] == T0
+    else:
+        with pytest.raises(campaigns.IdempotencyConflict):
+            await create_campaign(body, "c1", world.campaigns, world.queue, world.attachments, later)
+    assert world.attachments.stored["c1"] == [ATTACHMENT]
+    assert list(world.campaigns.index.values()) == ["c1"]  # listed once, under the stored creation time
+
+
+# Azurite's queue refuses a message whose text (the base64 the trigger reads) passes 65,536 UTF-8
+# bytes: MESSAGETEXT_LENGTH_MAX in Azurite's src/queue/utils/constants.ts (node_modules/azurite).
+QUEUE_MESSAGE_BYTES = 65_536
+
+
+@pytest.mark.parametrize("character", ["\U0001f600", "\x01", '"', "\u4e2d"])
+def test_the_largest_chunk_fits_one_queue_message(character: str) -> None:
+    [chunk] = chunks(str(uuid.uuid4()), [character * 1000] * 100)
+    message = chunk.to_message()
+    assert len(base64.b64encode(message.encode())) <= QUEUE_MESSAGE_BYTES
+    assert Chunk.from_message(message) == chunk
 
 
 async def test_a_chunk_settled_from_the_poison_queue_after_its_worker_died_is_counted_once() -> None:
@@ -277,6 +336,19 @@ async def test_acs_throttling_delays_the_chunk_by_retry_after_and_never_fails_it
     assert visibility == 8 and Chunk.from_message(message).index == 0
     campaign = world.campaigns.get("c1")
     assert (campaign["sent"], campaign["failedToSend"], campaign["status"]) == (0, 0, "Queued")
+
+
+@pytest.mark.parametrize("retry_after", [604_800.0, 1e9])
+async def test_a_retry_after_longer_than_an_hour_delays_the_chunk_an_hour(retry_after: float) -> None:
+    """A queue message is invisible for at most 7 days and lives 7 days by default (Azurite's
+    ENQUEUE_VISIBILITYTIMEOUT_MAX and DEFAULT_MESSAGETTL, src/queue/utils/constants.ts): a longer
+    Retry-After was refused by the queue, and 7 days exactly would hide the chunk until it expired."""
+    world = World()
+    await world.create(numbers(100))
+    world.acs.faults = [AcsThrottled("slow down", upstream_status=429, retry_after=retry_after)]
+    outcome = await world.run(0)
+    assert (outcome.result, outcome.delay_seconds) == ("delayed", 3600)
+    assert world.queue.messages[-1][1] == 3600
 
 
 async def test_a_transient_failure_raises_so_the_queue_retries_and_counts_nothing() -> None:

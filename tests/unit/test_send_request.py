@@ -14,6 +14,7 @@ from mms_tracker.api.validation import (
     RequestInvalid,
     RequestTooLarge,
     SendLimits,
+    idempotency_key,
     parse_send_request,
 )
 from mms_tracker.service.sending import MmsRequest
@@ -367,3 +368,11 @@ def test_every_bad_attachment_is_named_not_just_the_first() -> None:
         "attachments[3].contentInBase64",
         "attachments[4]",
     ]
+
+
+@pytest.mark.parametrize("key", ["", "k" * 201])
+def test_an_idempotency_key_empty_or_over_200_characters_is_refused_naming_the_header(key: str) -> None:
+    with pytest.raises(RequestInvalid) as refused:
+        idempotency_key(key)
+    assert [e.field for e in refused.value.errors] == ["Idempotency-Key"]
+    assert idempotency_key(None) is None and idempotency_key("k" * 200) == "k" * 200
