@@ -208,11 +208,6 @@ async def test_hostile_idempotency_keys_name_one_campaign_or_are_refused(stack: 
             assert await listed(stack) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="create_campaign (a blueprint, being converted) refuses a bad key without errors[]: "
-    "validation.idempotency_key does it right, for the blueprint to call",
-)
 async def test_a_bad_idempotency_key_is_refused_naming_the_header(stack: Stack) -> None:
     for key in ("", "k" * 201):
         status, problem, _ = await post(stack, body("bad-key"), key=key)

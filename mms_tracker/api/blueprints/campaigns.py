@@ -19,13 +19,12 @@ from ...service.campaign_ports import CampaignNotFound
 from ..http import Request, Response, body_within, header, params_of, route_param
 from ..models import Campaign, CampaignCreated, CampaignPage, CampaignSummary, dump
 from ..problems import Problem, json_response
-from ..validation import SendLimits, parse_campaign_list_query, parse_campaign_request
+from ..validation import SendLimits, idempotency_key, parse_campaign_list_query, parse_campaign_request
 from .errors import answers_problems
 from .tags import summary_of
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
 _log = logging.getLogger("mms_tracker.campaigns")
-MAX_IDEMPOTENCY_KEY_CHARS = 200
 
 
 def _campaign_id(req: Request) -> str:
@@ -54,9 +53,7 @@ def _clients() -> CampaignClients:
 async def create_campaign(req: Request) -> Response:
     """Create a campaign (up to 100,000 recipients) and answer 202 with its id and ``Location``."""
     settings = RUNTIME.settings
-    key = header(req, "idempotency-key")
-    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_CHARS:
-        raise Problem(400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters.", "Invalid request")
+    key = idempotency_key(header(req, "idempotency-key"))
     request = parse_campaign_request(
         await body_within(req, settings.campaign_max_request_bytes),
         settings.senders,
