@@ -253,6 +253,7 @@ def openapi_document() -> dict[str, Any]:
                         "200": _json_response(
                             "Counts per status (zeros included), delivery latency, top failure reasons.", TagSummary
                         ),
+                        "400": _problem_response("The tag is invalid."),
                         **_ERRORS,
                     },
                 },

@@ -29,6 +29,7 @@ from mms_tracker.api.blueprints.openapi import openapi
 from mms_tracker.api.blueprints.tags import export_tag_messages, tag_summary
 from mms_tracker.api.export import CSV_HEADER
 from mms_tracker.api.http import header
+from mms_tracker.api.models import MAX_TAG_CHARS
 from mms_tracker.domain import Send, Status, apply_send
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.service.ports import StorageUnavailable
@@ -233,6 +234,15 @@ async def test_an_oversized_send_body_is_refused_without_reading_it_all(store: I
     response = await send_message(Request(scope, receive))
     assert response.status_code == 413 and content_type(response) == "application/problem+json"
     assert pulled <= RUNTIME.settings.max_request_bytes // len(chunk) + 2, pulled
+
+
+@pytest.mark.parametrize("route", [tag_summary, export_tag_messages])
+async def test_a_tag_over_its_limit_in_the_path_is_a_400_naming_it(store: InMemoryStore, route: Any) -> None:
+    tag = "t" * (MAX_TAG_CHARS + 1)  # what GET /api/messages?tag= refuses: the same rule on every tag route
+    response = await route(request("GET", f"/api/tags/{tag}/x", tag=tag))
+    assert response.status_code == 400 and [e["field"] for e in body_of(response)["errors"]] == ["tag"]
+    ok = await route(request("GET", f"/api/tags/{tag[:-1]}/x", tag=tag[:-1]))
+    assert ok.status_code == 200
 
 
 async def test_health_is_ok_or_a_503_problem(store: InMemoryStore) -> None:

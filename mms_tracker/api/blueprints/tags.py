@@ -43,7 +43,7 @@ def _tag(req: Request) -> str:
 @answers_problems
 async def tag_summary(req: Request) -> Response:
     """Messages per status for one tag (zeros included), delivery latency, and the top failure reasons."""
-    tag = route_param(req, "tag")
+    tag = _tag(req)
     summary = summary_of(tag, await queries.tag_report(RUNTIME.store(), tag))
     return json_response(dump(summary))
 
