@@ -113,18 +113,23 @@ class MmsSendOptions(_Shape):
     tag: str | None = Field(default=None, max_length=MAX_TAG_CHARS)
 
 
-class MmsSendMessageRequest(_Shape):
-    """The ACS ``MmsSendMessageRequest``: ``from`` is optional (the first of MMS_SENDERS) and must be one of them."""
+class _MmsContent(_Shape):
+    """What a send and a campaign share: the sender, the message, its attachments and the tag."""
 
     from_: str | None = Field(
         default=None, alias="from", pattern=f"^{E164_PATTERN}$", description="One of MMS_SENDERS."
     )
-    recipients: list[MmsRecipient] = Field(min_length=1, max_length=MAX_RECIPIENTS)
     message: str | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
     attachments: list[MmsAttachment] = Field(
         min_length=1, max_length=MAX_ATTACHMENTS, description="Decoded, at most MMS_MAX_ATTACHMENT_BYTES in total."
     )
     sendOptions: MmsSendOptions | None = None
+
+
+class MmsSendMessageRequest(_MmsContent):
+    """The ACS ``MmsSendMessageRequest``: ``from`` is optional (the first of MMS_SENDERS) and must be one of them."""
+
+    recipients: list[MmsRecipient] = Field(min_length=1, max_length=MAX_RECIPIENTS)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -142,19 +147,11 @@ class CampaignRecipient(_Shape):
     to: str = Field(min_length=1, description="E.164; any other value is counted as Rejected, not refused.")
 
 
-class CampaignCreateRequest(_Shape):
+class CampaignCreateRequest(_MmsContent):
     """``POST /api/campaigns``: the ACS request's ``from``, ``message``, ``attachments`` and
     ``sendOptions.tag``, with up to 100,000 recipients (sent in chunks of 100)."""
 
-    from_: str | None = Field(
-        default=None, alias="from", pattern=f"^{E164_PATTERN}$", description="One of MMS_SENDERS."
-    )
     recipients: list[CampaignRecipient] = Field(min_length=1, max_length=MAX_CAMPAIGN_RECIPIENTS)
-    message: str | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
-    attachments: list[MmsAttachment] = Field(
-        min_length=1, max_length=MAX_ATTACHMENTS, description="Decoded, at most MMS_MAX_ATTACHMENT_BYTES in total."
-    )
-    sendOptions: MmsSendOptions | None = None
 
 
 class ListMessagesQuery(BaseModel):
