@@ -119,6 +119,23 @@ class InMemoryStore:
     async def put_send_results(self, results: Mapping[str, dict[str, Any]]) -> None:
         self.send_results.update(results)
 
+    async def claim_send_ids(self, claims: Mapping[str, str]) -> tuple[set[str], set[str]]:
+        made, taken = set(), set()
+        for request_id, fingerprint in claims.items():
+            held = self.send_results.get(request_id)
+            if held is None:
+                self.send_results[request_id] = {"request": fingerprint}
+                made.add(request_id)
+            elif held.get("request") != fingerprint:
+                taken.add(request_id)
+        return made, taken
+
+    async def release_send_claims(self, claims: Mapping[str, str]) -> None:
+        for request_id, fingerprint in claims.items():
+            held = self.send_results.get(request_id)
+            if held is not None and "item" not in held and held.get("request") == fingerprint:
+                del self.send_results[request_id]
+
     async def ping(self) -> None:
         if self.down:
             raise StorageUnavailable("down")

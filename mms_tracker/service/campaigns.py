@@ -398,6 +398,7 @@ async def send_chunk(
             intents=context.intents,
             storage_budget=context.storage_budget,
             claim=context.claim,
+            claim_client_ids=False,  # the ids are derived from (campaign, chunk, position): no client reuses them
         )
     except AcsThrottled as exc:
         delay = math.ceil(exc.retry_after) if exc.retry_after is not None else THROTTLED_DELAY_SECONDS

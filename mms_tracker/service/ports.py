@@ -256,12 +256,22 @@ class MmsSender(Protocol):
 class SendResults(Protocol):
     """Results kept by client ``repeatabilityRequestId``, so a repeated request is answered without ACS.
 
-    Each value is what the send path stored: ``{"item": <the ACS item>, "request": <fingerprint>}``.
+    Each value is what the send path stored: ``{"item": <the ACS item>, "request": <fingerprint>}``,
+    or, while the call's outcome is unknown, the claim ``{"request": <fingerprint>}`` alone.
     """
 
     async def get_send_results(self, request_ids: list[str]) -> dict[str, dict[str, Any]]: ...
 
     async def put_send_results(self, results: Mapping[str, dict[str, Any]]) -> None: ...
+
+    async def claim_send_ids(self, claims: Mapping[str, str]) -> tuple[set[str], set[str]]:
+        """Claim each free id for its fingerprint (insert if absent); return the ids claimed here,
+        and the ids already held (claimed or answered) for another fingerprint."""
+        ...
+
+    async def release_send_claims(self, claims: Mapping[str, str]) -> None:
+        """Remove each id's claim if it is still a claim (no result) for that fingerprint."""
+        ...
 
 
 class PublishFailed(Exception):

@@ -84,6 +84,7 @@ async def send_mms(
     storage_budget: float | None = None,
     claim: dt.timedelta | None = None,
     after_acs: Callable[[], None] | None = None,
+    claim_client_ids: bool = True,
 ) -> list[dict[str, Any]]:
     """Send ``request`` and return one ACS-shaped item per recipient, in request order.
 
@@ -101,12 +102,19 @@ async def send_mms(
     (its deadline): the reconciler does not take it up before. When ACS may have accepted without
     its answer arriving, the error carries each recipient's pair (``AcsError.pairs``) and the
     intent stays. ``after_acs`` is a test-only fault hook.
+
+    A client ``repeatabilityRequestId`` is claimed for this request (its fingerprint, no result
+    yet) before the call, so that while the outcome is unknown a *different* request under the
+    same id is a 409 too, not a second call ACS would answer with this one's result. The claim
+    goes when ACS certainly took nothing. ``claim_client_ids=False`` skips it for ids no client
+    chose (a campaign's, derived from the campaign, chunk and position).
     """
     items: list[dict[str, Any] | None] = [None] * len(request.recipients)
     client_ids = [r.repeatability_request_id for r in request.recipients if r.valid and r.repeatability_request_id]
     async with _storage_phase(storage_budget):
         known = await results_log.get_send_results(client_ids) if client_ids else {}
-        _refuse_reused_ids(request, known)
+        _refuse_reused_ids(request, known)  # a claim held for another request refuses too
+        answered_ids = {k: v for k, v in known.items() if "item" in v}
         pending: list[tuple[int, Recipient]] = []
         refused: list[int] = []
         for i, recipient in enumerate(request.recipients):
@@ -118,13 +126,18 @@ async def send_mms(
                     "errorMessage": INVALID_NUMBER,
                 }
                 refused.append(i)
-            elif recipient.repeatability_request_id in known:
-                items[i] = dict(known[recipient.repeatability_request_id]["item"])
+            elif recipient.repeatability_request_id in answered_ids:
+                items[i] = dict(answered_ids[recipient.repeatability_request_id]["item"])
             else:
                 pending.append((i, _with_repeatability(recipient, now)))
         intent = _intent_for(request, pending, refused, now, expiry_window, claim) if pending else None
+        claims = await _claim(results_log, request, pending, known) if claim_client_ids else {}
         if intent is not None and intents is not None:
-            await intents.put_intent(intent)
+            try:
+                await intents.put_intent(intent)
+            except Exception:
+                await _release(results_log, claims, None)  # nothing is sent: the ids stay free
+                raise
 
     # Each recipient as sent (with the pair made here), so a refused one gets the same
     # ``rejected-...`` id from this path and from the reconciler's.
@@ -135,8 +148,10 @@ async def send_mms(
         try:
             response = await acs.send_mms(intent.payload)
         except AcsError as exc:
-            if intents is not None and not exc.maybe_sent:
-                await _drop_intent(intents, intent, storage_budget)
+            if not exc.maybe_sent:
+                if intents is not None:
+                    await _drop_intent(intents, intent, storage_budget)
+                await _release(results_log, claims, storage_budget)
             if exc.maybe_sent:
                 exc.pairs = [_pair(r) for _, r in pending]
             raise
@@ -164,7 +179,7 @@ async def send_mms(
         recipients=len(answered),
         accepted=sum(1 for s in sends if s.accepted),
         sent_to_acs=len(pending),
-        reused=len(known),
+        reused=len(answered_ids),
     )
     return answered
 
@@ -244,6 +259,49 @@ async def _drop_intent(intents: SendIntents, intent: SendIntent, budget: float |
             await intents.remove_intent(intent)
     except (StorageUnavailable, StorageRejected) as exc:
         log_event(_log, logging.WARNING, "send_intent_not_removed", intent=intent.intent_id, reason=str(exc))
+
+
+async def _claim(
+    results_log: SendResults,
+    request: MmsRequest,
+    pending: list[tuple[int, Recipient]],
+    known: Mapping[str, Mapping[str, Any]],
+) -> dict[str, str]:
+    """Claim the client ids this call is about to use, each for its request's fingerprint (insert
+    if absent), and return those claimed here. An id another request claimed meanwhile is a 409:
+    what was claimed here is released and nothing is sent."""
+    wanted = {
+        client_id: request_fingerprint(request, request.recipients[i])
+        for i, _ in pending
+        if (client_id := request.recipients[i].repeatability_request_id) and client_id not in known
+    }
+    if not wanted:
+        return {}
+    made, taken = await results_log.claim_send_ids(wanted)
+    claimed = {k: wanted[k] for k in made}
+    if taken:
+        await _release(results_log, claimed, None)
+        raise RepeatabilityConflict(
+            [
+                FieldError(f"recipients[{i}].repeatabilityRequestId", "was already used for a different request")
+                for i, r in enumerate(request.recipients)
+                if r.repeatability_request_id in taken
+            ]
+        )
+    return claimed
+
+
+async def _release(results_log: SendResults, claims: Mapping[str, str], budget: float | None) -> None:
+    """ACS certainly took nothing: the claims go (each only while still a claim for this request),
+    so the client may use its ids again. If that fails, a claim lingers: a retry of the same
+    request still goes through, another request under those ids is a 409."""
+    if not claims:
+        return
+    try:
+        async with _storage_phase(budget):
+            await results_log.release_send_claims(claims)
+    except (StorageUnavailable, StorageRejected) as exc:
+        log_event(_log, logging.WARNING, "send_claims_not_released", claims=len(claims), reason=str(exc))
 
 
 def request_fingerprint(request: MmsRequest, recipient: Recipient) -> str:

@@ -20,7 +20,14 @@ from mms_tracker.service.ports import (
     SendIntent,
     StorageUnavailable,
 )
-from mms_tracker.service.sending import MmsRequest, Recipient, Reconciled, reconcile_sends, send_mms
+from mms_tracker.service.sending import (
+    MmsRequest,
+    Recipient,
+    Reconciled,
+    RepeatabilityConflict,
+    reconcile_sends,
+    send_mms,
+)
 from tests.fakes import InMemoryStore
 
 T0 = dt.datetime(2026, 11, 29, 9, 0, tzinfo=dt.UTC)
@@ -164,7 +171,7 @@ async def test_the_reconciler_keeps_client_results_so_a_repeated_request_is_answ
     acs = Acs()
     req = request("+15550003333", tag="c", client_ids=True)
     first = await send(store, acs, req)
-    assert store.send_results == {}
+    assert all("item" not in v for v in store.send_results.values())  # claimed before the call, no result yet
     store.fail = False
     await reconcile(store, acs, T0 + 2 * MINUTE)
     again = await send(store, acs, req)
@@ -179,6 +186,30 @@ async def test_an_acs_refusal_removes_the_intent(failure: AcsError) -> None:
         await send(store, Acs(failure), request("+15550003333"))
     assert store.intents == {}
     assert store.records == {}
+
+
+@pytest.mark.parametrize("failure", [AcsThrottled("slow down"), AcsRequestRejected("bad", upstream_status=400)])
+async def test_a_client_id_is_free_again_when_acs_certainly_took_nothing(failure: AcsError) -> None:
+    store = InMemoryStore()
+    first = request("+15550003333", tag="c", client_ids=True)
+    with pytest.raises(type(failure)):
+        await send(store, Acs(failure), first)
+    assert store.send_results == {}  # the claim went with the intent: ACS never saw the id
+    other = MmsRequest(first.from_, first.recipients, "another message", first.attachments, "c")
+    assert (await send(store, Acs(), other))[0]["successful"] is True
+
+
+async def test_a_claim_stays_while_acs_may_have_the_id_and_refuses_another_request_under_it() -> None:
+    store = InMemoryStore()
+    first = request("+15550003333", tag="c", client_ids=True)
+    with pytest.raises(AcsTimeout):
+        await send(store, Acs(AcsTimeout("lost", maybe_sent=True)), first)
+    other = MmsRequest(first.from_, first.recipients, "another message", first.attachments, "c")
+    acs = Acs()
+    with pytest.raises(RepeatabilityConflict):
+        await send(store, acs, other)
+    assert acs.calls == []
+    assert (await send(store, acs, first))[0]["successful"] is True  # the same request goes through
 
 
 async def test_an_acs_failure_that_may_have_sent_keeps_the_intent_for_the_reconciler() -> None:
@@ -258,3 +289,20 @@ async def test_only_recipients_sent_to_acs_are_in_the_intent() -> None:
     assert [r["to"] for r in acs.calls[0]["recipients"]] == ["+15550003333"]
     assert items[1]["httpStatusCode"] == 400
     assert store.intents == {}
+
+
+async def test_an_id_claimed_by_another_request_between_the_read_and_the_claim_is_a_409_and_frees_the_rest() -> None:
+    class ClaimedMeanwhile(InMemoryStore):
+        async def get_send_results(self, request_ids: list[str]) -> dict[str, dict[str, Any]]:
+            return {}  # read before the other request's claim landed
+
+    store = ClaimedMeanwhile()
+    req = request("+15550003333", "+15550004444", tag="c", client_ids=True)
+    raced, mine = (r.repeatability_request_id or "" for r in req.recipients)
+    store.send_results[raced] = {"request": "another request's fingerprint"}
+    acs = Acs()
+    with pytest.raises(RepeatabilityConflict) as refused:
+        await send(store, acs, req)
+    assert [e.field for e in refused.value.errors] == ["recipients[0].repeatabilityRequestId"]
+    assert acs.calls == [] and store.intents == {}
+    assert mine not in store.send_results  # the id claimed here is free again

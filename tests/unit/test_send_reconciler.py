@@ -225,11 +225,10 @@ async def test_two_reconciler_runs_never_take_the_same_intent() -> None:
     assert len(calls) == 2  # the send and one repeat
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: a client id is claimed only once ACS answered (docs/storage.md)")
 async def test_a_client_id_held_by_a_send_in_flight_is_refused_for_a_different_request() -> None:
     """The contract: a client id that already stands for a different request is a 409 and
     nothing is sent. While the first request's outcome is unknown (its intent pending), the id
-    is not yet in the results log, so the second request goes to ACS under the same pair."""
+    is claimed for it in the results log, so the second request is refused before ACS."""
     store = InMemoryStore()
     calls: list[Mapping[str, Any]] = []
 

@@ -7,8 +7,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError,
+    ResourceExistsError,
+    ResourceModifiedError,
     ResourceNotFoundError,
 )
 from azure.data.tables import UpdateMode
@@ -50,3 +53,53 @@ class SendResultTables(Tables):
                 raise self._lost(exc) from exc
 
         await asyncio.gather(*(one(k, v) for k, v in results.items()))
+
+    async def claim_send_ids(self, claims: Mapping[str, str]) -> tuple[set[str], set[str]]:
+        """Insert each id's claim (``{"request": fingerprint}``) if the id has no row yet; an id
+        that has one is taken when that row stands for another fingerprint."""
+        await self.ensure_tables()
+
+        async def one(request_id: str, fingerprint: str) -> tuple[str, bool | None]:
+            claim = {
+                "PartitionKey": table_key(request_id),
+                "RowKey": "result",
+                "item": json.dumps({"request": fingerprint}),
+            }
+            try:
+                await self.requests.create_entity(claim)
+                return request_id, True
+            except ResourceExistsError:
+                pass
+            except (AzureError, OSError) as exc:
+                raise self._lost(exc) from exc
+            try:
+                held = json.loads((await self.requests.get_entity(table_key(request_id), "result"))["item"])
+            except ResourceNotFoundError:
+                return request_id, None  # released in between: free again, but not ours; the call goes ahead
+            except (AzureError, OSError) as exc:
+                raise self._lost(exc) from exc
+            return request_id, None if held.get("request") == fingerprint else False
+
+        found = await asyncio.gather(*(one(k, v) for k, v in claims.items()))
+        return {k for k, made in found if made}, {k for k, made in found if made is False}
+
+    async def release_send_claims(self, claims: Mapping[str, str]) -> None:
+        """Delete each id's row while it is still a claim (no result) for that fingerprint, under its
+        ETag: a result written meanwhile (a retry of the same request answered) is never removed."""
+        await self.ensure_tables()
+
+        async def one(request_id: str, fingerprint: str) -> None:
+            try:
+                entity = await self.requests.get_entity(table_key(request_id), "result")
+                held = json.loads(entity["item"])
+                if "item" in held or held.get("request") != fingerprint:
+                    return
+                await self.requests.delete_entity(
+                    entity, etag=entity.metadata["etag"], match_condition=MatchConditions.IfNotModified
+                )
+            except (ResourceNotFoundError, ResourceModifiedError):
+                return  # gone already, or changed since it was read: a result now, or another claim
+            except (AzureError, OSError) as exc:
+                raise self._lost(exc) from exc
+
+        await asyncio.gather(*(one(k, v) for k, v in claims.items()))
