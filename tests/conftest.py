@@ -28,6 +28,12 @@ async def runtime(azurite: Azurite) -> AsyncIterator[Settings]:
 
 
 @pytest.fixture
+async def store(runtime: Settings) -> Any:
+    """The app's table store (``RUNTIME.store()``) against the session's Azurite."""
+    return RUNTIME.store()
+
+
+@pytest.fixture
 async def app_client(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
     """The real ``function_app`` served in-process by the local host, against the session's Azurite."""
     client = await serve_function_app(monkeypatch, app_environment(azurite.connection_string))

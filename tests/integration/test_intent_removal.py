@@ -13,16 +13,10 @@ import base64
 import datetime as dt
 import random
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
 from mms_tracker.adapters.tables.intents import SEPARATOR, intent_rows, minute_bucket
-from mms_tracker.runtime import RUNTIME
 from mms_tracker.service.ports import SendIntent
-from mms_tracker.settings import Settings
-from tests.support import Azurite, app_environment
 
 T0 = dt.datetime(2026, 11, 29, 9, 0, 30, tzinfo=dt.UTC)
 
@@ -38,13 +32,6 @@ def intent(attachment_bytes: int, created_at: dt.datetime) -> SendIntent:
         "sendOptions": {"enableDeliveryReport": True, "tag": "t"},
     }
     return SendIntent(uuid.uuid4().hex, created_at, created_at + dt.timedelta(hours=72), payload)
-
-
-@pytest.fixture
-async def store(azurite: Azurite) -> AsyncIterator[Any]:
-    RUNTIME.configure(Settings.from_environment(app_environment(azurite.connection_string)))
-    yield RUNTIME.store()
-    await RUNTIME.aclose()
 
 
 async def test_an_intent_whose_removal_stopped_half_way_neither_lingers_nor_hides_later_intents(store: Any) -> None:

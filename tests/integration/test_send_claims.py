@@ -8,23 +8,9 @@ the one it made: never a result written meanwhile, nor another request's claim.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
-from mms_tracker.runtime import RUNTIME
-from mms_tracker.settings import Settings
-from tests.support import Azurite, app_environment
-
 ID_CHARS = "abc'/\\#?é😀"  # every key-hostile character the ids may hold after validation
-
-
-@pytest.fixture
-async def store(azurite: Azurite) -> AsyncIterator[Any]:
-    RUNTIME.configure(Settings.from_environment(app_environment(azurite.connection_string)))
-    yield RUNTIME.store()
-    await RUNTIME.aclose()
 
 
 async def test_a_release_removes_its_own_claim_and_never_a_result_or_another_claim(store: Any) -> None:

@@ -12,7 +12,7 @@ import random
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -52,13 +52,6 @@ def payload(attachment_bytes: int = 10) -> dict[str, Any]:
         "attachments": [{"contentType": "image/png", "contentInBase64": content}],
         "sendOptions": {"enableDeliveryReport": True, "tag": "t/\\#?'"},
     }
-
-
-@pytest.fixture
-async def store(azurite: Azurite) -> AsyncIterator[Any]:
-    RUNTIME.configure(Settings.from_environment(app_environment(azurite.connection_string)))
-    yield RUNTIME.store()
-    await RUNTIME.aclose()
 
 
 async def test_an_intent_reads_back_whole_small_or_spread_over_rows(store: Any) -> None:
