@@ -170,11 +170,14 @@ class CountingTransport(AioHttpTransport):  # type: ignore[misc]  # azure-core e
         super().__init__(**kwargs)
         self.requests = 0
         self.intent_requests = 0  # to the Intents table (a send's intent: written, then removed)
+        self.results_requests = 0  # to the Requests table (client ids: read, claimed, answered)
 
     async def send(self, request: Any, **config: Any) -> Any:
         self.requests += 1
         if f"{BENCH_PREFIX}Intents" in str(request.url):
             self.intent_requests += 1
+        if f"{BENCH_PREFIX}Requests" in str(request.url):
+            self.results_requests += 1
         return await super().send(request, **config)
 
 
@@ -216,8 +219,15 @@ async def round_trips(stack: Stack, campaign_tag: str | None, campaign_messages:
 
     ids: list[str] = []
 
-    async def send_100(*, intent: bool = True) -> None:
-        request = MmsRequest(SENDER, tuple(Recipient(f"+1833585{n:04d}") for n in range(100)), "bench", (), tag)
+    async def send_100(*, intent: bool = True, client_ids: bool = False) -> None:
+        first_sent = "Sun, 29 Nov 2026 09:00:00 GMT"
+        recipients = tuple(
+            Recipient(f"+1833585{n:04d}", str(uuid.uuid4()), first_sent)
+            if client_ids
+            else Recipient(f"+1833585{n:04d}")
+            for n in range(100)
+        )
+        request = MmsRequest(SENDER, recipients, "bench", (), tag)
         items = await send_mms(
             request, _AcceptEveryone(), store, store, now, dt.timedelta(hours=72), intents=store if intent else None
         )
@@ -233,6 +243,11 @@ async def round_trips(stack: Stack, campaign_tag: str | None, campaign_messages:
             # the same send without its intent (issue 19): the difference is what the intent costs
             "send_of_100_recipients_without_intent": await per(sends, lambda: sequentially([without_intent] * sends)),
         }
+        # with the client's own repeatabilityRequestIds: each is read, claimed before the call, answered after
+        with_ids = functools.partial(send_100, client_ids=True)
+        results_before = transport.results_requests
+        figures["send_of_100_recipients_with_client_ids"] = await per(sends, lambda: sequentially([with_ids] * sends))
+        figures["of_which_to_the_requests_table"] = (transport.results_requests - results_before) / sends
         envelopes = [report_event(m, tag=tag) for m in ids]
         ingest = [functools.partial(ingest_event, store, e, now) for e in envelopes]
         figures["new_report"] = await per(len(ids), lambda: sequentially(ingest))
