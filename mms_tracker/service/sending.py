@@ -63,6 +63,14 @@ class MmsRequest:
     tag: str | None
 
 
+# ACS statuses after which a claim stays though ACS took nothing from *this* call: 409, the same
+# pair is still being processed (another call under it is in flight: ACS holds the id); 412, the
+# pair is past its window (ACS judged the id, and the first call's outcome is unknown). The
+# statuses come from Microsoft's repeatable-requests guidance (learn.microsoft.com/rest/api/
+# communication/repeatable-requests), as the reconciler's handling of them does.
+HOLDS_THE_ID = frozenset({409, 412})
+
+
 class RepeatabilityConflict(ValueError):
     """A client ``repeatabilityRequestId`` already answered a different request: nothing is sent."""
 
@@ -133,11 +141,9 @@ async def send_mms(
         intent = _intent_for(request, pending, refused, now, expiry_window, claim) if pending else None
         claims = await _claim(results_log, request, pending, known) if claim_client_ids else {}
         if intent is not None and intents is not None:
-            try:
-                await intents.put_intent(intent)
-            except Exception:
-                await _release(results_log, claims, None)  # nothing is sent: the ids stay free
-                raise
+            # A failed intent write may still have landed (and the reconciler would send it), so
+            # the claims stay: the same request still goes through, another one under the ids is a 409.
+            await intents.put_intent(intent)
 
     # Each recipient as sent (with the pair made here), so a refused one gets the same
     # ``rejected-...`` id from this path and from the reconciler's.
@@ -149,9 +155,9 @@ async def send_mms(
             response = await acs.send_mms(intent.payload)
         except AcsError as exc:
             if not exc.maybe_sent:
-                if intents is not None:
-                    await _drop_intent(intents, intent, storage_budget)
-                await _release(results_log, claims, storage_budget)
+                dropped = await _drop_intent(intents, intent, storage_budget) if intents is not None else True
+                if dropped and exc.upstream_status not in HOLDS_THE_ID:
+                    await _release(results_log, claims, storage_budget)
             if exc.maybe_sent:
                 exc.pairs = [_pair(r) for _, r in pending]
             raise
@@ -251,14 +257,16 @@ def _intent_for(
     )
 
 
-async def _drop_intent(intents: SendIntents, intent: SendIntent, budget: float | None) -> None:
-    """ACS certainly sent nothing: the intent goes. If it cannot, the reconciler's repeat is
-    refused or answered as the first call was, by the same repeatability pairs."""
+async def _drop_intent(intents: SendIntents, intent: SendIntent, budget: float | None) -> bool:
+    """ACS certainly sent nothing: the intent goes (True). If it cannot (False), the reconciler's
+    repeat is refused or answered as the first call was, by the same repeatability pairs."""
     try:
         async with _storage_phase(budget):
             await intents.remove_intent(intent)
     except (StorageUnavailable, StorageRejected) as exc:
         log_event(_log, logging.WARNING, "send_intent_not_removed", intent=intent.intent_id, reason=str(exc))
+        return False
+    return True
 
 
 async def _claim(
@@ -292,9 +300,9 @@ async def _claim(
 
 
 async def _release(results_log: SendResults, claims: Mapping[str, str], budget: float | None) -> None:
-    """ACS certainly took nothing: the claims go (each only while still a claim for this request),
-    so the client may use its ids again. If that fails, a claim lingers: a retry of the same
-    request still goes through, another request under those ids is a 409."""
+    """ACS certainly took nothing and the intent is gone: the claims go (each only while still a
+    claim for this request), so the client may use its ids again. If that fails, a claim lingers:
+    a retry of the same request still goes through, another request under those ids is a 409."""
     if not claims:
         return
     try:

@@ -306,3 +306,46 @@ async def test_an_id_claimed_by_another_request_between_the_read_and_the_claim_i
     assert [e.field for e in refused.value.errors] == ["recipients[0].repeatabilityRequestId"]
     assert acs.calls == [] and store.intents == {}
     assert mine not in store.send_results  # the id claimed here is free again
+
+
+# Review of the claims (the reviewer's sequences, each once a different request reached ACS
+# under a claimed id, or a claim was promised free and was not).
+
+
+async def test_acs_409_leaves_the_claim_as_another_call_under_the_pair_is_in_flight() -> None:
+    store = InMemoryStore()
+    first = request("+15550003333", tag="c", client_ids=True)
+    with pytest.raises(AcsRequestRejected):
+        await send(store, Acs(AcsRequestRejected("still processing", upstream_status=409)), first)
+    other = MmsRequest(first.from_, first.recipients, "another message", first.attachments, "c")
+    acs = Acs()
+    with pytest.raises(RepeatabilityConflict):
+        await send(store, acs, other)
+    assert acs.calls == []
+
+
+async def test_a_claim_stays_when_the_intent_it_guards_could_not_be_removed() -> None:
+    class IntentStays(InMemoryStore):
+        async def remove_intent(self, intent: Any) -> None:
+            raise StorageUnavailable("down")
+
+    store = IntentStays()
+    first = request("+15550003333", tag="c", client_ids=True)
+    with pytest.raises(AcsThrottled):
+        await send(store, Acs(AcsThrottled("slow down")), first)
+    assert len(store.intents) == 1  # the reconciler will repeat this call under the same id
+    other = MmsRequest(first.from_, first.recipients, "another message", first.attachments, "c")
+    with pytest.raises(RepeatabilityConflict):
+        await send(store, Acs(), other)
+
+
+async def test_a_claim_stays_when_the_intent_write_failed_as_it_may_have_landed() -> None:
+    store = InMemoryStore()
+    store.intents_down = True
+    first = request("+15550003333", tag="c", client_ids=True)
+    with pytest.raises(StorageUnavailable):
+        await send(store, Acs(), first)
+    [held] = store.send_results.values()
+    assert "item" not in held
+    store.intents_down = False
+    assert (await send(store, Acs(), first))[0]["successful"] is True  # the same request goes through

@@ -16,10 +16,13 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import UpdateMode
 
+from ...service.ports import StorageUnavailable
 from .base import Tables
 from .encoding import (
     table_key,
 )
+
+CLAIM_ATTEMPTS = 5  # created, found taken, found released meanwhile: try again, this many times at most
 
 
 class SendResultTables(Tables):
@@ -65,20 +68,22 @@ class SendResultTables(Tables):
                 "RowKey": "result",
                 "item": json.dumps({"request": fingerprint}),
             }
-            try:
-                await self.requests.create_entity(claim)
-                return request_id, True
-            except ResourceExistsError:
-                pass
-            except (AzureError, OSError) as exc:
-                raise self._lost(exc) from exc
-            try:
-                held = json.loads((await self.requests.get_entity(table_key(request_id), "result"))["item"])
-            except ResourceNotFoundError:
-                return request_id, None  # released in between: free again, but not ours; the call goes ahead
-            except (AzureError, OSError) as exc:
-                raise self._lost(exc) from exc
-            return request_id, None if held.get("request") == fingerprint else False
+            for _ in range(CLAIM_ATTEMPTS):
+                try:
+                    await self.requests.create_entity(claim)
+                    return request_id, True
+                except ResourceExistsError:
+                    pass
+                except (AzureError, OSError) as exc:
+                    raise self._lost(exc) from exc
+                try:
+                    held = json.loads((await self.requests.get_entity(table_key(request_id), "result"))["item"])
+                except ResourceNotFoundError:
+                    continue  # released between the two: free again, so claim it (never go ahead unclaimed)
+                except (AzureError, OSError) as exc:
+                    raise self._lost(exc) from exc
+                return request_id, None if held.get("request") == fingerprint else False
+            raise StorageUnavailable(f"the id was claimed and released {CLAIM_ATTEMPTS} times meanwhile")
 
         found = await asyncio.gather(*(one(k, v) for k, v in claims.items()))
         return {k for k, made in found if made}, {k for k, made in found if made is False}
