@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
+
+import httpx
 
 from mms_tracker.domain import Change, Status, TrackingRecord
 from mms_tracker.domain.statistics import contribution
@@ -197,3 +201,29 @@ class InMemoryStore:
             return False
         self.intents[intent.intent_id] = replace(kept, claimed_until=until)
         return True
+
+
+class RecordsDown(InMemoryStore):
+    """Storage that keeps intents but fails every record and result write while ``fail`` is set."""
+
+    fail = True
+
+    async def apply(self, *args: Any, **kwargs: Any) -> Any:
+        if self.fail:
+            raise StorageUnavailable("down")
+        return await super().apply(*args, **kwargs)
+
+    async def put_send_results(self, results: Mapping[str, dict[str, Any]]) -> None:
+        if self.fail:
+            raise StorageUnavailable("down")
+        await super().put_send_results(results)
+
+
+def accept_all(request: httpx.Request) -> httpx.Response:
+    """ACS behind ``httpx.MockTransport``: every recipient accepted, each under a new messageId."""
+    body = json.loads(request.content)
+    value = [
+        {"to": r["to"], "messageId": str(uuid.uuid4()), "httpStatusCode": 202, "successful": True}
+        for r in body["recipients"]
+    ]
+    return httpx.Response(202, json={"value": value})

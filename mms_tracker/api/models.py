@@ -411,8 +411,8 @@ class CampaignCreated(_Out):
     total: int = Field(ge=0)
 
 
-class Campaign(_Out):
-    """A campaign's progress; ``delivery`` is its tag's summary (the campaign's tag is the tracker's tag)."""
+class CampaignSummary(_Out):
+    """A campaign in a listing: its progress, without the delivery summary."""
 
     campaignId: str
     tag: str
@@ -424,23 +424,13 @@ class Campaign(_Out):
     failedToSend: int = Field(ge=0)
     createdAt: dt.datetime
     completedAt: dt.datetime | None
+
+
+class Campaign(CampaignSummary):
+    """A campaign's progress; ``delivery`` is its tag's summary (the campaign's tag is the tracker's tag)."""
+
     reason: str | None = None
     delivery: TagSummary
-
-
-class CampaignSummary(_Out):
-    """A campaign in a listing: its progress, without the delivery summary."""
-
-    campaignId: str
-    tag: str
-    status: str
-    total: int = Field(ge=0)
-    sent: int = Field(ge=0)
-    accepted: int = Field(ge=0)
-    rejected: int = Field(ge=0)
-    failedToSend: int = Field(ge=0)
-    createdAt: dt.datetime
-    completedAt: dt.datetime | None
 
 
 class CampaignPage(_Out):

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mms_tracker.runtime import RUNTIME
+from tests.fakes import accept_all
 from tests.support import Azurite, app_environment, fixture, serve_function_app
 
 pytestmark = pytest.mark.e2e
@@ -201,15 +202,6 @@ def draw(strategy: st.SearchStrategy[Any], examples: int = EXAMPLES) -> list[Any
 
     collect()
     return cases
-
-
-def accept_all(request: httpx.Request) -> httpx.Response:
-    body = json.loads(request.content)
-    value = [
-        {"to": r["to"], "messageId": str(uuid.uuid4()), "httpStatusCode": 202, "successful": True}
-        for r in body["recipients"]
-    ]
-    return httpx.Response(202, json={"value": value})
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from mms_tracker.service.sending import (
     reconcile_sends,
     send_mms,
 )
-from tests.fakes import InMemoryStore
+from tests.fakes import InMemoryStore, RecordsDown
 
 T0 = dt.datetime(2026, 11, 29, 9, 0, tzinfo=dt.UTC)
 WINDOW = dt.timedelta(hours=72)
@@ -99,22 +99,6 @@ async def test_the_intent_is_written_before_acs_is_called_and_removed_after_the_
     assert [r["to"] for r in intent_payload["recipients"]] == ["+15550003333", "+15550004044"]
     assert store.intents == {}
     assert {store.records[i["messageId"]].status for i in items} == {Status.ACCEPTED}
-
-
-class RecordsDown(InMemoryStore):
-    """Storage that keeps intents but fails every record write until ``fail`` is cleared."""
-
-    fail = True
-
-    async def apply(self, *args: Any, **kwargs: Any) -> Any:
-        if self.fail:
-            raise StorageUnavailable("down")
-        return await super().apply(*args, **kwargs)
-
-    async def put_send_results(self, results: Mapping[str, dict[str, Any]]) -> None:
-        if self.fail:
-            raise StorageUnavailable("down")
-        await super().put_send_results(results)
 
 
 async def test_an_intent_holds_the_call_it_stands_for_and_its_expiry() -> None:

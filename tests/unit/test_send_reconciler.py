@@ -25,23 +25,12 @@ from mms_tracker.domain import Status
 from mms_tracker.service.ports import AcsTimeout, SendIntent, StorageUnavailable
 from mms_tracker.service.sending import MmsRequest, Recipient, RepeatabilityConflict, reconcile_sends, send_mms
 from mms_tracker.settings import Settings
-from tests.fakes import InMemoryStore
+from tests.fakes import InMemoryStore, RecordsDown
 from tests.support import app_environment
 
 T0 = dt.datetime(2026, 11, 29, 9, 0, tzinfo=dt.UTC)
 WINDOW = dt.timedelta(hours=72)
 MINUTE = dt.timedelta(minutes=1)
-
-
-class RecordsDown(InMemoryStore):
-    """Storage that keeps the intent but fails every record write until ``fail`` is cleared."""
-
-    fail = True
-
-    async def apply(self, *args: Any, **kwargs: Any) -> Any:
-        if self.fail:
-            raise StorageUnavailable("down")
-        return await super().apply(*args, **kwargs)
 
 
 class RemoveFailsOnce(InMemoryStore):

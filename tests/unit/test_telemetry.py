@@ -13,7 +13,6 @@ import logging
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -33,25 +32,16 @@ from mms_tracker.api.blueprints.messages import send_message
 from mms_tracker.domain import Send, Status, TrackingRecord, apply_send
 from mms_tracker.logs import log_event
 from mms_tracker.runtime import RUNTIME
-from mms_tracker.service.ports import PendingEntry, PublishFailed, StorageUnavailable
+from mms_tracker.service.ports import PendingEntry, PublishFailed
 from mms_tracker.service.status_events import BATCH_EVENTS, StatusPublishing, retry_pending
 from mms_tracker.settings import Settings
 from mms_tracker.telemetry import wiring
-from tests.fakes import InMemoryStore
+from tests.fakes import InMemoryStore, RecordsDown, accept_all
 from tests.otel import Captured
 from tests.support import ROOT, app_environment, fixture, http_request
 
 TIMER = TimerRequestConverter.decode(meta.Datum(json.dumps({"IsPastDue": False}), "json"), trigger_metadata={})
 NUMBERS = ("+18335852071", "+11234567890", "+18004567891")  # the seed request's recipients and sender
-
-
-def accept_all(request: httpx.Request) -> httpx.Response:
-    body = json.loads(request.content)
-    value = [
-        {"to": r["to"], "messageId": str(uuid.uuid4()), "httpStatusCode": 202, "successful": True}
-        for r in body["recipients"]
-    ]
-    return httpx.Response(202, json={"value": value})
 
 
 @pytest.fixture
@@ -320,17 +310,6 @@ async def test_outbox_pending_counts_what_the_worker_holds_and_what_the_timer_le
     run = await retry_pending(failing, Topic(), "/mms-tracker/local", now, dt.timedelta(hours=1))
     assert (run.published, run.remaining) == (4, 0)
     assert pending_gauge(otel, "timer") == 0
-
-
-class RecordsDown(InMemoryStore):
-    """Storage that keeps the intent but refuses every record write while ``fail`` is set."""
-
-    fail = True
-
-    async def apply(self, *args: Any, **kwargs: Any) -> Any:
-        if self.fail:
-            raise StorageUnavailable("down")
-        return await super().apply(*args, **kwargs)
 
 
 async def test_the_reconciler_is_a_span_with_its_counts_and_its_records_keep_the_sends_traceparent(
