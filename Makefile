@@ -72,4 +72,4 @@ lint: setup
 	$(VENV)/bin/lint-imports --no-cache
 
 clean:
-	rm -rf $(VENV) $(INFRA_VENV) $(RUNTIME_VENV) $(LOCK_VENV) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache mutants
+	rm -rf $(VENV) $(INFRA_VENV) $(RUNTIME_VENV) $(LOCK_VENV) .layouts node_modules .azurite .pytest_cache .mypy_cache .ruff_cache mutants
