@@ -90,7 +90,19 @@ class EventGridWebhook:
 
     async def _run_event(self, function: TriggeredFunction, event: Mapping[str, Any]) -> bool:
         try:
-            value = _to_event(function, event)
+            value = _decode_event(event)
+        except Exception as exc:  # noqa: BLE001 - the worker converts inside the invocation: it fails, unrun
+            field = "time" if "specversion" in event else "eventTime"
+            log.warning(
+                "event_conversion_failed function=%s event_id=%s field=%s error=%s",
+                function.name,
+                log_value(str(event.get("id"))),
+                field,
+                type(exc).__name__,
+                extra={"event": "event_conversion_failed", "fields": {"function": function.name, "field": field}},
+            )
+            return False
+        try:
             await function.call(**{function.arg_name: value})
             return True
         except Exception:  # noqa: BLE001 - a failing function is logged and reported, as in the host
@@ -103,30 +115,14 @@ class EventGridWebhook:
             return False
 
 
-def _to_event(function: TriggeredFunction, event: Mapping[str, Any]) -> func.EventGridEvent | func.CloudEvent:
-    """Convert with the library's converter; an event time it cannot read becomes ``None``.
-
-    The converter raises on a time that is not an ISO 8601 string it can parse (``"yesterday"``,
-    ``12345``, an overflowing offset). Such an event still reaches the function, which decides
-    what it is (the app records it as poison), instead of failing every redelivery the same way.
-    """
-    try:
-        return _decode_event(event)
-    except (ValueError, TypeError, OverflowError):
-        time_field = "time" if "specversion" in event else "eventTime"
-        if event.get(time_field) is None:
-            raise
-    log.warning(
-        "event_time_unreadable function=%s event_id=%s field=%s",
-        function.name,
-        log_value(str(event.get("id"))),
-        time_field,
-        extra={"event": "event_time_unreadable", "fields": {"function": function.name, "field": time_field}},
-    )
-    return _decode_event({**event, time_field: None})
-
-
 def _decode_event(event: Mapping[str, Any]) -> func.EventGridEvent | func.CloudEvent:
+    """Convert with the library's converter, as the worker does before it calls the function.
+
+    The converter raises on a time it cannot read (``"yesterday"``, ``12345``, a date alone, an
+    overflowing offset); the worker (azure_functions_worker and azure_functions_runtime alike) then
+    answers the invocation with ``StatusResult.Failure`` without running the function, so the host
+    answers Event Grid with a failure and Event Grid retries on its schedule, then dead-letters.
+    """
     value = EventGridEventInConverter.decode(meta.Datum(json.dumps(event), "json"), trigger_metadata={})
     assert isinstance(value, (func.EventGridEvent, func.CloudEvent))
     return value

@@ -206,14 +206,22 @@ async def test_batched_endpoint_answers_the_cloudevents_abuse_protection_handsha
 
 
 @pytest.mark.parametrize("unreadable", ["yesterday", 12345, "0001-01-01T00:00:00+14:00"])
-async def test_an_unreadable_event_time_is_not_a_permanent_failure(app_client: Any, unreadable: Any) -> None:
+async def test_an_unreadable_event_time_fails_the_trigger_as_in_azure_and_the_batched_path_records_it(
+    app_client: Any, unreadable: Any
+) -> None:
+    """The trigger: the worker's conversion fails before the app runs, so the delivery fails (Event
+    Grid retries, then dead-letters) and nothing is written, not even poison. The batched webhook is
+    the app's own code, which reads no event time: the report is recorded."""
     report = grid_event() | {"id": "odd-time", "eventTime": unreadable}
-    poison = grid_event() | {"id": "odd-time-poison", "eventTime": unreadable, "data": {"deliveryStatus": "Delivered"}}
     cloud = cloud_event("odd-ce-time", "m-odd-ce-time", "Delivered", "2024-01-01T00:00:01Z") | {"time": unreadable}
-    response = await app_client.post(WEBHOOK, json=[report, poison], headers=NOTIFY)
+    response = await app_client.post(WEBHOOK, json=[report], headers=NOTIFY)
     cloud_response = await app_client.post(WEBHOOK, json=cloud, headers=NOTIFY)
-    assert (response.status, cloud_response.status) == (202, 202)
+    assert (response.status, cloud_response.status) == (500, 500)
+    assert (await app_client.get(f"/api/messages/{report['data']['messageId']}")).status == 404
+    assert (await app_client.get("/api/messages/m-odd-ce-time")).status == 404
+    assert await RUNTIME.store().poison_entries(dt.datetime.now(dt.UTC)) == []
+
+    batched = await app_client.post(BATCHED, json=[report, cloud], headers=NOTIFY)
+    assert batched.status == 200
     assert (await get_record(app_client, report["data"]["messageId"]))["status"] == "Delivered"
     assert (await get_record(app_client, "m-odd-ce-time"))["status"] == "Delivered"
-    entries = await RUNTIME.store().poison_entries(dt.datetime.now(dt.UTC))
-    assert [(e["RowKey"], e["reason"]) for e in entries] == [("odd-time-poison", "no messageId")]

@@ -572,30 +572,56 @@ async def test_a_batch_of_only_non_objects_is_acknowledged_without_invoking(
     assert recorder.events == []
 
 
-@pytest.mark.parametrize("event_time", ["yesterday", 12345, "0001-01-01T00:00:00+14:00", {"a": 1}])
-async def test_unparseable_event_time_still_reaches_the_function(
-    client: TestClient[Any, Any], recorder: Recorder, event_time: Any
+# Values the library's converter (azure-functions, ``eventgrid.py``: ``_parse_datetime``) cannot read; the
+# same converter is what Microsoft's worker and the 3.13 runtime run before the function, inside the
+# invocation (azure_functions_runtime, ``handle_event.invocation_request``: ``from_incoming_proto`` in the
+# ``try`` that answers ``StatusResult.Failure``). So the invocation fails and Event Grid redelivers.
+UNREADABLE_TIMES = ["yesterday", 12345, "0001-01-01T00:00:00+14:00", {"a": 1}, "2020-09-18"]
+
+
+@pytest.mark.parametrize("event_time", UNREADABLE_TIMES)
+async def test_an_unparseable_event_time_fails_the_invocation_before_the_function_runs(
+    client: TestClient[Any, Any], recorder: Recorder, caplog: pytest.LogCaptureFixture, event_time: Any
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="localdev.host")
     [event] = fixture("sms_delivery_report.eventgrid.json")
     response = await client.post(WEBHOOK, **notification([{**event, "eventTime": event_time}]))
-    assert response.status == 202
-    [received] = recorder.events
-    assert isinstance(received, func.EventGridEvent)
-    assert (received.id, received.event_time) == (event["id"], None)
-    assert received.get_json() == event["data"]
+    assert response.status == 500  # not acknowledged: Event Grid retries, then dead-letters
+    assert recorder.events == []
+    [failed] = [r for r in caplog.records if getattr(r, "event", None) == "event_conversion_failed"]
+    assert failed.fields == {"function": "on_event", "field": "eventTime"}  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("time_value", ["yesterday", 12345, "0001-01-01T00:00:00+14:00"])
-async def test_unparseable_cloud_event_time_still_reaches_the_function(
+@pytest.mark.parametrize("time_value", UNREADABLE_TIMES)
+async def test_an_unparseable_cloud_event_time_fails_the_invocation_before_the_function_runs(
     client: TestClient[Any, Any], recorder: Recorder, time_value: Any
 ) -> None:
     response = await client.post(
         WEBHOOK, **notification({**cloud_event("ce-t", {"MessageId": "m"}), "time": time_value})
     )
+    assert response.status == 500
+    assert recorder.events == []
+
+
+async def test_an_unparseable_event_time_fails_only_its_own_invocation_in_a_batch(
+    client: TestClient[Any, Any], recorder: Recorder
+) -> None:
+    [event] = fixture("sms_delivery_report.eventgrid.json")
+    odd = {**event, "id": "odd", "eventTime": "yesterday"}
+    response = await client.post(WEBHOOK, **notification([odd, event]))
+    assert response.status == 500  # the delivery failed: Event Grid redelivers the whole batch
+    assert [e.id for e in recorder.events] == [event["id"]]  # the others still ran (recording is idempotent)
+
+
+@pytest.mark.parametrize("empty", [None, ""])
+async def test_an_absent_or_empty_event_time_is_no_time_not_a_failure(
+    client: TestClient[Any, Any], recorder: Recorder, empty: Any
+) -> None:
+    [event] = fixture("sms_delivery_report.eventgrid.json")
+    response = await client.post(WEBHOOK, **notification([{**event, "eventTime": empty}]))
     assert response.status == 202
     [received] = recorder.events
-    assert isinstance(received, func.CloudEvent)
-    assert (received.id, received.time) == ("ce-t", None)
+    assert (received.id, received.event_time) == (event["id"], None)
 
 
 async def test_deeply_nested_notification_is_400_problem(client: TestClient[Any, Any], recorder: Recorder) -> None:
