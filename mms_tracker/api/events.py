@@ -3,8 +3,8 @@ turned into plain JSON envelopes for the one report parser (``domain.reports``).
 
 Nothing here names ``func.CloudEvent`` at run time: that class came in azure-functions 1.25.0, and the
 worker's own, older copy (1.20.0 to 1.22.0b4 in workers 4.29 to 4.34) is what ``import azure.functions``
-finds under ``func start`` and wherever the worker's packages come first (docs/architecture.md, "Worker
-layouts"). ``func.EventGridEvent`` is in every version, so an event that is not one is a CloudEvent.
+finds under ``func start`` and on Flex Consumption (docs/architecture.md, "Worker layouts").
+``func.EventGridEvent`` is in every version, so an event that is not one is a CloudEvent.
 """
 
 from __future__ import annotations
