@@ -253,6 +253,30 @@ async def test_hostile_reports_are_acknowledged_and_recorded_or_kept_as_poison(a
         assert recorded or await poison_count() == before + 1, event
 
 
+def event_time_cases() -> st.SearchStrategy[Any]:
+    """Event times as a hostile sender might write them, valid ones (7 fractional digits too) among them."""
+    valid = st.datetimes(timezones=st.just(dt.UTC)).map(lambda t: t.isoformat().replace("+00:00", "Z"))
+    return hostile_json() | hostile_text() | valid | st.sampled_from(["2020-09-18T00:22:20.2855749Z", "2020-09-18"])
+
+
+async def test_hostile_event_times_fail_the_trigger_cleanly_or_are_recorded(api: Any) -> None:
+    """The trigger converts the event as the worker does: a time the library cannot read fails the
+    delivery (500, nothing written, not even poison: Event Grid redelivers, then dead-letters); any
+    other is recorded. The batched webhook reads no event time: it records every one."""
+    [event] = fixture("sms_delivery_report.eventgrid.json")
+    for event_time in draw(event_time_cases()):
+        unique = f"fuzz-{uuid.uuid4()}"
+        report = _set(_set(_set(event, ("data", "messageId"), unique), ("id",), unique), ("eventTime",), event_time)
+        before = await poison_count()
+        response = await api.post(WEBHOOK, data=io.BytesIO(json.dumps([report]).encode()), headers=NOTIFY)
+        assert response.status in (202, 500), event_time
+        assert await readable(api, unique) is (response.status == 202), event_time
+        assert await poison_count() == before, event_time
+        batched = await api.post(BATCH, data=io.BytesIO(json.dumps([report]).encode()), headers=NOTIFY)
+        assert batched.status == 200, event_time
+        assert await readable(api, unique), event_time
+
+
 async def test_hostile_reads_never_5xx(api: Any) -> None:
     for path, params in draw(read_cases()):
         response = await api.get(path, params=params)
