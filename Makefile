@@ -12,6 +12,10 @@ INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 RUNTIME_VENV := .venv-runtime
 RUNTIME_STAMP := $(RUNTIME_VENV)/.installed
+# The azure-functions copies Microsoft's Python worker bundles (oldest able to run the app, newest),
+# each alone in .layouts/, for tests/infra/test_worker_layout.py (which installs them itself if missing).
+WORKER_LIBRARIES := 1.20.0 1.22.0b4
+LAYOUT_STAMPS := $(foreach v,$(WORKER_LIBRARIES),.layouts/azure-functions-$(v)/.installed)
 # requirements.txt is a lock compiled from requirements.in by pip-tools, kept in a venv of its own.
 LOCK_VENV := .venv-lock
 PIP_TOOLS := pip-tools==7.6.2
@@ -21,7 +25,7 @@ LOCK_COMMAND := pip-compile --strip-extras --no-emit-index-url --no-emit-find-li
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
-setup-infra: $(INFRA_STAMP) $(RUNTIME_STAMP)
+setup-infra: $(INFRA_STAMP) $(RUNTIME_STAMP) $(LAYOUT_STAMPS)
 
 $(PIP_STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +40,10 @@ $(INFRA_STAMP): requirements-infra.txt
 $(RUNTIME_STAMP): requirements.txt
 	test -x $(RUNTIME_VENV)/bin/python || $(PYTHON) -m venv $(RUNTIME_VENV)
 	$(RUNTIME_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.txt
+	touch $@
+
+.layouts/azure-functions-%/.installed: $(PIP_STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --upgrade --target $(@D) azure-functions==$*
 	touch $@
 
 # Recompile requirements.txt after editing requirements.in (the lock is what deploys and what CI tests).

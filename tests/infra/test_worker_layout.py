@@ -14,8 +14,10 @@ the oldest ``azure-functions`` a worker able to run it bundles:
   ``INSTALL_REQUIRES = ["azure-functions==1.20.0", ...]``. 4.30.x pin 1.20.0 too (``pyproject.toml``),
   4.31.0 1.21.0b2, 4.32.0 1.21.0b3, 4.33.0 1.21.0, 4.34.0 1.22.0b4.
 
-So 1.20.0 is the oldest library the app meets in a worker that can run it. ``func.CloudEvent`` only
-came in azure-functions 1.25.0 (absent from the 1.24.0 wheel on PyPI, present in 1.25.0).
+So 1.20.0 is the oldest library the app meets in a worker that can run it; 1.22.0b4, the newest
+worker's, is also what Flex Consumption leaves the app with (docs/architecture.md, "Worker layouts").
+``func.CloudEvent`` only came in azure-functions 1.25.0 (absent from the 1.24.0 wheel on PyPI, present
+in 1.25.0).
 
 The library is installed, alone, into a side directory at test setup (``.layouts/``, ignored by git),
 and a fresh interpreter imports the app with it first on ``sys.path``, decodes each event with that
@@ -28,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,10 +39,11 @@ from typing import Any
 import pytest
 
 from mms_tracker.runtime import RUNTIME
-from mms_tracker.service.queries import get_message, poison_entries
+from mms_tracker.service.queries import MessageNotFound, get_message, poison_entries
 from tests.support import EXPECTED_FUNCTIONS, ROOT, Azurite, app_environment, fixture
 
 OLDEST_BUNDLED = "1.20.0"  # azure-functions-python-worker 4.29.0, setup.py INSTALL_REQUIRES (see above)
+NEWEST_BUNDLED = "1.22.0b4"  # azure-functions-python-worker 4.34.0, pyproject.toml dependencies
 LAYOUTS = ROOT / ".layouts"
 PIP_INSTALL = [
     sys.executable,
@@ -140,51 +144,44 @@ def cloud_event(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def oldest_library() -> Path:
-    return bundled_library(OLDEST_BUNDLED)
-
-
-async def test_the_app_indexes_and_takes_delivery_reports_on_the_oldest_library_a_worker_bundles(
-    oldest_library: Path, azurite: Azurite
+@pytest.mark.parametrize("version", [OLDEST_BUNDLED, NEWEST_BUNDLED])
+async def test_the_app_indexes_and_takes_delivery_reports_on_the_library_a_worker_bundles(
+    version: str, azurite: Azurite
 ) -> None:
+    """Every function indexes and every non-HTTP annotation passes the worker's check; an Event Grid
+    report is recorded. Before 1.25.0 the library's converter knows one schema: a CloudEvents 1.0 body
+    becomes an ``EventGridEvent`` without its ``type`` (azure-functions 1.20.0, ``eventgrid.py``,
+    ``EventGridEventInConverter.decode`` reads ``eventType``/``eventTime`` only), so that report can
+    never be processed: it is kept as poison and acknowledged, not lost and not redelivered for ever
+    (infra/ subscribes with ``EventGridSchema``, infra/hooks/postdeploy.sh, so Azure never sends it).
+    An unreadable ``eventTime`` fails in the converter, before the app runs."""
+    library = bundled_library(version)
     env = app_environment(azurite.connection_string)
     [event] = fixture("sms_delivery_report.eventgrid.json")
-    result = run_with(oldest_library, env, [event])
+    cloud = cloud_event({**event, "id": "ce-1", "data": {**event["data"], "messageId": "m-ce-1"}})
+    unreadable_time = {**event, "id": "yesterday-1", "eventTime": "yesterday"}
+    unreadable_time["data"] = {**event["data"], "messageId": "m-yesterday-1"}
+    result = run_with(library, env, [event, cloud, unreadable_time])
 
-    assert result["version"] == OLDEST_BUNDLED
-    assert Path(result["file"]).is_relative_to(oldest_library)  # the worker's copy won, not requirements.txt's
+    assert result["version"] == version
+    assert Path(result["file"]).is_relative_to(library)  # the worker's copy won, not requirements.txt's
     assert set(result["triggers"]) == EXPECTED_FUNCTIONS
     assert set(result["checked"]) == {name for name, kind in result["triggers"].items() if kind != "httpTrigger"}
     assert all(result["checked"].values()), result["checked"]  # the worker's loader accepts every annotation
-    assert result["outcomes"] == ["EventGridEvent"]
+    assert result["outcomes"] == ["EventGridEvent", "EventGridEvent", "conversion failed: ValueError"]
     RUNTIME.configure_from_environment(env)
     try:
         record = await get_message(RUNTIME.store(), event["data"]["messageId"])
         assert record.status.value == "Delivered"
         poison, _ = await poison_entries(RUNTIME.store(), dt.date.today(), 10, None)
-        assert poison == []
+        assert [(p.event_id, p.reason) for p in poison] == [("ce-1", "unknown event type ''")]
+        for never_recorded in ("m-ce-1", "m-yesterday-1"):
+            with pytest.raises(MessageNotFound):
+                await get_message(RUNTIME.store(), never_recorded)
     finally:
         await RUNTIME.aclose()
 
 
-async def test_the_oldest_library_reads_cloudevents_as_event_grid_events_so_they_are_kept_as_poison(
-    oldest_library: Path, azurite: Azurite
-) -> None:
-    """Before 1.25.0 the library's converter knows one schema: a CloudEvents 1.0 body becomes an
-    ``EventGridEvent`` without its ``type`` (azure-functions 1.20.0, ``eventgrid.py``,
-    ``EventGridEventInConverter.decode`` reads ``eventType``/``eventTime`` only). The report can then
-    never be processed: it is kept as poison and acknowledged, not lost and not redelivered for ever.
-    infra/ subscribes with ``EventGridSchema`` (infra/hooks/postdeploy.sh), so Azure never sends this."""
-    env = app_environment(azurite.connection_string)
-    [event] = fixture("sms_delivery_report.eventgrid.json")
-    unreadable_time = {**event, "id": "yesterday-1", "eventTime": "yesterday"}
-    result = run_with(oldest_library, env, [cloud_event(event), unreadable_time])
-
-    assert result["outcomes"] == ["EventGridEvent", "conversion failed: ValueError"]
-    RUNTIME.configure_from_environment(env)
-    try:
-        poison, _ = await poison_entries(RUNTIME.store(), dt.date.today(), 10, None)
-        assert [(p.event_id, p.reason) for p in poison] == [(event["id"], "unknown event type ''")]
-    finally:
-        await RUNTIME.aclose()
+def test_make_setup_infra_installs_the_libraries_these_tests_use() -> None:
+    found = re.search(r"^WORKER_LIBRARIES := (.*)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert found is not None and found[1].split() == [OLDEST_BUNDLED, NEWEST_BUNDLED]
