@@ -75,8 +75,10 @@ for name, function in functions.items():
         checked[name] = registry.get(trigger["type"]).check_input_type_annotation(hints[trigger["name"]])
 
 
-def decode(binding, body, data_type="json"):
-    return registry.get(binding).decode(func.meta.Datum(json.dumps(body), data_type), trigger_metadata={})
+def decode(binding, body, data_type="json", **metadata):
+    value = json.dumps(body) if data_type == "json" else body
+    fields = {k: func.meta.Datum(v, "string" if isinstance(v, str) else "int") for k, v in metadata.items()}
+    return registry.get(binding).decode(func.meta.Datum(value, data_type), trigger_metadata=fields)
 
 
 async def main():
@@ -91,6 +93,9 @@ async def main():
         outcomes.append(type(event).__name__)
     timer = decode("timerTrigger", {"Schedule": {"AdjustForDST": True}, "ScheduleStatus": None, "IsPastDue": True})
     await functions["expire_stale_messages"].get_user_function()(timer)
+    chunk = decode("queueTrigger", "not a chunk", "string", Id="q-1", DequeueCount=2)
+    await functions["send_campaign_chunk"].get_user_function()(chunk)  # malformed: logged, dropped
+    outcomes.append(type(chunk).__name__)
     return outcomes
 
 
@@ -128,6 +133,7 @@ def run_with(library: Path, env: dict[str, str], events: list[dict[str, Any]]) -
     )
     assert out.returncode == 0, out.stderr[-3000:]
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["log"] = out.stderr  # the app's warnings and errors (Python's last-resort handler)
     return result
 
 
@@ -168,7 +174,8 @@ async def test_the_app_indexes_and_takes_delivery_reports_on_the_library_a_worke
     assert set(result["triggers"]) == EXPECTED_FUNCTIONS
     assert set(result["checked"]) == {name for name, kind in result["triggers"].items() if kind != "httpTrigger"}
     assert all(result["checked"].values()), result["checked"]  # the worker's loader accepts every annotation
-    assert result["outcomes"] == ["EventGridEvent", "EventGridEvent", "conversion failed: ValueError"]
+    assert result["outcomes"] == ["EventGridEvent", "EventGridEvent", "conversion failed: ValueError", "QueueMessage"]
+    assert "campaign_chunk_malformed queue_message=q-1" in result["log"]
     RUNTIME.configure_from_environment(env)
     try:
         record = await get_message(RUNTIME.store(), event["data"]["messageId"])
