@@ -37,6 +37,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from ..host.indexing import route_pattern, routed_path
 from .worker import RuntimeWorker, load_protos
@@ -129,7 +130,8 @@ class RuntimeFront:
         headers.append((INVOCATION_ID_HEADER.encode(), invocation_id.encode()))
         if self._session is None:
             self._session = aiohttp.ClientSession(auto_decompress=False, skip_auto_headers=("User-Agent",))
-        url = self.worker.capabilities["HttpUri"].rstrip("/") + request.raw_path
+        # The path and query as the client sent them, escapes and all (yarl would otherwise normalise them).
+        url = URL(self.worker.capabilities["HttpUri"].rstrip("/") + request.raw_path, encoded=True)
         body = await request.read()
         out: web.StreamResponse | None = None
         try:
@@ -166,7 +168,7 @@ class RuntimeFront:
                     invocation.cancel()
         return out
 
-    async def _forward(self, method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes) -> Any:
+    async def _forward(self, method: str, url: URL, headers: list[tuple[bytes, bytes]], body: bytes) -> Any:
         assert self._session is not None
         for attempt in range(1, PROXY_MAX_ATTEMPTS + 1):
             try:
