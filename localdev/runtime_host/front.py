@@ -249,6 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--protos", type=Path, required=True, help="where FunctionRpc_pb2.py was compiled to")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--proxy-timeout", type=float, default=PROXY_ACTIVITY_TIMEOUT_SECONDS)
+    parser.add_argument(
+        "--specialize",
+        action="store_true",
+        help="start as a placeholder does: the app and its settings arrive in an environment reload",
+    )
     args = parser.parse_args(argv)
     app_dir, protos_dir = args.app_dir.resolve(), args.protos.resolve()
     os.chdir(app_dir)
@@ -256,7 +261,14 @@ def main(argv: list[str] | None = None) -> int:
 
     async def serve() -> None:
         worker = RuntimeWorker(load_protos(protos_dir), app_dir)
-        await worker.init()
+        if args.specialize:
+            # Placeholder specialisation: the proxy answered the placeholder's init with the runtime it
+            # picks for a directory without function_app.py (azure_functions_runtime_v1), so this
+            # runtime first hears of the app in FunctionEnvironmentReloadRequest
+            # (workers/proxy_worker/dispatcher.py, reload_library_worker).
+            await worker.reload_environment(dict(os.environ))
+        else:
+            await worker.init()
         await worker.index()
         runner = web.AppRunner(RuntimeFront(worker, proxy_timeout=args.proxy_timeout).build(), access_log=None)
         await runner.setup()

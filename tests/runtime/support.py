@@ -32,8 +32,9 @@ def require_runtime() -> None:
 class RuntimeHost:
     """``python -m localdev.runtime_host`` for one app directory, on a free port, logging to a file."""
 
-    def __init__(self, app_dir: Path, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(self, app_dir: Path, env: Mapping[str, str], log_path: Path, *, specialize: bool = False) -> None:
         self.app_dir = app_dir
+        self.specialize = specialize
         self.port = free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "APPLICATIONINSIGHTS_"))}
         self.env |= {"PYTHONPATH": str(ROOT), **env}
@@ -46,7 +47,7 @@ class RuntimeHost:
 
     def start(self) -> RuntimeHost:
         command = [str(PY313), "-m", "localdev.runtime_host", "--app-dir", str(self.app_dir)]
-        command += ["--protos", str(PROTOS), "--port", str(self.port)]
+        command += ["--protos", str(PROTOS), "--port", str(self.port)] + (["--specialize"] if self.specialize else [])
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 command, cwd=self.app_dir, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

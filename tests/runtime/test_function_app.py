@@ -240,6 +240,21 @@ async def test_every_timer_runs_through_the_runtime(
     assert outcome == {"status": "Success", "type": "", "message": ""}
 
 
-def test_the_runtime_log_shows_no_failed_invocation_but_the_deliberate_ones(runtime_host: RuntimeHost) -> None:
+def test_the_runtime_log_shows_no_traceback(runtime_host: RuntimeHost) -> None:
     log = Path(runtime_host.log_path).read_text(errors="replace")
     assert "Traceback" not in log, log[-4000:]
+
+
+async def test_a_placeholder_specialised_by_an_environment_reload_indexes_and_serves_the_app(
+    storage: Azurite, tmp_path: Path
+) -> None:
+    """Placeholder mode: no init for this runtime, the app and its settings in FunctionEnvironmentReloadRequest."""
+    env = app_environment(storage.connection_string, AzureWebJobsStorage=storage.connection_string)
+    host = RuntimeHost(ROOT, env, tmp_path / "specialized.log", specialize=True).start()
+    try:
+        assert set(host.indexed()["functions"]) == EXPECTED_FUNCTIONS
+        async with httpx.AsyncClient(base_url=host.url, timeout=60) as http:
+            response = await http.get("/api/health")
+        assert response.status_code == 200, response.text
+    finally:
+        host.stop()
