@@ -8,6 +8,7 @@ import contextlib
 import datetime as dt
 import hmac
 import json
+import re
 import time
 import urllib.parse
 import uuid
@@ -30,6 +31,20 @@ DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024
 DEFAULT_READ_TIMEOUT_SECONDS = 30.0
 # The header tying the request the host forwards to its invocation (ScriptConstants.HttpProxyCorrelationHeader).
 INVOCATION_ID_HEADER = b"x-ms-invocation-id"
+
+
+# The worker's own server routes every forwarded request with one catch-all, ``/{path:path}``
+# (azurefunctions-extensions-http-fastapi, ``web.py``, ``WebApp.route``), Starlette's regex
+# ``^/(?P<path>.*)$`` over uvicorn's decoded path: a path holding a newline (``%0A``) before its
+# last character matches nothing, so FastAPI answers its own 404 and the function never runs (in Azure
+# the invocation then waits for its request with no timeout of its own, azure_functions_runtime/http_v2.py
+# ``HttpCoordinator.get_http_request_async``, until the host's ``functionTimeout`` ends it).
+_WORKER_ROUTE = re.compile(r"^/(?P<path>.*)$")
+
+
+def _worker_path(raw_path: str) -> str:
+    """The path uvicorn puts in the scope (``h11_impl.py``: ``unquote`` of the raw path)."""
+    return urllib.parse.unquote(raw_path.partition("?")[0])
 
 
 def _function_failed() -> web.Response:
@@ -61,7 +76,7 @@ def _to_http_request(request: web.Request, body: bytes, route_params: dict[str, 
         "http_version": f"{request.version.major}.{request.version.minor}",
         "method": request.method,
         "scheme": request.scheme,
-        "path": urllib.parse.unquote(raw_path),
+        "path": _worker_path(raw_path),
         "raw_path": raw_path.encode("utf-8", "surrogateescape"),
         "query_string": raw_query.encode("utf-8", "surrogateescape"),
         "root_path": "",
@@ -258,6 +273,8 @@ class LocalHost:
                 body = await self._read_body(request)
             except BodyRejected as rejected:
                 return rejected.response
+            if _WORKER_ROUTE.match(_worker_path(request.raw_path)) is None:
+                return web.Response(status=404, body=b'{"detail":"Not Found"}', content_type="application/json")
             try:
                 result = await function.call(**{function.arg_name: _to_http_request(request, body, params)})
             except Exception:  # noqa: BLE001 - a failing function becomes a 500, as in the host

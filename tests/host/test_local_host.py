@@ -254,6 +254,13 @@ async def test_a_route_value_is_what_the_hosts_routing_found(
     assert (body["route"], body["path"]) == ({"itemId": route}, path)
 
 
+async def test_a_path_holding_a_newline_before_its_end_is_the_workers_404(client: TestClient[Any, Any]) -> None:
+    # The worker's one route, "/{path:path}", does not match it (tests/runtime/test_case_table.py).
+    response = await client.get(URL("/api/items/a%0Ab", encoded=True))
+    assert (response.status, await response.json()) == (404, {"detail": "Not Found"})
+    assert (await client.get(URL("/api/items/ab%0A", encoded=True))).status == 200
+
+
 async def test_a_clients_own_invocation_id_is_replaced_by_the_hosts(client: TestClient[Any, Any]) -> None:
     first = await (await client.get("/api/items/1", headers={"x-ms-invocation-id": "mine"})).json()
     second = await (await client.get("/api/items/1")).json()

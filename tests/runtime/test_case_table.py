@@ -14,21 +14,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import httpx
 import pytest
 from aiohttp.test_utils import TestServer
 from azure.storage.queue import QueueMessage
+from hypothesis import strategies as st
 from yarl import URL
 
 from localdev.host import LocalHost, index_functions
 from localdev.host.queues import to_function_message
+from tests.e2e.test_fuzz import draw
 from tests.runtime.case_app import function_app as case_app
 from tests.runtime.support import RuntimeHost, require_runtime
 from tests.support import poll
@@ -99,6 +103,8 @@ HTTP_CASES = [
     HttpCase("route-value-of-two-segments", "GET", "/api/echo/a/b"),
     HttpCase("utf8-route-value-and-query", "GET", "/api/echo/%C3%A9t%C3%A9?tag=%C3%A9%F0%9F%98%80"),
     HttpCase("escape-that-is-not-utf8", "GET", "/api/echo/%FF%FE"),
+    HttpCase("newline-inside-a-route-value", "GET", "/api/echo/a%0Ab"),  # the worker's catch-all misses it
+    HttpCase("newline-ending-a-route-value", "GET", "/api/echo/ab%0A"),
     HttpCase("non-ascii-request-header", "GET", "/api/echo/1", (("x-name", "été ✓ 😀"),)),
     HttpCase("header-twice", "GET", "/api/echo/1", (("x-name", "a"), ("x-name", "b"))),
     HttpCase("post-body-of-any-bytes", "POST", "/api/echo/1", body=b"\x00\xff{}\r\n"),
@@ -129,9 +135,9 @@ async def answer(base: str, case: HttpCase) -> dict[str, Any]:
             "x_word": [v for k, v in response.raw_headers if k.lower() == b"x-word"],
             "cut": cut,
         }
-    if response.status == 404:  # no route: the host's own answer (the front's is a bare 404), not the runtime's
-        return {"status": 404}
-    if response.content_type == "application/json" and not cut:
+    if response.status == 404 and response.content_type != "application/json":
+        return {"status": 404}  # no route: the host's own answer (the front's is a bare 404), not the runtime's
+    if response.content_type == "application/json" and response.status == 200 and not cut:
         echoed = json.loads(body)
         ids = echoed.pop("invocation_ids")  # one id, the host's own: never the client's
         echoed["invocation_ids"] = [_is_uuid(i) for i in ids]
@@ -168,12 +174,47 @@ async def test_the_runtime_judges_the_cases_as_documented(runtime: Side) -> None
     )
     cut = await answer(runtime.url, by_id["a-stream-cut-half-way"])
     assert (cut["status"], cut["body"], cut["cut"]) == (200, b"first,", True)
+    newline = await answer(runtime.url, by_id["newline-inside-a-route-value"])
+    assert (newline["status"], newline["body"]) == (404, b'{"detail":"Not Found"}')
     word = await answer(runtime.url, by_id["non-ascii-response-header"])
     assert word["x_word"] == ["été".encode()]
     own = await answer(runtime.url, by_id["a-clients-own-invocation-id"])
     assert own["body"]["invocation_ids"] == [True]
     header = await answer(runtime.url, by_id["non-ascii-request-header"])
     assert header["body"]["raw_x_name"] == ["été ✓ 😀".encode().decode("latin-1")]
+
+
+def _segment(pieces: list[tuple[str, str]]) -> str:
+    """A route value as a client escapes it: text percent-encoded as UTF-8 (``/`` as ``%2F``, or
+    ``%2f``), or raw escapes of bytes that need not be UTF-8."""
+    out = ""
+    for kind, value in pieces:
+        if kind == "text":
+            out += quote(value.encode("utf-8", "surrogatepass"), safe="")
+        elif kind == "lower-slash":
+            out += "%2f"
+        else:
+            out += "".join(f"%{b:02X}" for b in value.encode("latin-1"))
+    return out
+
+
+_PIECES = st.lists(
+    st.one_of(
+        st.tuples(st.just("text"), st.text(max_size=40)),  # every plane, controls, ' / \ # ? included
+        st.tuples(st.just("lower-slash"), st.just("")),
+        st.tuples(st.just("bytes"), st.text(st.characters(max_codepoint=255), min_size=1, max_size=6)),
+    ),
+    max_size=8,
+)
+_HEADER = st.text(st.characters(blacklist_categories=["Cc", "Cs"]), max_size=60).map(str.strip)
+HOSTILE = draw(st.tuples(_PIECES, _PIECES, _HEADER), examples=int(os.environ.get("FUZZ_EXAMPLES", "60")))
+
+
+async def test_hostile_route_values_queries_and_headers_answer_as_the_runtime_does(runtime: Side, local: Side) -> None:
+    for route, query, header in HOSTILE:
+        case = HttpCase("hostile", "GET", f"/api/echo/{_segment(route)}?q={_segment(query)}", (("x-name", header),))
+        judged = await answer(runtime.url, case)
+        assert await answer(local.url, case) == judged, case
 
 
 # --- Event Grid ----------------------------------------------------------------------------------
