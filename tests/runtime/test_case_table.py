@@ -12,6 +12,7 @@ invocations' outcomes (202 when all succeeded, 500 otherwise).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -108,6 +109,7 @@ HTTP_CASES = [
     HttpCase("non-ascii-request-header", "GET", "/api/echo/1", (("x-name", "été ✓ 😀"),)),
     HttpCase("header-twice", "GET", "/api/echo/1", (("x-name", "a"), ("x-name", "b"))),
     HttpCase("post-body-of-any-bytes", "POST", "/api/echo/1", body=b"\x00\xff{}\r\n"),
+    HttpCase("post-body-of-100000-bytes", "POST", "/api/echo/1", body=(bytes(range(256)) * 391)[:100_000]),
     HttpCase("a-clients-own-invocation-id", "GET", "/api/echo/1", (("x-ms-invocation-id", CLIENT_INVOCATION_ID),)),
     HttpCase("non-ascii-response-header", "GET", "/api/header"),
     HttpCase("a-function-that-raises", "GET", "/api/boom"),
@@ -217,7 +219,22 @@ async def test_hostile_route_values_queries_and_headers_answer_as_the_runtime_do
         assert await answer(local.url, case) == judged, case
 
 
+async def test_concurrent_requests_each_get_their_own_answer(runtime: Side, local: Side) -> None:
+    """Each forwarded request meets its own invocation (the id ties them), however they interleave."""
+    for side in (runtime, local):
+        cases = [HttpCase(f"c{i}", "GET", f"/api/echo/{i}?n={i}") for i in range(24)]
+        answers = await asyncio.gather(*(answer(side.url, case) for case in cases))
+        assert [a["body"]["path_params"]["name"] for a in answers] == [str(i) for i in range(24)]
+
+
 # --- Event Grid ----------------------------------------------------------------------------------
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(depth):
+        value = {"in": value}
+    return value
 
 
 def grid_event(event_id: str, **fields: Any) -> dict[str, Any]:
@@ -251,6 +268,9 @@ EVENT_CASES = {
     "cloudevents-schema": cloud_event("ce-1"),
     "event-time-missing": grid_event("eg-2", eventTime=None),
     "data-a-string": grid_event("eg-3", data="just text"),
+    "subject-from-every-plane": grid_event("eg-6", subject="/\u00e9\u4e2d\U0001f600\U000e0001\x00'/\\#?"),
+    "data-nested-50-deep": grid_event("eg-7", data=_nested(50)),
+    "a-large-event": grid_event("eg-8", data={"text": "\u00e9" * 100_000}),
     "the-function-raises": grid_event("eg-4", data={"raise": True}),
     "event-time-unparsable": grid_event("eg-5", eventTime="yesterday"),
     "cloud-time-unparsable": cloud_event("ce-2", time="yesterday"),
