@@ -7,6 +7,7 @@ import inspect
 import json
 import re
 import typing
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,7 +141,7 @@ def _check_schedule(name: str, schedule: str) -> None:
 def _http_function(name: str, call: Callable[..., Any], trigger: Mapping[str, Any], prefix: str) -> HttpFunction:
     route = (trigger.get("route") or name).strip("/")
     full = "/".join(p for p in (prefix.strip("/"), route) if p)
-    pattern, literals = _route_pattern(name, full)
+    pattern, literals = route_pattern(name, full)
     methods = trigger.get("methods")
     auth_level = str(trigger.get("authLevel") or "function").lower()
     return HttpFunction(
@@ -155,8 +156,9 @@ def _http_function(name: str, call: Callable[..., Any], trigger: Mapping[str, An
     )
 
 
-def _route_pattern(name: str, route: str) -> tuple[re.Pattern[str], int]:
-    """Turn a route template of literal and ``{name}`` segments (``messages/{messageId}``) into a regex."""
+def route_pattern(name: str, route: str) -> tuple[re.Pattern[str], int]:
+    """Turn a route template of literal and ``{name}`` segments (``messages/{messageId}``) into a regex
+    matched against :func:`routed_path`; the number of literal segments ranks the routes."""
     regex = ""
     literals = 0
     for segment in route.split("/"):
@@ -169,6 +171,27 @@ def _route_pattern(name: str, route: str) -> tuple[re.Pattern[str], int]:
             regex += "/" + re.escape(segment)
             literals += 1
     return re.compile(regex + "/?", re.IGNORECASE), literals
+
+
+def routed_path(raw_path: str) -> str:
+    """The path as the Functions host routes it: ASP.NET Core's Kestrel decodes every
+    percent-escape of the path as UTF-8 but ``%2F`` (``PathDecoder.DecodePath``), and routing
+    decodes nothing more, so ``/api/messages/a%2Fb`` is one segment and its route value keeps
+    ``%2F`` as sent (dotnet/aspnetcore, ``src/Servers/Kestrel/Core/src/Internal/Http/PathDecoder.cs``;
+    aspnet/Mvc#6388, "Route based parameter binding doesn't decode %2F"). Escapes that do not
+    decode to UTF-8 are kept as sent, as Kestrel keeps them.
+    """
+    parts = re.split(r"(%2[Ff])", raw_path.partition("?")[0])
+    decoded = []
+    for part in parts:
+        if re.fullmatch(r"%2[Ff]", part):
+            decoded.append(part)
+            continue
+        try:
+            decoded.append(urllib.parse.unquote_to_bytes(part).decode("utf-8"))
+        except UnicodeDecodeError:
+            decoded.append(part)
+    return "".join(decoded)
 
 
 def load_app(spec: str) -> func.FunctionApp:

@@ -8,7 +8,10 @@ import contextlib
 import datetime as dt
 import hmac
 import json
+import re
 import time
+import urllib.parse
+import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -21,21 +24,51 @@ from starlette.responses import Response
 from ..ncrontab import Schedule
 from .common import BodyRejected, log, log_value, parse_json, problem
 from .eventgrid import EVENTGRID_WEBHOOK_PATH, EventGridWebhook
-from .indexing import FunctionIndex, TriggeredFunction
+from .indexing import FunctionIndex, TriggeredFunction, routed_path
 from .queues import QueueOptions, start_listeners
 
 DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024
 DEFAULT_READ_TIMEOUT_SECONDS = 30.0
+# The header tying the request the host forwards to its invocation (ScriptConstants.HttpProxyCorrelationHeader).
+INVOCATION_ID_HEADER = b"x-ms-invocation-id"
+
+
+# The worker's own server routes every forwarded request with one catch-all, ``/{path:path}``
+# (azurefunctions-extensions-http-fastapi, ``web.py``, ``WebApp.route``), Starlette's regex
+# ``^/(?P<path>.*)$`` over uvicorn's decoded path: a path holding a newline (``%0A``) before its
+# last character matches nothing, so FastAPI answers its own 404 and the function never runs (in Azure
+# the invocation then waits for its request with no timeout of its own, azure_functions_runtime/http_v2.py
+# ``HttpCoordinator.get_http_request_async``, until the host's ``functionTimeout`` ends it).
+_WORKER_ROUTE = re.compile(r"^/(?P<path>.*)$")
+
+
+def _worker_path(raw_path: str) -> str:
+    """The path uvicorn puts in the scope (``h11_impl.py``: ``unquote`` of the raw path)."""
+    return urllib.parse.unquote(raw_path.partition("?")[0])
+
+
+def _function_failed() -> web.Response:
+    """What a client gets from a function that fails before its response starts: the worker's
+    uvicorn answers it (500, ``text/plain; charset=utf-8``, "Internal Server Error") and the host
+    passes it on, as Microsoft's runtime does (tests/runtime/test_case_table.py)."""
+    return web.Response(status=500, text="Internal Server Error", content_type="text/plain", charset="utf-8")
 
 
 def _to_http_request(request: web.Request, body: bytes, route_params: dict[str, str]) -> Request:
     """The Starlette request the worker hands an HTTP function in HTTP-streams mode.
 
     Its body is the one this host read (bounded by ``max_body_bytes``); the route parameters are
-    set as the worker's ``RequestSynchronizer.sync_route_params`` sets them, decoded.
+    set as the worker's ``RequestSynchronizer.sync_route_params`` sets them, as the host's routing
+    found them (:func:`~localdev.host.indexing.routed_path`: ``%2F`` kept). The scope's ``path`` is
+    uvicorn's (``h11_impl.py``: ``unquote`` of the raw path, so ``%2F`` is ``/`` there and an escape
+    that is not UTF-8 is U+FFFD). ``x-ms-invocation-id`` holds this invocation's id, whatever the
+    client sent: the host sets it, "override existing header if present" (Azure/azure-functions-host,
+    ``src/WebJobs.Script/Http/DefaultHttpProxyService.cs``, ``StartForwarding``).
     """
     raw_path, _, raw_query = request.raw_path.partition("?")  # as received: aiohttp keeps the bytes (surrogateescape)
     peer = request.transport.get_extra_info("peername") if request.transport else None
+    headers = [(name.lower(), value) for name, value in request.raw_headers if name.lower() != INVOCATION_ID_HEADER]
+    headers.append((INVOCATION_ID_HEADER, str(uuid.uuid4()).encode()))
     scope: dict[str, Any] = {
         "type": "http",
         # 2.3, as uvicorn (the worker's ASGI server) declares (uvicorn/protocols/http/h11_impl.py).
@@ -43,11 +76,11 @@ def _to_http_request(request: web.Request, body: bytes, route_params: dict[str, 
         "http_version": f"{request.version.major}.{request.version.minor}",
         "method": request.method,
         "scheme": request.scheme,
-        "path": request.path,
+        "path": _worker_path(raw_path),
         "raw_path": raw_path.encode("utf-8", "surrogateescape"),
         "query_string": raw_query.encode("utf-8", "surrogateescape"),
         "root_path": "",
-        "headers": [(name.lower(), value) for name, value in request.raw_headers],  # bytes, as an ASGI server gives
+        "headers": headers,  # bytes, as an ASGI server gives
         "server": None,
         "client": tuple(peer[:2]) if isinstance(peer, tuple) else None,
         "path_params": dict(route_params),
@@ -226,8 +259,9 @@ class LocalHost:
 
     async def _http(self, request: web.Request) -> web.StreamResponse:
         allowed: set[str] = set()
+        path = routed_path(request.raw_path)
         for function in self.index.http:
-            params = function.match(request.path)
+            params = function.match(path)
             if params is None:
                 continue
             if request.method not in function.methods:
@@ -239,6 +273,8 @@ class LocalHost:
                 body = await self._read_body(request)
             except BodyRejected as rejected:
                 return rejected.response
+            if _WORKER_ROUTE.match(_worker_path(request.raw_path)) is None:
+                return web.Response(status=404, body=b'{"detail":"Not Found"}', content_type="application/json")
             try:
                 result = await function.call(**{function.arg_name: _to_http_request(request, body, params)})
             except Exception:  # noqa: BLE001 - a failing function becomes a 500, as in the host
@@ -247,7 +283,7 @@ class LocalHost:
                     function.name,
                     extra={"event": "function_failed", "fields": {"function": function.name}},
                 )
-                return problem(500, "Internal Server Error", "The function failed; see the host log.")
+                return _function_failed()
             return await self._respond(function.name, result, request)
         if allowed:
             return problem(
@@ -281,7 +317,7 @@ class LocalHost:
                 name,
                 extra={"event": "function_failed", "fields": {"function": name}},
             )
-            return problem(500, "Internal Server Error", "The function failed; see the host log.")
+            return _function_failed()
 
     async def _read_body(self, request: web.Request) -> bytes:
         """The whole body, or :class:`BodyRejected` with a 413 (too large) or 408 (not in time)."""
