@@ -37,9 +37,6 @@ param maxEventsPerBatch int = 100
 @description('Hours without a final delivery report before a message is Expired.')
 param expiryWindowHours int = 72
 
-@secure()
-@minLength(32)
-
 @description('Principal id of the identity running the deployment (azd sets it), granted read access to the tracking tables.')
 param principalId string = ''
 

@@ -17,7 +17,6 @@ param tablePrefix string
 param expiryWindowHours int
 @description('Event Grid custom topic endpoint the app publishes status-change events to (with its identity).')
 param statusEventsEndpoint string
-@secure()
 param maximumInstanceCount int = 100
 param instanceMemoryMB int = 2048
 
