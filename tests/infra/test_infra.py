@@ -14,6 +14,7 @@ import pytest
 from mms_tracker.adapters.campaigns import CAMPAIGN_CONTAINER, CAMPAIGN_POISON_QUEUE, CAMPAIGN_QUEUE, CAMPAIGN_TABLE
 from mms_tracker.adapters.tables.base import TABLES
 from mms_tracker.domain.reports import REPORT_EVENT_TYPES
+from tests.infra import bicep_check
 from tests.support import EXPECTED_FUNCTIONS, ROOT
 
 INFRA = ROOT / "infra"
@@ -264,3 +265,81 @@ def test_the_identity_may_use_the_campaign_queue_and_blobs() -> None:
     assert f"storageQueueDataContributor: '{STORAGE_QUEUE_DATA_CONTRIBUTOR}'" in text
     assert f"storageBlobDataOwner: '{STORAGE_BLOB_DATA_OWNER}'" in text
     assert "roles.storageQueueDataContributor)" in text and "roles.storageBlobDataOwner)" in text
+
+
+# Flex Consumption: site properties and app settings that are deprecated and "shouldn't be used when
+# creating function app resources". MicrosoftDocs/azure-docs, articles/azure-functions/functions-app-settings.md,
+# "Flex Consumption plan deprecations" (the table gives site properties as `properties.<name>`; they are
+# set under properties or properties.siteConfig, so both are checked).
+FLEX_DEPRECATED_APP_SETTINGS = {
+    "ENABLE_ORYX_BUILD", "FUNCTIONS_EXTENSION_VERSION", "FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_WORKER_RUNTIME_VERSION",
+    "FUNCTIONS_MAX_HTTP_CONCURRENCY", "FUNCTIONS_WORKER_PROCESS_COUNT", "FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED",
+    "SCM_DO_BUILD_DURING_DEPLOYMENT", "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_CONTENTOVERVNET",
+    "WEBSITE_CONTENTSHARE", "WEBSITE_DNS_SERVER", "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT",
+    "WEBSITE_NODE_DEFAULT_VERSION", "WEBSITE_RUN_FROM_PACKAGE", "WEBSITE_SKIP_CONTENTSHARE_VALIDATION",
+    "WEBSITE_VNET_ROUTE_ALL",
+}  # fmt: skip
+FLEX_DEPRECATED_SITE_PROPERTIES = {
+    "alwaysOn", "containerSize", "dnsConfiguration", "ftpsState", "isReserved", "IsXenon", "javaVersion",
+    "LinuxFxVersion", "netFrameworkVersion", "powerShellVersion", "functionAppScaleLimit", "preWarmedInstanceCount",
+    "use32BitWorkerProcess", "vnetBackupRestoreEnabled", "vnetContentShareEnabled", "vnetImagePullEnabled",
+    "vnetRouteAllEnabled", "windowsFxVersion",
+}  # fmt: skip
+
+
+def site_properties_and_settings(text: str) -> tuple[set[str], set[str]]:
+    """The keys set under properties and properties.siteConfig of every Microsoft.Web/sites resource, and the
+    names of its app settings, read with the offline Bicep parser."""
+    reporter = bicep_check.Reporter("function-app.bicep")
+    keys: set[str] = set()
+    settings: set[str] = set()
+    for statement in bicep_check.parse(text, reporter):
+        if statement.resource_type is None or not (statement.resource_type.literal or "").startswith(
+            "Microsoft.Web/sites@"
+        ):
+            continue
+        assert isinstance(statement.value, bicep_check.Object)
+        for prop in statement.value.properties:
+            if prop.key == "properties" and isinstance(prop.value, bicep_check.Object):
+                for inner in prop.value.properties:
+                    keys.add(inner.key or "")
+                    if inner.key == "siteConfig" and isinstance(inner.value, bicep_check.Object):
+                        for config in inner.value.properties:
+                            keys.add(config.key or "")
+                            if config.key == "appSettings" and isinstance(config.value, bicep_check.Array):
+                                for item in config.value.items:
+                                    assert isinstance(item, bicep_check.Object)
+                                    settings |= {
+                                        str(bicep_check.literal_value(p.value))
+                                        for p in item.properties
+                                        if p.key == "name"
+                                    }
+    assert reporter.diagnostics == []
+    return keys, settings
+
+
+def test_the_function_app_sets_no_site_property_or_setting_flex_consumption_deprecates() -> None:
+    keys, settings = site_properties_and_settings((INFRA / "app" / "function-app.bicep").read_text())
+    assert {"siteConfig", "functionAppConfig", "minTlsVersion"} <= keys and "ACS_ENDPOINT" in settings
+    deprecated = {name.lower() for name in FLEX_DEPRECATED_SITE_PROPERTIES}
+    assert sorted(key for key in keys if key.lower() in deprecated) == []
+    assert sorted(settings & FLEX_DEPRECATED_APP_SETTINGS) == []
+
+
+def test_the_flex_check_finds_a_deprecated_property_where_it_stands() -> None:
+    bad = """
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  name: 'x'
+  properties: {
+    vnetRouteAllEnabled: true
+    siteConfig: {
+      ftpsState: 'Disabled'
+      appSettings: [
+        { name: 'FUNCTIONS_WORKER_RUNTIME', value: 'python' }
+      ]
+    }
+  }
+}
+"""
+    keys, settings = site_properties_and_settings(bad)
+    assert {"ftpsState", "vnetRouteAllEnabled"} <= keys and "FUNCTIONS_WORKER_RUNTIME" in settings
