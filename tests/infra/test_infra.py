@@ -3,6 +3,7 @@ app indexes in a venv holding requirements.txt alone, as the Functions Python wo
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -343,3 +344,49 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
 """
     keys, settings = site_properties_and_settings(bad)
     assert {"ftpsState", "vnetRouteAllEnabled"} <= keys and "FUNCTIONS_WORKER_RUNTIME" in settings
+
+
+def ignore_patterns(path: Path) -> list[str]:
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return [line.rstrip("/") for line in lines if line and not line.startswith("#")]
+
+
+def ignored(relative: str, patterns: list[str]) -> bool:
+    """gitignore matching as both files use it: a pattern with no slash matches any path component."""
+    assert all("/" not in pattern for pattern in patterns), "a pattern with a slash needs a real matcher"
+    return any(fnmatch.fnmatchcase(part, pattern) for part in relative.split("/") for pattern in patterns)
+
+
+def test_funcignore_leaves_out_everything_git_ignores_and_azds_environments() -> None:
+    funcignore, gitignore = ignore_patterns(ROOT / ".funcignore"), ignore_patterns(ROOT / ".gitignore")
+    # every pattern git ignores is left out of the package (by the same pattern or a wider one)
+    assert [p for p in gitignore if not any(fnmatch.fnmatchcase(p, f) for f in funcignore)] == []
+    never_deployed = [
+        ".azure/mms-prod/.env",
+        ".azure/config.json",
+        ".python_packages/lib/site-packages/httpx/__init__.py",
+        "mms_tracker/__pycache__/app.cpython-311.pyc",
+        "mms_tracker/stale.pyc",
+        ".coverage",
+        "mutants/mms_tracker/domain.py",
+        ".venv/bin/python",
+        ".venv-infra/bin/checkov",
+        "local.settings.json",
+        "tests/unit/test_x.py",
+        "infra/main.bicep",
+        "localdev/host/server.py",
+        "node_modules/azurite/package.json",
+        ".github/workflows/ci.yml",
+    ]
+    assert [path for path in never_deployed if not ignored(path, funcignore)] == []
+    deployed = [
+        "function_app.py",
+        "host.json",
+        "requirements.txt",
+        "mms_tracker/api/messages.py",
+        "mms_tracker/py.typed",
+    ]
+    assert [path for path in deployed if ignored(path, funcignore)] == []
+    # and the app's own files are all in the package
+    for path in (ROOT / "mms_tracker").rglob("*.py"):
+        assert not ignored(path.relative_to(ROOT).as_posix(), funcignore), path
