@@ -390,3 +390,57 @@ def test_funcignore_leaves_out_everything_git_ignores_and_azds_environments() ->
     # and the app's own files are all in the package
     for path in (ROOT / "mms_tracker").rglob("*.py"):
         assert not ignored(path.relative_to(ROOT).as_posix(), funcignore), path
+
+
+def test_infra_never_creates_the_acs_resource_so_azd_down_cannot_delete_it() -> None:
+    """azd down deletes rg-<env>; an ACS resource created there would go with the numbers bought on it. So
+    infra only references one (`existing`), and both preprovision hooks refuse none or one in rg-<env>."""
+    declared: list[tuple[str, bool]] = []
+    for path in INFRA.rglob("*.bicep"):
+        reporter = bicep_check.Reporter(str(path))
+        for statement in bicep_check.parse(path.read_text(), reporter):
+            kind = statement.resource_type.literal if statement.resource_type else None
+            if kind and kind.startswith("Microsoft.Communication/communicationServices@"):
+                declared.append((path.name, statement.existing))
+    assert declared and all(existing for _, existing in declared), declared
+    main = (INFRA / "main.bicep").read_text()
+    assert "param existingAcsResourceId string\n" in main and "param acsDataLocation" not in main
+    for name, text in hook_texts("preprovision").items():
+        assert "EXISTING_ACS_RESOURCE_ID is not set" in text and "rg-" in text and "AZURE_ENV_NAME" in text, name
+
+
+ACS_PROVIDER = "/providers/Microsoft.Communication/communicationServices/my-acs"
+
+
+@pytest.mark.parametrize(
+    ("environment", "refused"),
+    [
+        ({}, "EXISTING_ACS_RESOURCE_ID is not set"),
+        (
+            {"EXISTING_ACS_RESOURCE_ID": f"/subscriptions/s1/resourceGroups/RG-Prod{ACS_PROVIDER}"},
+            "rg-prod, the resource group this environment creates",
+        ),
+        (
+            {"EXISTING_ACS_RESOURCE_ID": f"/subscriptions/s2/resourceGroups/rg-acs{ACS_PROVIDER}"},
+            "is in subscription s2",
+        ),
+        (
+            {"EXISTING_ACS_RESOURCE_ID": "/subscriptions/s1/resourceGroups/rg-acs/providers/Microsoft.Web/sites/a"},
+            "is not an ACS resource id",
+        ),
+        (
+            {"EXISTING_ACS_RESOURCE_ID": f"/subscriptions/s1/resourceGroups/rg-acs{ACS_PROVIDER}"},
+            None,
+        ),
+    ],
+)
+def test_the_posix_preprovision_hook_refuses_a_missing_or_doomed_acs_resource(
+    environment: dict[str, str], refused: str | None
+) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "AZURE_ENV_NAME": "prod", "AZURE_SUBSCRIPTION_ID": "s1"}
+    env |= {"EXISTING_SYSTEM_TOPIC_NAME": "topic"} | environment  # a named topic: no az call
+    out = subprocess.run(["sh", str(HOOKS / "preprovision.sh")], env=env, capture_output=True, text=True, timeout=30)
+    if refused is None:
+        assert out.returncode == 0, out.stderr
+    else:
+        assert out.returncode == 1 and refused in out.stderr, out.stderr
