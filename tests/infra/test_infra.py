@@ -444,3 +444,16 @@ def test_the_posix_preprovision_hook_refuses_a_missing_or_doomed_acs_resource(
         assert out.returncode == 0, out.stderr
     else:
         assert out.returncode == 1 and refused in out.stderr, out.stderr
+
+
+def test_the_func_publish_section_lists_every_setting_infra_sets_and_says_init_indexing_is_needed() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### With the func CLI") : readme.index("### Calling the deployed API")]
+    text = (INFRA / "app" / "function-app.bicep").read_text()
+    knobs = set(re.findall(r"\{ name: '([A-Za-z0-9_]+)', value: '[0-9.]+' \}", text)) - {"PYTHON_ENABLE_INIT_INDEXING"}
+    assert knobs and "PYTHON_ENABLE_INIT_INDEXING" in app_settings_in_infra()
+    missing = sorted(name for name in app_settings_in_infra() - knobs if f"`{name}" not in section)
+    assert missing == []
+    row = next(line for line in section.splitlines() if line.startswith("| `PYTHON_ENABLE_INIT_INDEXING`"))
+    assert "**yes**" in row and "`1`" in row and "indexes no function" in row
+    assert "func azure functionapp publish" in section
