@@ -1322,16 +1322,27 @@ def check_references(model: FileModel, declared: dict[str, Statement]) -> None:
 
 def load(path: Path) -> FileModel:
     reporter = Reporter(str(path))
-    text = path.read_text(encoding="utf-8")
-    statements = parse(text, reporter)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        reporter.error("BCP091", (1, 1), f"the file is not UTF-8: {error.reason}")
+        return FileModel(path, [], reporter)
+    try:
+        statements = parse(text, reporter)
+    except RecursionError:
+        reporter.error("MMS002", (1, 1), "the file nests too deeply for this checker to read")
+        statements = []
     return FileModel(path, statements, reporter)
 
 
 def check_file(model: FileModel) -> dict[str, Statement]:
     declared = symbols(model)
-    for statement in model.statements:
-        check_decorators(statement, model.reporter)
-    check_references(model, declared)
+    try:
+        for statement in model.statements:
+            check_decorators(statement, model.reporter)
+        check_references(model, declared)
+    except RecursionError:
+        model.reporter.error("MMS002", (1, 1), "the file nests too deeply for this checker to read")
     return declared
 
 

@@ -6,8 +6,10 @@ decorators: parameters.md "Decorators"); MMS001 is the project's own (docs/infra
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.infra.bicep_check import check_paths, check_text
+from tests.infra.bicep_check import FileModel, Reporter, check_file, check_paths, check_text, parse
 from tests.support import ROOT
 
 INFRA = ROOT / "infra"
@@ -200,3 +202,24 @@ def test_a_module_must_pass_what_its_file_declares(bad: str, code: str) -> None:
 @pytest.mark.parametrize("good", MODULE_GOOD)
 def test_a_module_that_passes_what_its_file_declares_is_accepted(good: str) -> None:
     assert check_text(good, others={"child.bicep": CHILD}) == []
+
+
+def test_nesting_too_deep_for_the_checker_is_a_diagnostic_not_a_crash() -> None:
+    assert codes("var x = " + "[" * 5000 + "]" * 5000) == ["MMS002"]
+    assert check_text("var x = " + "[" * 50 + "1" + "]" * 50) == []
+
+
+PIECES = [*"{}[]()@'$\\\n :,.?!=<>|&*/+-%0123456789abxyz_", "param ", "var ", "resource ", "module ", "output "]
+PIECES += ["type ", "func ", "'''", "${", "for ", " in ", "if ", "@secure()", "@minLength(", "existing", "=>", "..."]
+PIECES += ["::", "string", "int", "\U0001f600", "\u2028", "\x00", " = ", "null", "true", "/*", "//"]
+MAIN_TEXT = (INFRA / "main.bicep").read_text()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(PIECES), max_size=40), st.integers(0, len(MAIN_TEXT)), st.integers(0, 40))
+def test_any_edit_of_a_real_file_gives_diagnostics_never_a_crash(pieces: list[str], at: int, cut: int) -> None:
+    text = MAIN_TEXT[:at] + "".join(pieces) + MAIN_TEXT[at + cut :]
+    reporter = Reporter("main.bicep")
+    model = FileModel(INFRA / "main.bicep", parse(text, reporter), reporter)
+    check_file(model)
+    assert all(d.code.startswith(("BCP", "MMS")) for d in reporter.diagnostics)
