@@ -1335,11 +1335,71 @@ def load(path: Path) -> FileModel:
     return FileModel(path, statements, reporter)
 
 
+# '<provider>/<type>[/<child>...]@<yyyy-mm-dd>[-suffix]' (resource-declaration.md; BCP029 otherwise)
+RESOURCE_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9.]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)+@\d{4}-\d{2}-\d{2}(-[A-Za-z0-9]+)?")
+TARGET_SCOPES = {"resourceGroup", "subscription", "managementGroup", "tenant", "desiredStateConfiguration", "local"}
+
+
+def resource_body(node: Node | None) -> Object | None:
+    while isinstance(node, (If, For)):
+        node = node.body
+    return node if isinstance(node, Object) else None
+
+
+def check_resource(statement: Statement, declared: dict[str, Statement], reporter: Reporter) -> None:
+    kind = statement.resource_type.literal if statement.resource_type else None
+    if statement.resource_type is not None and kind is None:
+        reporter.error("BCP047", statement.resource_type.at, "string interpolation is not supported in a resource type")
+    elif kind is not None and not RESOURCE_TYPE.fullmatch(kind):
+        reporter.error("BCP029", statement.resource_type.at if statement.resource_type else statement.at,
+                       f"the resource type {kind!r} is not valid: '<provider>/<type>@<api-version>'")  # fmt: skip
+    body = resource_body(statement.value)
+    if body is None or body.spreads:
+        return
+    name = next((p for p in body.properties if p.key == "name"), None)
+    if name is None:
+        reporter.error(
+            "BCP035", statement.name_at, f"the resource {statement.name} is missing the required property 'name'"
+        )
+        return
+    # A name must be known when the deployment starts: no resource's runtime properties, no module outputs.
+    for node in walk(name.value):
+        if isinstance(node, Member) and node.name in ("properties", "outputs"):
+            root = node.base
+            while isinstance(root, (Member, Index, NonNull)):
+                root = root.base if not isinstance(root, NonNull) else root.operand
+            target = declared.get(root.name) if isinstance(root, Name) else None
+            if target is not None and target.keyword in ("resource", "module"):
+                reporter.error(
+                    "BCP120",
+                    node.at,
+                    f"the name of {statement.name} uses {root.name}.{node.name}, known only during the deployment",
+                )
+
+
+def check_target_scope(statement: Statement, reporter: Reporter) -> None:
+    value = literal_value(statement.value)
+    if value is NotImplemented or value not in TARGET_SCOPES:
+        at = statement.value.at if statement.value else statement.at
+        reporter.error("BCP033", at, f"targetScope must be one of {sorted(TARGET_SCOPES)}")
+
+
+def walk(node: Node) -> Iterator[Node]:
+    yield node
+    for child in children(node):
+        if not isinstance(child, TypeRef):
+            yield from walk(child)
+
+
 def check_file(model: FileModel) -> dict[str, Statement]:
     declared = symbols(model)
     try:
         for statement in model.statements:
             check_decorators(statement, model.reporter)
+            if statement.keyword == "resource":
+                check_resource(statement, declared, model.reporter)
+            if statement.keyword == "targetScope":
+                check_target_scope(statement, model.reporter)
         check_references(model, declared)
     except RecursionError:
         model.reporter.error("MMS002", (1, 1), "the file nests too deeply for this checker to read")

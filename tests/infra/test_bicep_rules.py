@@ -133,6 +133,34 @@ SYMBOL_CASES = [
     ("param p object = reference('x')", "BCP065", "param p string = resourceGroup().location"),
     ("type t = string\nvar v = t", "BCP063", "type t = string\nparam v t"),
 ]
+RESOURCE_CASES = [
+    (
+        "resource r 'Microsoft.Web/sites' = { name: 'a' }",
+        "BCP029",
+        "resource r 'Microsoft.Web/sites@2024-04-01' = { name: 'a' }",
+    ),
+    (
+        "resource r 'sites@2024-04-01' = { name: 'a' }",
+        "BCP029",
+        "resource r 'Microsoft.Web/sites/config@2024-04-01' = { name: 'a' }",
+    ),
+    (
+        "param v string\nresource r 'A.B/c@${v}' = { name: 'a' }",
+        "BCP047",
+        "resource r 'A.B/c@2024-01-01-preview' = { name: 'a' }",
+    ),
+    (
+        "resource r 'A.B/c@2024-01-01' = { location: 'x' }",
+        "BCP035",
+        "resource r 'A.B/c@2024-01-01' existing = { name: 'x' }",
+    ),
+    (
+        "resource s 'A.B/c@2024-01-01' = { name: 'a' }\nresource r 'A.B/c@2024-01-01' = { name: s.properties.x }",
+        "BCP120",
+        "resource s 'A.B/c@2024-01-01' = { name: 'a' }\nresource r 'A.B/c@2024-01-01' = { name: '${s.name}-b' }",
+    ),
+    ("targetScope = 'resourcegroups'", "BCP033", "targetScope = 'subscription'"),
+]
 LEXER_CASES = [
     ("var s = 'abc", "BCP003", "var s = 'abc'"),
     ("var s = 'abc\nvar t = 1", "BCP004", "var s = 'abc'\nvar t = 1"),
@@ -153,7 +181,7 @@ LEXER_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("bad", "code", "good"), SYMBOL_CASES + LEXER_CASES)
+@pytest.mark.parametrize(("bad", "code", "good"), SYMBOL_CASES + LEXER_CASES + RESOURCE_CASES)
 def test_symbols_and_syntax_refuse_the_bad_snippet_and_accept_its_twin(bad: str, code: str, good: str) -> None:
     assert code in codes(bad), check_text(bad)
     assert check_text(good) == []
