@@ -1156,7 +1156,7 @@ def check_decorators(statement: Statement, reporter: Reporter) -> None:
             reporter.error(code, decorator.at, f"@{decorator.name}() cannot decorate a {statement.keyword} declaration")
             continue
         if decorator.name in seen:
-            reporter.error("BCP124", decorator.at, f"@{decorator.name}() is given twice on {statement.name}")
+            reporter.error("BCP166", decorator.at, f"duplicate @{decorator.name}() decorator on {statement.name}")
         seen.add(decorator.name)
         if types is not ANY and declared is not None and declared not in types:
             reporter.error(
@@ -1189,9 +1189,18 @@ def check_decorators(statement: Statement, reporter: Reporter) -> None:
         low, high = decorator_value(statement, low_name), decorator_value(statement, high_name)
         if isinstance(low, int) and isinstance(high, int) and low > high:
             reporter.error(
-                "BCP173", statement.at, f"@{low_name}({low}) is greater than @{high_name}({high}) on {statement.name}"
+                "BCP331", statement.at, f"@{low_name}({low}) is greater than @{high_name}({high}) on {statement.name}"
             )
     if statement.keyword == "param":
+        if statement.type is not None and statement.type.nullable and statement.value is not None:
+            reporter.error(
+                "BCP326", statement.value.at, f"the nullable parameter {statement.name} may not have a default"
+            )
+        union = statement.type is not None and (bool(statement.type.members) or statement.type.is_literal)
+        if union and any(d.name == "allowed" for d in statement.decorators):
+            reporter.error(
+                "BCP295", statement.at, f"@allowed() on {statement.name}: its union or literal type gives the values"
+            )
         check_default(statement, reporter)
 
 
@@ -1204,7 +1213,7 @@ def decorator_value(statement: Statement, name: str) -> Any:
 
 def check_default(statement: Statement, reporter: Reporter) -> None:
     """A parameter's literal default must be of its type and meet its own constraints (Bicep checks the default
-    against the refined type: BCP027/BCP033 type, BCP332/BCP333 length, BCP327/BCP328 value)."""
+    against the refined type: BCP033 type, BCP332/BCP333 length, BCP327/BCP328 value)."""
     default = literal_value(statement.value)
     declared = type_name(statement.type)
     if statement.value is None or default is NotImplemented:
@@ -1217,7 +1226,7 @@ def check_default(statement: Statement, reporter: Reporter) -> None:
         and not (found == "null" and statement.type and statement.type.nullable)
     ):
         reporter.error(
-            "BCP027",
+            "BCP033",
             at,
             f"the parameter {statement.name} expects a default of type {declared}, but the default is {found}",
         )
@@ -1294,8 +1303,10 @@ def check_references(model: FileModel, declared: dict[str, Statement]) -> None:
                     model.reporter.error(
                         "BCP057", name.at, f"the name {name.name!r} does not exist in the current context"
                     )
-                elif target.keyword in ("type", "func"):
-                    model.reporter.error("BCP063", name.at, f"{name.name!r} is a {target.keyword}, not a value")
+                elif target.keyword == "type":
+                    model.reporter.error("BCP288", name.at, f"{name.name!r} refers to a type but is used as a value")
+                elif target.keyword == "func":
+                    model.reporter.error("BCP063", name.at, f"{name.name!r} is a function, not a value")
                 elif statement.keyword == "param" and root is statement.value and target.keyword != "param":
                     model.reporter.error(
                         "BCP072",
@@ -1311,13 +1322,16 @@ def check_references(model: FileModel, declared: dict[str, Statement]) -> None:
                 if call.name in declared and declared[call.name].keyword == "func":
                     continue
                 if call.name not in FUNCTIONS and not call.name.startswith("list"):
-                    model.reporter.error("BCP082", call.at, f"the function {call.name!r} does not exist")
+                    code = "BCP107" if qualified else "BCP057"
+                    model.reporter.error(code, call.at, f"the function {call.name!r} does not exist")
                 elif (
                     statement.keyword == "param"
                     and root is statement.value
                     and (call.name in RUNTIME_ONLY or call.name.startswith("list"))
                 ):
-                    model.reporter.error("BCP065", call.at, f"{call.name}() is not valid in a parameter default")
+                    model.reporter.error(  # parameters.md: no reference() or list*() in the parameters section
+                        "MMS003", call.at, f"{call.name}() reads runtime state: not valid in a parameter default"
+                    )
 
 
 def load(path: Path) -> FileModel:
@@ -1384,6 +1398,19 @@ def check_target_scope(statement: Statement, reporter: Reporter) -> None:
         reporter.error("BCP033", at, f"targetScope must be one of {sorted(TARGET_SCOPES)}")
 
 
+def check_objects(root: Node, reporter: Reporter) -> None:
+    for node in walk(root):
+        if isinstance(node, Object):
+            seen: set[str] = set()
+            for prop in node.properties:
+                if prop.key is not None and prop.key in seen:
+                    reporter.error(
+                        "BCP025", prop.at, f"the property {prop.key!r} is declared more than once in this object"
+                    )
+                if prop.key is not None:
+                    seen.add(prop.key)
+
+
 def walk(node: Node) -> Iterator[Node]:
     yield node
     for child in children(node):
@@ -1400,6 +1427,11 @@ def check_file(model: FileModel) -> dict[str, Statement]:
                 check_resource(statement, declared, model.reporter)
             if statement.keyword == "targetScope":
                 check_target_scope(statement, model.reporter)
+            if statement.value is not None:
+                check_objects(statement.value, model.reporter)
+        scopes = [s for s in model.statements if s.keyword == "targetScope"]
+        for extra in scopes[1:]:
+            model.reporter.error("BCP112", extra.at, "targetScope is declared more than once")
         check_references(model, declared)
     except RecursionError:
         model.reporter.error("MMS002", (1, 1), "the file nests too deeply for this checker to read")
@@ -1444,6 +1476,17 @@ class Project:
             return None
         if ":" in relative.split("/")[0]:
             return None  # a registry or template spec reference (br:, ts:): not checked offline
+        for code, bad, message in (
+            ("BCP050", not relative, "the module path is empty"),
+            ("BCP051", relative.startswith("/"), "the module path begins with '/': use a relative path"),
+            ("BCP098", "\\" in relative, "the module path contains '\\': use '/'"),
+        ):
+            if bad:
+                model.reporter.error(code, module.path.at, message)
+                return None
+        if (model.path.parent / relative).resolve() == model.path.resolve():
+            model.reporter.error("BCP094", module.path.at, "this module references itself")
+            return None
         target = self.model(model.path.parent / relative)
         if target is None:
             model.reporter.error("BCP091", module.path.at, f"the module file {relative!r} does not exist")
@@ -1526,7 +1569,7 @@ class Project:
                 declared, found = type_name(statement.type), self.value_type(model, statement.value)
                 if declared and found and declared != found and not (found == "null" and statement.type.nullable):
                     model.reporter.error(
-                        "BCP033",
+                        "BCP026",
                         statement.value.at,
                         f"the output {statement.name} is {declared}, but its value is {found}",
                     )
@@ -1569,7 +1612,10 @@ class Project:
                 return  # `...x` may pass anything: not checked
             passed = {p.key: p for p in given.value.properties if p.key is not None}
         elif given is not None:
-            return  # params from an expression: not checked
+            model.reporter.error(
+                "BCP183", given.value.at, "the value of the module params property must be an object literal"
+            )
+            return
         for name, prop in passed.items():
             param = declared.get(name)
             if param is None:

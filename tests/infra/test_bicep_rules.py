@@ -71,9 +71,9 @@ DECORATOR_CASES = [
     ("@minLength()\nparam s string", "BCP071", "@minLength(0)\nparam s string"),
     ("@secure(1)\nparam s string", "BCP071", "@secure()\nparam s string"),
     ("@minLength(-1)\nparam s string", "BCP168", "@minLength(0)\nparam s string"),
-    ("@minValue(5)\n@maxValue(1)\nparam n int", "BCP173", "@minValue(1)\n@maxValue(5)\nparam n int"),
+    ("@minValue(5)\n@maxValue(1)\nparam n int", "BCP331", "@minValue(1)\n@maxValue(5)\nparam n int"),
     ("@allowed([])\nparam s string = 'a'", "BCP099", "@allowed(['a'])\nparam s string = 'a'"),
-    ("@minLength(1)\n@minLength(2)\nparam s string", "BCP124", "@minLength(1)\n@maxLength(2)\nparam s string"),
+    ("@minLength(1)\n@minLength(2)\nparam s string", "BCP166", "@minLength(1)\n@maxLength(2)\nparam s string"),
 ]
 DEFAULT_CASES = [
     ("@minLength(32)\nparam s string = ''", "BCP333", "@minLength(32)\nparam s string"),
@@ -90,12 +90,12 @@ DEFAULT_CASES = [
     ("@allowed(['a', 'b'])\nparam s string = 'c'", "BCP033", "@allowed(['a', 'b'])\nparam s string = 'b'"),
     ("@allowed(['a', 1])\nparam s string = 'a'", "BCP033", "@allowed(['a', '1'])\nparam s string = 'a'"),
     ("@allowed(['a', 'b'])\nparam s array = ['a', 'c']", "BCP033", "@allowed(['a', 'b'])\nparam s array = ['a', 'b']"),
-    ("param s string = 1", "BCP027", "param s string = '1'"),
-    ("param n int = 'x'", "BCP027", "param n int = 1"),
-    ("param b bool = 'true'", "BCP027", "param b bool = true"),
-    ("param o object = []", "BCP027", "param o object = {}"),
+    ("param s string = 1", "BCP033", "param s string = '1'"),
+    ("param n int = 'x'", "BCP033", "param n int = 1"),
+    ("param b bool = 'true'", "BCP033", "param b bool = true"),
+    ("param o object = []", "BCP033", "param o object = {}"),
     ("var v = 'a'\nparam p string = v", "BCP072", "param q string = 'a'\nparam p string = q"),
-    ("output o int = 'x'", "BCP033", "output o int = 1"),
+    ("output o int = 'x'", "BCP026", "output o int = 1"),
 ]
 ORPHAN_CASES = [
     ("param a string\n@secure()\n", "BCP132", "@secure()\nparam a string\n"),
@@ -127,11 +127,11 @@ SYMBOL_CASES = [
     ("var v = 'a${missing}b'", "BCP057", "var w = 'a'\nvar v = 'a${w}b'"),
     ("param a string\nvar a = 1", "BCP028", "param a string\nvar b = 1"),
     ("output o string = 'a'\noutput o string = 'b'", "BCP145", "output o string = 'a'\noutput p string = 'b'"),
-    ("var x = toLowr('A')", "BCP082", "var x = toLower('A')"),
-    ("var x = sys.toLowr('A')", "BCP082", "var x = sys.toLower('A')"),
+    ("var x = toLowr('A')", "BCP057", "var x = toLower('A')"),
+    ("var x = sys.toLowr('A')", "BCP107", "var x = sys.toLower('A')"),
     ("var x = x", "BCP079", "var y = 1\nvar x = y"),
-    ("param p object = reference('x')", "BCP065", "param p string = resourceGroup().location"),
-    ("type t = string\nvar v = t", "BCP063", "type t = string\nparam v t"),
+    ("param p object = reference('x')", "MMS003", "param p string = resourceGroup().location"),
+    ("type t = string\nvar v = t", "BCP288", "type t = string\nparam v t"),
 ]
 RESOURCE_CASES = [
     (
@@ -160,6 +160,10 @@ RESOURCE_CASES = [
         "resource s 'A.B/c@2024-01-01' = { name: 'a' }\nresource r 'A.B/c@2024-01-01' = { name: '${s.name}-b' }",
     ),
     ("targetScope = 'resourcegroups'", "BCP033", "targetScope = 'subscription'"),
+    ("targetScope = 'subscription'\ntargetScope = 'tenant'", "BCP112", "targetScope = 'tenant'"),
+    ("var o = {\n  a: 1\n  a: 2\n}", "BCP025", "var o = {\n  a: 1\n  b: { a: 2 }\n}"),
+    ("param p string? = 'x'", "BCP326", "param p string?\nparam q string = 'x'"),
+    ("@allowed(['a'])\nparam p 'a' | 'b'", "BCP295", "param p 'a' | 'b' = 'a'"),
 ]
 LEXER_CASES = [
     ("var s = 'abc", "BCP003", "var s = 'abc'"),
@@ -210,7 +214,12 @@ MODULE_CASES = [
     ("module m 'missing.bicep' = { params: {} }", "BCP091"),
     ("module m 'child.bicep' = if (true) { params: { name: 'a', extra: 1 } }", "BCP037"),
     ("module m 'child.bicep' = [for i in range(0, 2): { params: { count: i } }]", "BCP035"),
-    ("module m 'child.bicep' = { params: { name: 'a' } }\noutput o string = m.outputs.n", "BCP033"),
+    ("module m 'child.bicep' = { params: { name: 'a' } }\noutput o string = m.outputs.n", "BCP026"),
+    ("var p = { name: 'a' }\nmodule m 'child.bicep' = { params: p }", "BCP183"),
+    ("module m '' = { params: {} }", "BCP050"),
+    ("module m '/child.bicep' = { params: {} }", "BCP051"),
+    ("module m 'sub\\\\child.bicep' = { params: {} }", "BCP098"),
+    ("module m 'snippet.bicep' = { params: {} }", "BCP094"),
 ]
 MODULE_GOOD = [
     "module m 'child.bicep' = { params: { name: 'a' } }\noutput o string = m.outputs.id",
