@@ -1,13 +1,14 @@
 """An offline checker for the Bicep compile errors that a parser can find without Azure's type data.
 
 No Bicep compiler can be installed here (it is not on PyPI, npm or Debian), and pycep and checkov only
-parse. This module lexes and parses Bicep itself and reports, with Bicep's own diagnostic codes
-(MicrosoftDocs azure-docs, articles/azure-resource-manager/bicep/bicep-core-diagnostics.md), the
-errors listed in docs/infra.md ("Offline Bicep rules"). The decorator rules are those of Bicep's
-source, Azure/bicep src/Bicep.Core/Semantics/Namespaces/SystemNamespaceType.cs (GetSystemDecorators:
-each decorator's flags and attachable type); function names and argument counts are those of the same
-file and of AzNamespaceType.cs. One rule is the project's own (MMS001, a blank line between a decorator
-and its declaration), because that is how a decorator left behind by a deleted parameter hides.
+parse. This module lexes and parses Bicep itself and reports, with the compiler's diagnostic codes
+(MicrosoftDocs azure-docs, articles/azure-resource-manager/bicep/bicep-core-diagnostics.md), the errors
+listed in docs/infra.md ("What is checked"), and what it cannot check there ("What is not checked
+offline"). The decorator rules are those of parameters.md ("Decorators"), outputs.md,
+user-defined-data-types.md and resource-declaration.md. Three codes are the project's own: MMS001 (a
+blank line between a decorator and its declaration: that is how a decorator left behind by a deleted
+parameter hides), MMS002 (a file nested too deeply to read) and MMS003 (reference() or list*() in a
+parameter default, which parameters.md forbids).
 
 Run it over a folder: `python -m tests.infra.bicep_check infra` prints one line per diagnostic and
 exits 1 when there is any.
@@ -1248,17 +1249,19 @@ def check_default(statement: Statement, reporter: Reporter) -> None:
                 reporter.error("BCP033", at, f"@allowed() on {statement.name} ({declared}) lists {render(value)}")
     if isinstance(default, (str, list)):
         low, high = decorator_value(statement, "minLength"), decorator_value(statement, "maxLength")
-        if isinstance(low, int) and len(default) < low:
+        # a string's length as the compiler (.NET) counts it: UTF-16 code units
+        length = len(default.encode("utf-16-le")) // 2 if isinstance(default, str) else len(default)
+        if isinstance(low, int) and length < low:
             reporter.error(
                 "BCP333",
                 at,
-                f"the default of {statement.name} (length {len(default)}) is shorter than its @minLength({low})",
+                f"the default of {statement.name} (length {length}) is shorter than its @minLength({low})",
             )
-        if isinstance(high, int) and len(default) > high:
+        if isinstance(high, int) and length > high:
             reporter.error(
                 "BCP332",
                 at,
-                f"the default of {statement.name} (length {len(default)}) is longer than its @maxLength({high})",
+                f"the default of {statement.name} (length {length}) is longer than its @maxLength({high})",
             )
     if type(default) is int:
         low, high = decorator_value(statement, "minValue"), decorator_value(statement, "maxValue")

@@ -79,11 +79,9 @@ DEFAULT_CASES = [
     ("@minLength(32)\nparam s string = ''", "BCP333", "@minLength(32)\nparam s string"),
     ("@minLength(2)\nparam a array = ['x']", "BCP333", "@minLength(1)\nparam a array = ['x']"),
     ("@maxLength(2)\nparam s string = 'abc'", "BCP332", "@maxLength(3)\nparam s string = 'abc'"),
-    (
-        "@maxLength(1)\nparam s string = '\\u{1F600}\\u{1F600}'",
-        "BCP332",
-        "@maxLength(1)\nparam s string = '\\u{1F600}'",
-    ),
+    # a string's length in UTF-16 code units, as the compiler's .NET strings count it: an emoji is 2
+    ("@maxLength(1)\nparam s string = '\\u{1F600}'", "BCP332", "@maxLength(2)\nparam s string = '\\u{1F600}'"),
+    ("@minLength(2)\nparam s string = '\u00e9'", "BCP333", "@maxLength(1)\nparam s string = '\u00e9'"),
     ("@minValue(1)\nparam n int = 0", "BCP328", "@minValue(0)\nparam n int = 0"),
     ("@minValue(-1)\nparam n int = -2", "BCP328", "@minValue(-2)\nparam n int = -2"),
     ("@maxValue(5)\nparam n int = 6", "BCP327", "@maxValue(6)\nparam n int = 6"),
