@@ -1,6 +1,6 @@
 // mms-tracker on Azure: a Flex Consumption Function App with a user-assigned identity, storage
-// without shared keys, Application Insights without local auth, an ACS resource (or an existing
-// one) and its Event Grid system topic, and a custom topic for the app's status-change events. The subscription to on_delivery_report needs the deployed code, so
+// without shared keys, Application Insights without local auth, an existing ACS resource (never
+// created here) and its Event Grid system topic, and a custom topic for the app's status-change events. The subscription to on_delivery_report needs the deployed code, so
 // azd's postdeploy hook creates it with az (infra/hooks/); the outputs below are what the hooks read.
 targetScope = 'subscription'
 
@@ -13,11 +13,9 @@ param environmentName string
 @description('Region of the resource group and its resources (Flex Consumption must be available there).')
 param location string
 
-@description('Resource id of an existing ACS resource to use instead of creating one.')
-param existingAcsResourceId string = ''
-
-@description('Where a new ACS resource keeps its data.')
-param acsDataLocation string = 'United States'
+@minLength(1)
+@description('Resource id of the ACS resource to send through, in this subscription and in a resource group of its own (not rg-<env>, which azd down deletes). The template never creates one: azd down must not delete the phone numbers bought on it.')
+param existingAcsResourceId string
 
 @description('Name of the Event Grid system topic the existing ACS resource already has (one per source is allowed), in the ACS resource\'s resource group; empty: create one.')
 param existingSystemTopicName string = ''
@@ -37,9 +35,6 @@ param maxEventsPerBatch int = 100
 @description('Hours without a final delivery report before a message is Expired.')
 param expiryWindowHours int = 72
 
-@secure()
-@minLength(32)
-
 @description('Principal id of the identity running the deployment (azd sets it), granted read access to the tracking tables.')
 param principalId string = ''
 
@@ -51,7 +46,7 @@ var token = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var tablePrefix = 'mms'
 // An existing ACS resource must be in this subscription (infra/hooks/preprovision checks it first).
-var acsResourceGroupName = empty(existingAcsResourceId) ? rg.name : split(existingAcsResourceId, '/')[4]
+var acsResourceGroupName = split(existingAcsResourceId, '/')[4]
 var systemTopicName = empty(existingSystemTopicName) ? 'egst-${token}' : existingSystemTopicName
 var systemTopicResourceGroupName = empty(existingSystemTopicName) ? rg.name : acsResourceGroupName
 
@@ -109,10 +104,7 @@ module acs 'app/acs.bicep' = {
   scope: rg
   name: 'acs'
   params: {
-    name: 'acs-${token}'
-    dataLocation: acsDataLocation
-    existingResourceId: existingAcsResourceId
-    tags: tags
+    resourceId: existingAcsResourceId
   }
 }
 

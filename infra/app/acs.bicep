@@ -1,24 +1,12 @@
-// An ACS resource, or an existing one by resource id. The app reaches it with Entra ID (ACS_ENDPOINT).
-param name string
-param dataLocation string
-param existingResourceId string
-param tags object
+// The ACS resource the app sends through: always an existing one, by resource id, in a resource group of
+// its own. The template never creates it, so `azd down` (which deletes rg-<env>) cannot delete it and the
+// phone numbers bought on it (README, "What azd down deletes"). The app reaches it with Entra ID (ACS_ENDPOINT).
+param resourceId string
 
-var useExisting = !empty(existingResourceId)
-
-resource created 'Microsoft.Communication/communicationServices@2023-04-01' = if (!useExisting) {
-  name: name
-  location: 'global'
-  tags: tags
-  properties: {
-    dataLocation: dataLocation
-  }
+resource acs 'Microsoft.Communication/communicationServices@2023-04-01' existing = {
+  name: last(split(resourceId, '/'))
+  scope: resourceGroup(split(resourceId, '/')[2], split(resourceId, '/')[4])
 }
 
-resource existing 'Microsoft.Communication/communicationServices@2023-04-01' existing = if (useExisting) {
-  name: last(split(existingResourceId, '/'))
-  scope: resourceGroup(split(existingResourceId, '/')[2], split(existingResourceId, '/')[4])
-}
-
-output id string = useExisting ? existing.id : created.id
-output endpoint string = 'https://${useExisting ? existing.properties.hostName : created.properties.hostName}'
+output id string = acs.id
+output endpoint string = 'https://${acs.properties.hostName}'

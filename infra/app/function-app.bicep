@@ -17,7 +17,6 @@ param tablePrefix string
 param expiryWindowHours int
 @description('Event Grid custom topic endpoint the app publishes status-change events to (with its identity).')
 param statusEventsEndpoint string
-@secure()
 param maximumInstanceCount int = 100
 param instanceMemoryMB int = 2048
 
@@ -41,6 +40,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_17: callers authenticate with function keys; Event Grid cannot present a client certificate
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales to zero by design; add alwaysReady instances if cold starts matter
   // checkov:skip=CKV_AZURE_213: the platform health-check probe is not offered on Flex Consumption; point monitors at /api/health
+  // checkov:skip=CKV_AZURE_78: Flex Consumption does not support FTPS and deprecates siteConfig.ftpsState (Learn: functions-app-settings, "Flex Consumption plan deprecations")
   name: appName
   location: location
   tags: tags
@@ -54,7 +54,6 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
       appSettings: [
         { name: 'AzureWebJobsStorage__accountName', value: storageAccountName }

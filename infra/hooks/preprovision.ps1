@@ -1,8 +1,11 @@
 # azd preprovision: before anything is created, check what Bicep cannot check. Safe to repeat; run it
 # alone with `azd hooks run preprovision` (azd passes the environment's values; this script runs no azd).
-#  - An existing ACS resource (EXISTING_ACS_RESOURCE_ID) must be in the deployment's subscription, and
-#    if it already has an Event Grid system topic (one per source), EXISTING_SYSTEM_TOPIC_NAME must name it.
-$ErrorActionPreference = 'Stop'
+  acs_group=$(printf '%s' "$acs_id" | cut -d/ -f5)
+  if [ "$(lower "$acs_group")" = "$(lower "rg-$(value AZURE_ENV_NAME)")" ]; then
+    fail "the ACS resource in EXISTING_ACS_RESOURCE_ID is in rg-$(value AZURE_ENV_NAME), the resource group this environment creates and azd down deletes (with the ACS resource and its phone numbers). Keep it in a resource group of its own."
+  fi
+  subscription=$(value AZURE_SUBSCRIPTION_ID)
+  acs_subscription=$(printf '%s' "$acs_id" | cut -d/ -f3)$ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 
 function Fail([string] $message) {
@@ -18,11 +21,23 @@ function Get-AzdValue([string] $name) {
 }
 
 $acsId = Get-AzdValue 'EXISTING_ACS_RESOURCE_ID'
+if (-not $acsId) {
+  Fail ("EXISTING_ACS_RESOURCE_ID is not set. The template does not create the ACS resource, so that azd down cannot delete it with the phone numbers bought on it. Create one in a resource group of its own:`n" +
+    "  az group create -n rg-acs -l eastus`n" +
+    "  az communication create -n my-acs -g rg-acs --location global --data-location 'United States'`n" +
+    "  az lock create -n keep-acs --lock-type CanNotDelete -g rg-acs`n" +
+    "buy an MMS-capable number on it, then: azd env set EXISTING_ACS_RESOURCE_ID <its id>`n" +
+    "(the id: az communication show -n my-acs -g rg-acs --query id -o tsv)")
+}
 if ($acsId) {
-  if ($acsId -notmatch '^/subscriptions/([^/]+)/resourceGroups/[^/]+/providers/Microsoft\.Communication/communicationServices/[^/]+$') {
+  if ($acsId -notmatch '^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Communication/communicationServices/[^/]+$') {
     Fail "EXISTING_ACS_RESOURCE_ID is not an ACS resource id (/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Communication/communicationServices/<name>): $acsId"
   }
   $acsSubscription = $matches[1]
+  $envGroup = 'rg-' + (Get-AzdValue 'AZURE_ENV_NAME')
+  if ($matches[2] -eq $envGroup) {
+    Fail "the ACS resource in EXISTING_ACS_RESOURCE_ID is in $envGroup, the resource group this environment creates and azd down deletes (with the ACS resource and its phone numbers). Keep it in a resource group of its own."
+  }
   $subscription = Get-AzdValue 'AZURE_SUBSCRIPTION_ID'
   if ($acsSubscription -ne $subscription) {
     Fail ("the ACS resource in EXISTING_ACS_RESOURCE_ID is in subscription $acsSubscription, but this environment deploys to $subscription (AZURE_SUBSCRIPTION_ID). " +
