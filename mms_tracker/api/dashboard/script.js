@@ -143,12 +143,12 @@
 
   async function showTag() {
     const [summary, failed] = await Promise.all([
-      get("tags/" + encodeURIComponent(tag) + "/summary"),
+      get("tags/summary", { tag: tag }),  // the query form: any tag travels there, "/" and dot segments included
       get("messages", { tag: tag, status: "Failed", pageSize: "1000" }),
     ]);
     const out = [el("h2", {}, ["Campaign ", el("q", {}, [tag])])];
     out.push(el("p", {}, [el("a", { href: href({ view: "tags" }) }, ["All campaigns"]), " · ",
-      el("a", { id: "csv", href: api("tags/" + encodeURIComponent(tag) + "/messages.csv"), download: "messages.csv" }, ["Download every message as CSV"])]));
+      el("a", { id: "csv", href: api("tags/messages.csv", { tag: tag }), download: "messages.csv" }, ["Download every message as CSV"])]));
     const counts = [["Total", summary.total, "total"], ...STATUSES.map((s) => [s, summary.byStatus[s], s])];
     out.push(el("dl", { class: "counts", id: "counts" }, counts.map(([name, n, key]) =>
       el("div", {}, [el("dt", {}, [name]), el("dd", { "data-count": key }, [fmt(n)])]))));
