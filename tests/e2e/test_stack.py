@@ -147,7 +147,9 @@ def run_printed(command: str) -> Any:
 HOSTILE_KEY = "k'e\"y $HOME & `x` ;#"
 
 
-@pytest.mark.parametrize("key", [None, "local-key", HOSTILE_KEY], ids=["no-key", "plain-key", "hostile-key"])
+@pytest.mark.parametrize(
+    "key", [None, "local-key", HOSTILE_KEY, "clé-🔑"], ids=["no-key", "plain-key", "hostile-key", "unicode"]
+)
 def test_the_banners_curl_commands_work_as_printed_with_and_without_a_function_key(key: str | None) -> None:
     ports = {name: free_port() for name in ("LOCAL_HOST_PORT", "ACS_SIMULATOR_PORT", "AZURITE_BLOB_PORT")}
     ports |= {name: free_port() for name in ("AZURITE_QUEUE_PORT", "AZURITE_TABLE_PORT")}
