@@ -187,7 +187,7 @@
     } else {
       out.push(table("Poison events", [["Recorded"], ["Type"], ["Reason"], ["Payload"]], page.items.map((p) => [
         el("td", {}, [el("time", { datetime: p.recordedAt }, [new Date(p.recordedAt).toLocaleString()])]),
-        el("td", {}, [clip(p.eventType)]), el("td", { "data-reason-of": p.eventId }, [clip(p.reason)]),
+        el("td", {}, [clip(p.eventType)]), el("td", {}, [clip(p.reason)]),
         el("td", {}, [el("details", {}, [el("summary", {}, [p.eventId || "payload"]), el("pre", {}, [p.payload])])])])));
     }
     return { nodes: out, active: false };
