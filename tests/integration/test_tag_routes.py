@@ -11,7 +11,6 @@ import csv
 import io
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, quote_plus, urlencode
 
@@ -22,7 +21,7 @@ from hypothesis import strategies as st
 from mms_tracker.runtime import RUNTIME
 from tests.e2e.test_fuzz import EXAMPLES, draw, hostile_text
 from tests.fakes import accept_all
-from tests.support import Azurite, app_environment, fixture, serve_function_app
+from tests.support import fixture
 
 ODD_TAGS = [
     "spring/2026",
@@ -48,12 +47,10 @@ ODD_TAGS = [
 
 
 @pytest.fixture
-async def client(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
-    served = await serve_function_app(monkeypatch, app_environment(azurite.connection_string))
+def client(app_client: Any) -> Any:
+    """The app served by the local host against Azurite, ACS accepting every recipient."""
     RUNTIME.configure(RUNTIME.settings, acs_transport=httpx.MockTransport(accept_all))
-    yield served
-    await served.close()
-    await RUNTIME.aclose()
+    return app_client
 
 
 async def send_tagged(client: Any, tag: str) -> str:
