@@ -45,19 +45,17 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_stack_sends_tracks_and_sigint_stops_every_process_and_port() -> None:
-    ports = {
-        name: free_port()
-        for name in (
-            "LOCAL_HOST_PORT",
-            "ACS_SIMULATOR_PORT",
-            "AZURITE_BLOB_PORT",
-            "AZURITE_QUEUE_PORT",
-            "AZURITE_TABLE_PORT",
-        )
-    }
+PORTS = ("LOCAL_HOST_PORT", "ACS_SIMULATOR_PORT", "AZURITE_BLOB_PORT", "AZURITE_QUEUE_PORT", "AZURITE_TABLE_PORT")
+
+
+def start_stack(ports: dict[str, int], key: str | None = None) -> subprocess.Popen[str]:
+    """``make run``'s supervisor on ``ports``, Azurite in memory, with ``LOCAL_FUNCTION_KEY`` set to
+    ``key`` (unset when None); its output (stdout and stderr) in one pipe."""
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "AZURITE_LOCATION": "memory"}
-    stack = subprocess.Popen(
+    env.pop("LOCAL_FUNCTION_KEY", None)
+    if key is not None:
+        env["LOCAL_FUNCTION_KEY"] = key
+    return subprocess.Popen(
         [sys.executable, "-m", "localdev.stack"],
         cwd=ROOT,
         env=env,
@@ -65,6 +63,11 @@ def test_stack_sends_tracks_and_sigint_stops_every_process_and_port() -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def test_stack_sends_tracks_and_sigint_stops_every_process_and_port() -> None:
+    ports = {name: free_port() for name in PORTS}
+    stack = start_stack(ports)
     try:
         url = f"http://127.0.0.1:{ports['LOCAL_HOST_PORT']}/api/health"
 
@@ -151,31 +154,28 @@ HOSTILE_KEY = "k'e\"y $HOME & `x` ;#"
     "key", [None, "local-key", HOSTILE_KEY, "clé-🔑"], ids=["no-key", "plain-key", "hostile-key", "unicode"]
 )
 def test_the_banners_curl_commands_work_as_printed_with_and_without_a_function_key(key: str | None) -> None:
-    ports = {name: free_port() for name in ("LOCAL_HOST_PORT", "ACS_SIMULATOR_PORT", "AZURITE_BLOB_PORT")}
-    ports |= {name: free_port() for name in ("AZURITE_QUEUE_PORT", "AZURITE_TABLE_PORT")}
-    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "AZURITE_LOCATION": "memory"}
-    env.pop("LOCAL_FUNCTION_KEY", None)
-    if key is not None:
-        env["LOCAL_FUNCTION_KEY"] = key
-    stack = subprocess.Popen(
-        [sys.executable, "-m", "localdev.stack"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    ports = {name: free_port() for name in PORTS}
+    stack = start_stack(ports, key)
     assert stack.stdout is not None  # PIPE
     output = Lines(stack.stdout)
     try:
-        banner = [line.strip() for line in output.after("Send the sample MMS")]
+        # The banner follows the three children, each given 60 s to open its port (START_DEADLINE_SECONDS).
+        banner = [line.strip() for line in output.after("Send the sample MMS", deadline_seconds=180)]
         send, look_up = [line for line in banner if line.startswith("curl") and "/api/messages" in line]
         items = run_printed(send)["value"]
         assert [i["successful"] for i in items] == [True, True, False], items
-        record = run_printed(look_up.replace("<messageId>", items[0]["messageId"]))
+
+        def looked_up() -> Any:
+            body = run_printed(look_up.replace("<messageId>", items[0]["messageId"]))
+            assert body.get("status") != 401, body  # refused: the key did not travel
+            return body if "messageId" in body else None  # a 404 until a stalled store writes the record
+
+        record = poll(looked_up, deadline_seconds=90, interval=0.5)
         assert record["messageId"] == items[0]["messageId"] and record["tag"] == "CustomerId"
         if key is not None:  # the key is what let them in: without it, the same request is refused
-            bare = httpx.get(f"http://127.0.0.1:{ports['LOCAL_HOST_PORT']}/api/messages/{items[0]['messageId']}")
+            bare = httpx.get(
+                f"http://127.0.0.1:{ports['LOCAL_HOST_PORT']}/api/messages/{items[0]['messageId']}", timeout=30
+            )
             assert bare.status_code == 401
     finally:
         stack.send_signal(signal.SIGINT)
