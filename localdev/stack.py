@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -165,7 +166,7 @@ def main() -> int:
         children.append(
             _start("host", [sys.executable, "-m", "localdev.host", "--port", str(host_port)], host_port, app_env)
         )
-        _banner(host_port, simulator_port, table_port)
+        _banner(host_port, simulator_port, table_port, _function_key(app_env))
         while True:
             for child in children:
                 if child.process.poll() is not None:
@@ -201,8 +202,21 @@ def _start(name: str, command: list[str], port: int, env: dict[str, str]) -> Chi
     return child
 
 
-def _banner(host_port: int, simulator_port: int, table_port: int) -> None:
+def _function_key(app_env: dict[str, str]) -> str | None:
+    """The key the host will demand: ``LOCAL_FUNCTION_KEY`` from the environment, else from
+    ``local.settings.json`` (the host applies its ``Values`` after the environment, as Core Tools does)."""
+    from .host.cli import apply_local_settings  # here: the host's modules import this one
+
+    resolved = dict(app_env)
+    apply_local_settings(ROOT / "local.settings.json", resolved)
+    return resolved.get("LOCAL_FUNCTION_KEY") or None
+
+
+def _banner(host_port: int, simulator_port: int, table_port: int, function_key: str | None) -> None:
+    """The URLs, and ``curl`` lines that work when pasted into a shell: with the key the host
+    demands when one is set (shell-quoted, so any key survives the paste)."""
     base = f"http://127.0.0.1:{host_port}"
+    key = "" if function_key is None else " -H " + shlex.quote(f"x-functions-key: {function_key}")
     lines = [
         "",
         "mms-tracker is running (Ctrl-C stops everything):",
@@ -211,9 +225,9 @@ def _banner(host_port: int, simulator_port: int, table_port: int) -> None:
         f"  Azurite tables : http://127.0.0.1:{table_port}/{AZURITE_ACCOUNT}",
         "",
         "Send the sample MMS (two valid recipients, one invalid), then look up a messageId it returns:",
-        f"  curl -s -X POST {base}/api/messages -H 'content-type: application/json' "
+        f"  curl -s -X POST {base}/api/messages -H 'content-type: application/json'{key} "
         "-d @tests/fixtures/seed_send_request.json",
-        f"  curl -s {base}/api/messages/<messageId>",
+        f"  curl -s{key} {base}/api/messages/<messageId>",
         "Status-change events the app published to the simulator's topic:",
         f"  curl -s http://127.0.0.1:{simulator_port}/simulator/published",
         "",

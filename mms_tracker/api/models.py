@@ -110,7 +110,13 @@ class MmsAttachment(_Shape):
 
 class MmsSendOptions(_Shape):
     enableDeliveryReport: bool | None = Field(default=None, description="Ignored: reports are always requested.")
-    tag: str | None = Field(default=None, max_length=MAX_TAG_CHARS)
+    tag: str | None = Field(
+        default=None,
+        max_length=MAX_TAG_CHARS,
+        description="Any Unicode text (ACS's MmsSendOptions.tag is any string; here at most 256 characters). "
+        "Every tag accepted here is served by /tags/summary?tag=, /tags/messages.csv?tag=, /messages?tag= "
+        "and the dashboard; the path forms /tags/{tag}/... only when the tag is one path segment.",
+    )
 
 
 class _MmsContent(_Shape):
@@ -394,6 +400,24 @@ class ExportQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: Status | None = Field(default=None, description="Only messages in this status.")
+
+
+TAG_IN_QUERY = (
+    "The tag the messages were sent with: any tag a send accepts (1 to 256 characters), "
+    "percent-encoded as a query value, so `/`, `.`, `..`, `%`, `?`, `#`, `\\` and any Unicode travel."
+)
+
+
+class TagQuery(BaseModel):
+    """``GET /api/tags/summary``: the tag in the query string, where any tag can travel."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tag: str = Field(min_length=1, max_length=MAX_TAG_CHARS, description=TAG_IN_QUERY)
+
+
+class TagExportQuery(TagQuery, ExportQuery):
+    """``GET /api/tags/messages.csv``: the tag and the status filter, both in the query string."""
 
 
 class DashboardQuery(BaseModel):

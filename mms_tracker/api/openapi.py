@@ -33,7 +33,9 @@ from .models import (
     PoisonPage,
     PoisonQuery,
     Problem,
+    TagExportQuery,
     TagPage,
+    TagQuery,
     TagSummary,
 )
 
@@ -43,6 +45,8 @@ _REQUESTS: tuple[type[BaseModel], ...] = (
     ListTagsQuery,
     PoisonQuery,
     ExportQuery,
+    TagQuery,
+    TagExportQuery,
     DashboardQuery,
     CampaignCreateRequest,
     ListCampaignsQuery,
@@ -106,11 +110,26 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     return parameters
 
 
-def _path_parameter(name: str, model: type[BaseModel], field: str) -> dict[str, Any]:
+def _path_parameter(name: str, model: type[BaseModel], field: str, description: str = "") -> dict[str, Any]:
     """A path parameter typed as the model field it carries (``tag`` as ``ListMessagesQuery.tag``)."""
     field_schema = schemas()[model.__name__]["properties"][field]
     schema = {k: v for k, v in field_schema.items() if k not in ("description", "title")}
-    return {"name": name, "in": "path", "required": True, "schema": schema}
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
+
+
+# Why a tag has a query form: README, "Tags in URLs".
+_TAG_IN_PATH = (
+    "The tag as one percent-encoded path segment. A tag holding `/` or `\\`, or `%`, or that is `.` "
+    "or `..`, cannot travel in a path through every client and host (dot segments are removed by "
+    "clients, `%2F` is a separator locally and a 404 in Azure): use the query form "
+    "(`/tags/summary?tag=`, `/tags/messages.csv?tag=`), which carries any tag a send accepts."
+)
+_TAG_PATH_PARAMETER = _path_parameter("tag", ListMessagesQuery, "tag", _TAG_IN_PATH)
+_CSV_RESPONSE = {
+    "description": "Header row: " + ",".join(CSV_COLUMNS) + ".",
+    "content": {"text/csv": {"schema": {"type": "string"}}},
+}
+_SUMMARY_RESPONSE = "Counts per status (zeros included), delivery latency, top failure reasons."
 
 
 _KEYED: list[dict[str, list[str]]] = [{"functionKeyHeader": []}, {"functionKeyQuery": []}]
@@ -246,14 +265,25 @@ def openapi_document() -> dict[str, Any]:
             "/tags/{tag}/summary": {
                 "get": {
                     "operationId": "getTagSummary",
-                    "summary": "Messages per status for one tag.",
+                    "summary": "Messages per status for one tag (the tag in the path).",
                     "security": _KEYED,
-                    "parameters": [_path_parameter("tag", ListMessagesQuery, "tag")],
+                    "parameters": [_TAG_PATH_PARAMETER],
                     "responses": {
-                        "200": _json_response(
-                            "Counts per status (zeros included), delivery latency, top failure reasons.", TagSummary
-                        ),
+                        "200": _json_response(_SUMMARY_RESPONSE, TagSummary),
                         "400": _problem_response("The tag is invalid."),
+                        **_ERRORS,
+                    },
+                },
+            },
+            "/tags/summary": {
+                "get": {
+                    "operationId": "getTagSummaryByQuery",
+                    "summary": "Messages per status for one tag (the tag in the query: any tag a send accepts).",
+                    "security": _KEYED,
+                    "parameters": _query_parameters(TagQuery),
+                    "responses": {
+                        "200": _json_response(_SUMMARY_RESPONSE, TagSummary),
+                        "400": _problem_response("The tag is missing or invalid."),
                         **_ERRORS,
                     },
                 },
@@ -274,15 +304,27 @@ def openapi_document() -> dict[str, Any]:
             "/tags/{tag}/messages.csv": {
                 "get": {
                     "operationId": "exportTagMessages",
-                    "summary": "Every message of the tag as CSV (RFC 4180, UTF-8), formulas escaped; streamed.",
+                    "summary": "Every message of the tag (in the path) as CSV (RFC 4180, UTF-8), formulas escaped; "
+                    "streamed.",
                     "security": _KEYED,
-                    "parameters": [_path_parameter("tag", ListMessagesQuery, "tag"), *_query_parameters(ExportQuery)],
+                    "parameters": [_TAG_PATH_PARAMETER, *_query_parameters(ExportQuery)],
                     "responses": {
-                        "200": {
-                            "description": "Header row: " + ",".join(CSV_COLUMNS) + ".",
-                            "content": {"text/csv": {"schema": {"type": "string"}}},
-                        },
+                        "200": _CSV_RESPONSE,
                         "400": _problem_response("A parameter is invalid."),
+                        **_ERRORS,
+                    },
+                },
+            },
+            "/tags/messages.csv": {
+                "get": {
+                    "operationId": "exportTagMessagesByQuery",
+                    "summary": "Every message of the tag (in the query: any tag a send accepts) as CSV (RFC 4180, "
+                    "UTF-8), formulas escaped; streamed.",
+                    "security": _KEYED,
+                    "parameters": _query_parameters(TagExportQuery),
+                    "responses": {
+                        "200": _CSV_RESPONSE,
+                        "400": _problem_response("The tag is missing, or a parameter is invalid."),
                         **_ERRORS,
                     },
                 },

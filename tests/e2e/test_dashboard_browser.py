@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import httpx
 import pytest
@@ -230,3 +230,145 @@ def test_the_dashboard_says_so_when_storage_is_unreachable(browser: Browser) -> 
             watched.close()
     finally:
         stop_group(host)
+
+
+def send_tagged(stack: Stack, tag: str, n: int = 1) -> None:
+    body = fixture("seed_send_request.json")
+    body["recipients"] = [{"to": f"+1833{i:03d}4044"} for i in range(n)]  # 4044: no report, stays Accepted
+    body["sendOptions"] = {"enableDeliveryReport": True, "tag": tag}
+    sent = httpx.post(f"{stack.base}/api/messages", json=body, headers={"x-functions-key": KEY}, timeout=60)
+    assert sent.status_code == 202, sent.text
+
+
+def dashboard_url(stack: Stack, **params: str) -> str:
+    return f"{stack.base}/api/dashboard?{urlencode({**params, 'code': KEY}, quote_via=quote)}"
+
+
+# Tags a send accepts (ACS's MmsSendOptions.tag is any string: Azure/azure-rest-api-specs,
+# specification/communication/data-plane/Sms/preview/2024-01-14-preview/communicationservicessms.json)
+# that no path segment carries: browsers and URL libraries collapse dot segments (also percent-encoded),
+# and a %2F is a separator to the local host and a 404 in Azure.
+ODD_TAGS = [
+    "spring/2026",
+    ".",
+    "..",
+    "./spring",
+    "spring/.",
+    "../spring",
+    "spring/..",
+    "...",
+    "%",
+    "%2F",
+    "?tag=x&view=poison#top",
+    "\\",
+    "夏 \U0001f600 +",
+]
+
+
+def test_a_tag_of_any_characters_opens_its_view_with_its_counts_and_its_export(stack: Stack, browser: Browser) -> None:
+    for tag in ODD_TAGS:
+        send_tagged(stack, tag)
+    watched = Watched(browser, DESKTOP)
+    wrong: dict[str, str] = {}
+    try:
+        for tag in ODD_TAGS:
+            page = watched.open(dashboard_url(stack, tag=tag))
+            state = page.locator("#state")
+            if state.get_attribute("class") == "alert":
+                wrong[tag] = state.inner_text()
+                continue
+            assert page.locator("h2 q").inner_text() == tag
+            assert numbers(page, "data-count")["total"] == "1", tag
+            csv_href = page.locator("#csv").get_attribute("href") or ""
+            csv = httpx.get(urljoin(page.url, csv_href), timeout=30)  # resolved as the browser resolves it
+            if csv.status_code != 200 or csv.text.count("\r\n") != 2:
+                wrong[tag] = f"CSV {csv.status_code}: {csv.text[:200]}"
+        assert wrong == {}
+        assert watched.hosts == {"127.0.0.1"}
+    finally:
+        watched.close()
+
+
+LONG_TAG = "W" * 200 + "\U0001f600" * 20 + "夏" * 36  # 256 characters (the longest a send takes), no break
+
+
+def outside(page: Page, selector: str, viewport: dict[str, int]) -> list[Any]:
+    """The elements of ``selector`` whose box is not wholly inside the viewport's width, measured by the browser."""
+    boxes = page.locator(selector).evaluate_all(
+        "cells => cells.map(c => { const r = c.getBoundingClientRect(); "
+        "return [c.textContent.slice(0, 40), r.left, r.right]; })"
+    )
+    assert boxes, f"no {selector} on the page"
+    return [box for box in boxes if box[1] < 0 or box[2] > viewport["width"]]
+
+
+def wider_than(page: Page, viewport: dict[str, int]) -> list[int]:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    return [width] if width > viewport["width"] else []
+
+
+def start_campaign(stack: Stack, tag: str) -> str:
+    body = {k: v for k, v in fixture("seed_send_request.json").items() if k in ("from", "message", "attachments")}
+    body |= {"recipients": [{"to": "+18330004044"}], "sendOptions": {"tag": tag}}  # 4044: no report
+    created = httpx.post(f"{stack.base}/api/campaigns", json=body, headers={"x-functions-key": KEY}, timeout=60)
+    assert created.status_code == 202, created.text
+    return str(created.json()["campaignId"])
+
+
+def post_poison(stack: Stack, event_type: str) -> None:
+    [event] = fixture("sms_delivery_report.eventgrid.json")
+    event |= {"id": str(uuid.uuid4()), "eventType": event_type}
+    response = httpx.post(
+        f"{stack.base}/runtime/webhooks/eventgrid?functionName=on_delivery_report",
+        json=[event],
+        headers={"aeg-event-type": "Notification", "x-functions-key": KEY},
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text  # acknowledged, kept as poison (an unknown type)
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_a_long_tag_and_a_long_event_type_wrap_and_keep_the_whole_text_in_a_tooltip(
+    stack: Stack, browser: Browser, viewport: dict[str, int]
+) -> None:
+    send_tagged(stack, LONG_TAG, n=2)
+    job_id = start_campaign(stack, LONG_TAG)  # the jobs table names a campaign by its tag too
+    poll(lambda: stack.api(f"campaigns/{job_id}")["status"] == "Completed", deadline_seconds=90, interval=0.5)
+    long_type = f"Contoso.Carrier{viewport['width']}." + "DeliveryReceiptWithoutAnyBreak" * 12  # 256 are kept
+    post_poison(stack, long_type)
+    [kept] = [p for p in stack.api("poison")["items"] if p["eventType"] == long_type[:256]]
+    wrong: dict[str, Any] = {}
+    watched = Watched(browser, viewport)
+    try:
+        tags = watched.open(dashboard_url(stack))
+        wrong["tags: counts off screen"] = outside(tags, "[data-total]", viewport)
+        titles = tags.locator("[data-total] >> xpath=../td[1]//*[@title]").evaluate_all("e => e.map(a => a.title)")
+        wrong["tags: no tooltip with the whole tag"] = [] if LONG_TAG in titles else ["titles:", *titles]
+        wrong["tags: a job's progress off screen"] = outside(tags, f'[data-progress="{job_id}"]', viewport)
+        job_titles = tags.locator(f'[data-progress="{job_id}"] >> xpath=../td[1]//*[@title]').evaluate_all(
+            "e => e.map(a => a.title)"
+        )
+        wrong["tags: no tooltip with the job's whole tag"] = (
+            [] if job_titles == [LONG_TAG] else ["titles:", *job_titles]
+        )
+        wrong["tags: page wider than the screen"] = wider_than(tags, viewport)
+
+        view = watched.open(dashboard_url(stack, tag=LONG_TAG))
+        assert view.locator("h2 q").inner_text() == LONG_TAG
+        assert numbers(view, "data-count")["total"] == str(stack.api("tags/summary", tag=LONG_TAG)["total"])
+        wrong["tag view: counts off screen"] = outside(view, "[data-count]", viewport)
+        wrong["tag view: heading off screen"] = outside(view, "h2 q", viewport)
+        wrong["tag view: no tooltip"] = [] if view.locator("h2 q").get_attribute("title") == LONG_TAG else ["h2 q"]
+        wrong["tag view: page wider than the screen"] = wider_than(view, viewport)
+
+        poison = watched.open(dashboard_url(stack, view="poison"))
+        wrong["poison: reasons off screen"] = outside(poison, "#view tbody td:nth-child(3)", viewport)
+        row = poison.locator("#view tbody tr", has_text=kept["eventId"])
+        assert row.locator("td:nth-child(3)").inner_text() == kept["reason"]
+        title = row.locator("td:nth-child(2) [title]").evaluate_all("e => e.map(t => t.title)")
+        wrong["poison: no tooltip with the whole type"] = [] if title == [kept["eventType"]] else ["titles:", *title]
+        wrong["poison: page wider than the screen"] = wider_than(poison, viewport)
+        assert watched.errors == [] and watched.hosts == {"127.0.0.1"}
+    finally:
+        watched.close()
+    assert {k: v for k, v in wrong.items() if v} == {}

@@ -172,7 +172,7 @@ def read_cases() -> st.SearchStrategy[tuple[str, dict[str, str]]]:
             listing.map(_url_safe).filter(_short_enough),
         ),
         st.tuples(
-            st.just("/api/messages"),
+            st.sampled_from(["/api/messages", "/api/tags/summary", "/api/tags/messages.csv"]),
             query.map(_url_safe).filter(_short_enough),
         ),
     )

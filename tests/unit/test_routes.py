@@ -26,7 +26,12 @@ from mms_tracker.api.blueprints.errors import answers_problems
 from mms_tracker.api.blueprints.health import health
 from mms_tracker.api.blueprints.messages import get_message_status, list_messages, send_message
 from mms_tracker.api.blueprints.openapi import openapi
-from mms_tracker.api.blueprints.tags import export_tag_messages, tag_summary
+from mms_tracker.api.blueprints.tags import (
+    export_tag_messages,
+    export_tag_messages_by_query,
+    tag_summary,
+    tag_summary_by_query,
+)
 from mms_tracker.api.export import CSV_HEADER
 from mms_tracker.api.http import header
 from mms_tracker.api.models import MAX_TAG_CHARS
@@ -243,6 +248,39 @@ async def test_a_tag_over_its_limit_in_the_path_is_a_400_naming_it(store: InMemo
     assert response.status_code == 400 and [e["field"] for e in body_of(response)["errors"]] == ["tag"]
     ok = await route(request("GET", f"/api/tags/{tag[:-1]}/x", tag=tag[:-1]))
     assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("route", [tag_summary_by_query, export_tag_messages_by_query])
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "is required"),
+        ("tag=", "is required"),
+        ("tag=" + "t" * (MAX_TAG_CHARS + 1), f"must be at most {MAX_TAG_CHARS} characters"),
+    ],
+    ids=["absent", "empty", "over-the-limit"],
+)
+async def test_the_query_form_refuses_a_tag_no_send_accepts_with_a_400_naming_it(
+    store: InMemoryStore, route: Any, query: str, message: str
+) -> None:
+    response = await route(http_request("GET", "/api/tags/x?" + query))
+    assert response.status_code == 400 and content_type(response) == "application/problem+json"
+    assert [(e["field"], e["message"]) for e in body_of(response)["errors"]] == [("tag", message)]
+
+
+async def test_the_query_form_answers_what_the_path_form_answers(store: InMemoryStore) -> None:
+    seed(store, "m-a", tag="spring 2026")
+    seed(store, "m-b", tag="spring 2026", accepted=False)
+    path = await tag_summary(request("GET", "/api/tags/x/summary", tag="spring 2026"))
+    query = await tag_summary_by_query(http_request("GET", "/api/tags/summary?tag=spring+2026"))
+    assert_conforms("/tags/summary", "get", 200, content_type(query), body_of(query))
+    assert body_of(query) == body_of(path) and body_of(query)["total"] == 2
+    csv_path = await export_tag_messages(request("GET", "/api/tags/x/messages.csv?status=Rejected", tag="spring 2026"))
+    csv_query = await export_tag_messages_by_query(
+        http_request("GET", "/api/tags/messages.csv?status=Rejected&tag=spring%202026")
+    )
+    rows = await body_bytes(csv_path)
+    assert await body_bytes(csv_query) == rows and rows.count(b"\r\n") == 2
 
 
 async def test_health_is_ok_or_a_503_problem(store: InMemoryStore) -> None:

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
 from mms_tracker.api.models import MMS_CONTENT_TYPES
 from mms_tracker.api.validation import (
@@ -15,9 +16,11 @@ from mms_tracker.api.validation import (
     RequestTooLarge,
     SendLimits,
     idempotency_key,
+    parse_campaign_request,
     parse_send_request,
 )
 from mms_tracker.service.sending import MmsRequest
+from tests.integration.test_tag_routes import tag_values
 from tests.support import SWAGGER_MMS_CONTENT_TYPES, fixture
 
 SENDERS = ("+18004567891", "+18005550100")
@@ -308,6 +311,27 @@ def test_a_tag_of_256_characters_is_kept_and_257_is_refused() -> None:
 @pytest.mark.parametrize("tag", [7, ["x"], "bad \ud800", "bad \udfff"])
 def test_a_tag_that_is_not_unicode_text_is_refused(tag: Any) -> None:
     assert fields_of(seed() | {"sendOptions": {"tag": tag}}) == ["sendOptions.tag"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(tag_values())
+def test_a_campaign_takes_exactly_the_tags_a_send_takes(tag: Any) -> None:
+    # Every tag a send or a campaign accepts must be served by every tag route (issue 25): both
+    # validate sendOptions.tag by the same rule, so the tag routes' property test covers campaigns.
+    body = json.dumps(seed() | {"sendOptions": {"tag": tag}}).encode()
+    campaign = json.dumps(
+        {k: v for k, v in json.loads(body).items() if k != "recipients"} | {"recipients": [{"to": "+18335852071"}]}
+    ).encode()
+
+    def outcome(parse: Any, data: bytes) -> Any:
+        try:
+            return ("accepted", parse(data, SENDERS, SendLimits()).tag)  # the default limits: 2 MiB
+        except RequestInvalid as refused:
+            return ("refused", [(e.field, e.message) for e in refused.errors])
+
+    sent = outcome(parse_send_request, body)
+    assert outcome(parse_campaign_request, campaign) == sent
+    assert sent[0] == "accepted" or sent[1][0][0] == "sendOptions.tag"
 
 
 @pytest.mark.parametrize("surrogate", ["\ud800", "\udbff", "\udc00", "\udfff"])

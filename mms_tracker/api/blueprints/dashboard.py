@@ -1,8 +1,10 @@
 """``GET /api/dashboard``: one self-contained page (HTML, our own CSS and script inline, charts as SVG).
 
-The page reads the JSON routes (``tags``, ``tags/{tag}/summary``, ``messages``, ``poison``) from
-the same origin, passing on the ``code`` it was opened with. Its Content-Security-Policy allows
-only that: the inline style and script by their SHA-256, requests to 'self', nothing else.
+The page reads the JSON routes (``tags``, ``tags/summary?tag=``, ``messages``, ``poison``) from
+the same origin, passing on the ``code`` it was opened with; a tag always travels in the query, where
+any tag a send accepts can (``/``, ``.`` and ``..`` included: README, "Tags in URLs"). Its
+Content-Security-Policy allows only that: the inline style and script by their SHA-256, requests
+to 'self', nothing else.
 """
 
 from __future__ import annotations

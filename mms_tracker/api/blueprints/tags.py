@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 import azure.functions as func
 
-from ...domain import TrackingRecord
+from ...domain import Status, TrackingRecord
 from ...domain.statistics import LATENCY_BOUNDS
 from ...logs import log_event
 from ...runtime import RUNTIME
@@ -21,8 +21,10 @@ from ..models import (
     LatencyOut,
     ListMessagesQuery,
     ListTagsQuery,
+    TagExportQuery,
     TagListItem,
     TagPage,
+    TagQuery,
     TagSummary,
     dump,
 )
@@ -34,16 +36,30 @@ _log = logging.getLogger("mms_tracker.export")
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
 
 
-def _tag(req: Request) -> str:
-    """The route's tag, held to the same rules as ``GET /api/messages?tag=`` (problem+json otherwise)."""
+def _path_tag(req: Request) -> str:
+    """The path form's tag, held to the same rules as ``GET /api/messages?tag=`` (problem+json otherwise)."""
     return parse_query(ListMessagesQuery, {"tag": route_param(req, "tag")}).tag
 
 
 @blueprint.route(route="tags/{tag}/summary", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @answers_problems
 async def tag_summary(req: Request) -> Response:
-    """Messages per status for one tag (zeros included), delivery latency, and the top failure reasons."""
-    tag = _tag(req)
+    """Messages per status for one tag (zeros included), delivery latency, and the top failure reasons.
+
+    The tag is one path segment: a tag holding ``/`` or that is ``.`` or ``..`` cannot travel here
+    (README, "Tags in URLs"); :func:`tag_summary_by_query` takes any tag.
+    """
+    return await _summary(_path_tag(req))
+
+
+@blueprint.route(route="tags/summary", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@answers_problems
+async def tag_summary_by_query(req: Request) -> Response:
+    """:func:`tag_summary` with the tag in the query string (``?tag=``), where any tag a send accepts travels."""
+    return await _summary(parse_query(TagQuery, params_of(req)).tag)
+
+
+async def _summary(tag: str) -> Response:
     summary = summary_of(tag, await queries.tag_report(RUNTIME.store(), tag))
     return json_response(dump(summary))
 
@@ -71,14 +87,26 @@ async def list_tags(req: Request) -> Response:
 async def export_tag_messages(req: Request) -> Response:
     """Every message of the tag as CSV (RFC 4180, UTF-8), streamed a page of records at a time.
 
-    The first page is read before the answer starts, so a bad tag, a bad status or storage that is
-    down is still a problem+json. Once rows have gone out, a failing page cannot become a status
-    any more: the stream is cut without its end (see :func:`_csv`), so no client takes a partial
-    export for a whole one.
+    The tag is one path segment, as in :func:`tag_summary`; :func:`export_tag_messages_by_query`
+    takes any tag. The first page is read before the answer starts, so a bad tag, a bad status or
+    storage that is down is still a problem+json. Once rows have gone out, a failing page cannot
+    become a status any more: the stream is cut without its end (see :func:`_csv`), so no client
+    takes a partial export for a whole one.
     """
-    tag = _tag(req)
-    query = parse_query(ExportQuery, params_of(req))
-    pages = queries.export_records(RUNTIME.store(), tag, query.status)
+    tag = _path_tag(req)
+    return await _export(tag, parse_query(ExportQuery, params_of(req)).status)
+
+
+@blueprint.route(route="tags/messages.csv", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@answers_problems
+async def export_tag_messages_by_query(req: Request) -> Response:
+    """:func:`export_tag_messages` with the tag in the query string (``?tag=&status=``): any tag travels."""
+    query = parse_query(TagExportQuery, params_of(req))
+    return await _export(query.tag, query.status)
+
+
+async def _export(tag: str, status: Status | None) -> Response:
+    pages = queries.export_records(RUNTIME.store(), tag, status)
     try:
         first: list[TrackingRecord] = await anext(pages, [])
     except BaseException:

@@ -51,6 +51,8 @@
     for (const c of children || []) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
     return node;
   }
+  // Free text (a tag, a reason, an event type) wraps anywhere, at most three lines, the whole of it in a tooltip.
+  function clip(text, attrs) { return el(attrs && attrs.href ? "a" : "span", { ...attrs, class: "clip", title: text }, [text]); }
   function fmt(n) { return Number(n).toLocaleString("en-US"); }
   function mask(number) {
     if (!number) return "";
@@ -89,7 +91,7 @@
   }
   function jobsTable(jobs) {
     const rows = jobs.map((c) => [
-      el("td", {}, [el("a", { href: href({ tag: c.tag }) }, [c.tag])]),
+      el("td", {}, [clip(c.tag, { href: href({ tag: c.tag }) })]),
       el("td", {}, [c.status]),
       el("td", {}, [progress(c)]),
       el("td", { class: "num", "data-progress": c.campaignId }, [fmt(c.sent + c.failedToSend) + " / " + fmt(c.total)]),
@@ -111,7 +113,7 @@
     if (jobs.items.length) out.push(el("h3", {}, ["Jobs"]), jobsTable(jobs.items));
     out.push(legend());
     const rows = page.items.map((t) => [
-      el("td", {}, [el("a", { href: href({ tag: t.tag }) }, [t.tag])]),
+      el("td", {}, [clip(t.tag, { href: href({ tag: t.tag }) })]),
       el("td", { class: "num", "data-total": t.tag }, [fmt(t.total)]),
       el("td", {}, [stackedBar(t.byStatus, t.total)]),
       el("td", { class: "hide-narrow" }, [el("time", { datetime: t.lastActivityAt }, [new Date(t.lastActivityAt).toLocaleString()])]),
@@ -143,12 +145,12 @@
 
   async function showTag() {
     const [summary, failed] = await Promise.all([
-      get("tags/" + encodeURIComponent(tag) + "/summary"),
+      get("tags/summary", { tag: tag }),  // the query form: any tag travels there, "/" and dot segments included
       get("messages", { tag: tag, status: "Failed", pageSize: "1000" }),
     ]);
-    const out = [el("h2", {}, ["Campaign ", el("q", {}, [tag])])];
+    const out = [el("h2", {}, ["Campaign ", el("q", { title: tag }, [tag])])];
     out.push(el("p", {}, [el("a", { href: href({ view: "tags" }) }, ["All campaigns"]), " · ",
-      el("a", { id: "csv", href: api("tags/" + encodeURIComponent(tag) + "/messages.csv"), download: "messages.csv" }, ["Download every message as CSV"])]));
+      el("a", { id: "csv", href: api("tags/messages.csv", { tag: tag }), download: "messages.csv" }, ["Download every message as CSV"])]));
     const counts = [["Total", summary.total, "total"], ...STATUSES.map((s) => [s, summary.byStatus[s], s])];
     out.push(el("dl", { class: "counts", id: "counts" }, counts.map(([name, n, key]) =>
       el("div", {}, [el("dt", {}, [name]), el("dd", { "data-count": key }, [fmt(n)])]))));
@@ -164,15 +166,15 @@
     out.push(el("h3", {}, ["Failure reasons"]));
     const reasons = Object.entries(summary.failureReasons);
     out.push(reasons.length
-      ? table("Failure reasons", [["Reason"], ["Messages", "num"]], reasons.map(([r, n]) => [el("td", {}, [r]), el("td", { class: "num", "data-reason": r }, [fmt(n)])]))
+      ? table("Failure reasons", [["Reason"], ["Messages", "num"]], reasons.map(([r, n]) => [el("td", {}, [clip(r)]), el("td", { class: "num", "data-reason": r }, [fmt(n)])]))
       : el("p", { class: "empty" }, ["No failures."]));
     out.push(el("h3", {}, ["Latest failures"]));
     const latest = failed.items.slice().sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : -1)).slice(0, 10);
     out.push(latest.length
       ? table("Latest failed messages", [["To"], ["Details"], ["When", "hide-narrow"], ["Message id", "hide-narrow"]], latest.map((m) => [
-          el("td", {}, [mask(m.to)]), el("td", {}, [m.statusDetails || ""]),
+          el("td", {}, [mask(m.to)]), el("td", {}, [clip(m.statusDetails || "")]),
           el("td", { class: "hide-narrow" }, [el("time", { datetime: m.updatedAt }, [new Date(m.updatedAt).toLocaleString()])]),
-          el("td", { class: "hide-narrow" }, [m.messageId])]))
+          el("td", { class: "hide-narrow" }, [clip(m.messageId)])]))
       : el("p", { class: "empty" }, ["No failed messages."]));
     return { nodes: out, active: summary.byStatus.Accepted > 0 };
   }
@@ -185,7 +187,7 @@
     } else {
       out.push(table("Poison events", [["Recorded"], ["Type"], ["Reason"], ["Payload"]], page.items.map((p) => [
         el("td", {}, [el("time", { datetime: p.recordedAt }, [new Date(p.recordedAt).toLocaleString()])]),
-        el("td", {}, [p.eventType]), el("td", {}, [p.reason]),
+        el("td", {}, [clip(p.eventType)]), el("td", {}, [clip(p.reason)]),
         el("td", {}, [el("details", {}, [el("summary", {}, [p.eventId || "payload"]), el("pre", {}, [p.payload])])])])));
     }
     return { nodes: out, active: false };
