@@ -121,7 +121,7 @@ def _path_parameter(name: str, model: type[BaseModel], field: str, description: 
 _TAG_IN_PATH = (
     "The tag as one percent-encoded path segment. A tag holding `/` or `\\`, or `%`, or that is `.` "
     "or `..`, cannot travel in a path through every client and host (dot segments are removed by "
-    "clients, `%2F` is a separator locally and a 404 in Azure): use the query form "
+    "clients, `%2F` may be a 404 in Azure): use the query form "
     "(`/tags/summary?tag=`, `/tags/messages.csv?tag=`), which carries any tag a send accepts."
 )
 _TAG_PATH_PARAMETER = _path_parameter("tag", ListMessagesQuery, "tag", _TAG_IN_PATH)
