@@ -119,7 +119,7 @@ def _path_parameter(name: str, model: type[BaseModel], field: str, description: 
 
 # Why a tag has a query form: README, "Tags in URLs".
 _TAG_IN_PATH = (
-    "The tag as one percent-encoded path segment. A tag holding `/` or `\\`, or `%`, or that is `.` "
+    "The tag as one percent-encoded path segment. A tag holding `/`, `\\`, `%` or a newline, or that is `.` "
     "or `..`, cannot travel in a path through every client and host (dot segments are removed by "
     "clients, `%2F` may be a 404 in Azure): use the query form "
     "(`/tags/summary?tag=`, `/tags/messages.csv?tag=`), which carries any tag a send accepts."

@@ -93,8 +93,9 @@ def browser_query(**params: str) -> str:
 
 
 def path_safe(tag: str) -> bool:
-    """A tag the path form carries (README, "Tags in URLs"): one segment, not a dot segment."""
-    return "/" not in tag and "\\" not in tag and "%" not in tag and tag not in (".", "..")
+    """A tag the path form carries (README, "Tags in URLs"): one segment, not a dot segment, and no
+    newline (the worker's catch-all route, ``/{path:path}``, does not match a path holding one)."""
+    return not any(c in tag for c in "/\\%\n") and tag not in (".", "..")
 
 
 def tag_values() -> st.SearchStrategy[Any]:
