@@ -18,7 +18,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 import pytest
@@ -216,6 +216,11 @@ async def api(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
 async def assert_no_5xx_and_problems(response: Any, case: Any) -> str:
     text = await response.text()
     assert response.status < 500, (case, response.status, text[:2000])
+    if "\n" in unquote(response.url.raw_path)[:-1]:
+        # The worker's own server answers a path holding a newline before its last character, before
+        # any function runs: its catch-all route does not match it (tests/runtime/test_case_table.py).
+        assert (response.status, text) == (404, '{"detail":"Not Found"}'), (case, text[:2000])
+        return text  # type: ignore[no-any-return]
     if response.status >= 400:
         assert response.headers["Content-Type"].startswith("application/problem+json"), (case, text[:2000])
         assert {"title", "status", "detail"} <= set(json.loads(text))
