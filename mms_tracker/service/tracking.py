@@ -11,6 +11,7 @@ from typing import Any
 from .. import telemetry
 from ..domain import Change, DeliveryReport, Send, Status, apply_expiry, apply_report, apply_send
 from ..domain.reports import PoisonEvent, parse_envelope
+from ..domain.timestamps import shifted
 from ..logs import log_event, mask_phone
 from .ports import StorageRejected, TrackingStore
 
@@ -57,7 +58,7 @@ async def ingest_event(
             change = await record_report(store, report, now)
             telemetry.report_recorded(span, report, change, now)
             if retire_after is not None and change.before is None:  # the report came first: no send scheduled it
-                await store.add_retirement(report.message_id, now + retire_after)
+                await store.add_retirement(report.message_id, shifted(now, retire_after))
             return change
         except StorageRejected as exc:
             telemetry.poisoned(span, await _poison(store, envelope, f"storage refused the record: {exc.code}", now))
@@ -104,9 +105,9 @@ async def record_sends(
         )
         indexes = []  # the expiry and retention entries are independent: written concurrently
         if send.accepted and change is not None and change.after.status is Status.ACCEPTED:
-            indexes.append(store.add_due(send.message_id, send.at + expiry_window))
+            indexes.append(store.add_due(send.message_id, shifted(send.at, expiry_window)))
         if retention is not None:
-            indexes.append(store.add_retirement(send.message_id, send.at + expiry_window + retention))
+            indexes.append(store.add_retirement(send.message_id, shifted(send.at, expiry_window + retention)))
         await asyncio.gather(*indexes)
 
     await asyncio.gather(*(one(s) for s in sends))
@@ -120,7 +121,7 @@ async def expire_due(store: TrackingStore, now: dt.datetime) -> int:
     entry is removed once handled; a record that got a final report meanwhile is left alone.
     """
     current = now.replace(minute=0, second=0, microsecond=0)
-    hour = await store.due_cursor() or current - dt.timedelta(hours=EXPIRY_LOOKBACK_HOURS)
+    hour = await store.due_cursor() or shifted(current, -dt.timedelta(hours=EXPIRY_LOOKBACK_HOURS))
     limit = asyncio.Semaphore(EXPIRY_CONCURRENCY)
 
     async def expire(message_id: str, due_at: dt.datetime) -> bool:
@@ -135,7 +136,9 @@ async def expire_due(store: TrackingStore, now: dt.datetime) -> int:
     while hour <= current:
         due = [(m, d) for m, d in await store.due(hour) if d <= now]
         expired += sum(await asyncio.gather(*(expire(m, d) for m, d in due)))
-        hour += dt.timedelta(hours=1)
+        if hour == current:
+            break  # the current hour is not over (and may be the calendar's last)
+        hour = shifted(hour, dt.timedelta(hours=1))
         if hour <= current:
             await store.set_due_cursor(hour)
     return expired
@@ -155,14 +158,14 @@ async def retire_old(store: TrackingStore, now: dt.datetime, retention: dt.timed
     Returns how many records were deleted.
     """
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    day = await store.retirement_cursor() or today - dt.timedelta(days=RETENTION_LOOKBACK_DAYS)
+    day = await store.retirement_cursor() or shifted(today, -dt.timedelta(days=RETENTION_LOOKBACK_DAYS))
     limit = asyncio.Semaphore(RETIREMENT_CONCURRENCY)
 
     async def retire(message_id: str, at: dt.datetime) -> bool:
         async with limit:
             again = await store.retire(message_id, now, retention)
             if again is not None:
-                await store.add_retirement(message_id, max(again, now + dt.timedelta(hours=1)))
+                await store.add_retirement(message_id, max(again, shifted(now, dt.timedelta(hours=1))))
             await store.remove_retirement(message_id, at)
             if again is None:
                 log_event(_log, logging.INFO, "message_retired", message_id=message_id)
@@ -175,6 +178,6 @@ async def retire_old(store: TrackingStore, now: dt.datetime, retention: dt.timed
         deleted += sum(await asyncio.gather(*(retire(m, at) for m, at in due)))
         if day == today or len(entries) >= RETIREMENT_BATCH:
             break  # today is not over, or this day has more than one batch: come back next run
-        day += dt.timedelta(days=1)
+        day = shifted(day, dt.timedelta(days=1))
         await store.set_retirement_cursor(day)
     return deleted

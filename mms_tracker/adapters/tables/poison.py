@@ -19,6 +19,7 @@ from .encoding import (
     iso,
     json_safe,
     table_key,
+    time_key,
 )
 from .tokens import TokenSealing
 
@@ -39,7 +40,7 @@ class PoisonTables(TokenSealing):
             payload = json.dumps({"unserialisable": True})
         event_id = str(envelope.get("id") or hashlib.sha256(payload.encode()).hexdigest())
         entity = {
-            "PartitionKey": now.strftime("%Y%m%d"),
+            "PartitionKey": time_key(now, 8),
             "RowKey": table_key(event_id),
             "eventId": json_safe(event_id[:1000]),
             "reason": json_safe(reason[:1000]),
@@ -57,7 +58,7 @@ class PoisonTables(TokenSealing):
         await self.ensure_tables()
         return [
             dict(e)
-            async for e in self.poison.query_entities("PartitionKey eq @pk", parameters={"pk": day.strftime("%Y%m%d")})
+            async for e in self.poison.query_entities("PartitionKey eq @pk", parameters={"pk": time_key(day, 8)})
         ]
 
     async def poison_page(
@@ -66,7 +67,7 @@ class PoisonTables(TokenSealing):
         """One page of the entries recorded on ``since`` or later, oldest day first (day partitions)."""
         await self.ensure_tables()
         key = await self._sealing_key()
-        day = since.strftime("%Y%m%d")
+        day = time_key(since, 8)
         position = self._open_token(key, continuation_token, day, None, kind="poison") if continuation_token else None
         try:
             pages = self.poison.query_entities(
