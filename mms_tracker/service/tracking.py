@@ -9,7 +9,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import telemetry
-from ..domain import Change, DeliveryReport, Send, Status, apply_expiry, apply_report, apply_send
+from ..domain import (
+    DEFAULT_MAX_FUTURE_SKEW,
+    Change,
+    DeliveryReport,
+    Send,
+    Status,
+    apply_expiry,
+    apply_report,
+    apply_send,
+)
 from ..domain.reports import PoisonEvent, parse_envelope
 from ..domain.timestamps import shifted
 from ..logs import log_event, mask_phone
@@ -20,9 +29,13 @@ EXPIRY_LOOKBACK_HOURS = 24 * 14
 EXPIRY_CONCURRENCY = 16
 
 
-async def record_report(store: TrackingStore, report: DeliveryReport, now: dt.datetime) -> Change:
-    """Apply one delivery report to its record (creating it if the report beat the send)."""
-    change = await store.apply(report.message_id, lambda record: apply_report(record, report, now), tag=report.tag)
+async def record_report(
+    store: TrackingStore, report: DeliveryReport, now: dt.datetime, max_skew: dt.timedelta = DEFAULT_MAX_FUTURE_SKEW
+) -> Change:
+    """Apply one delivery report, recorded at ``now``, to its record (creating it if the report beat the send)."""
+    change = await store.apply(
+        report.message_id, lambda record: apply_report(record, report, now, max_skew), tag=report.tag
+    )
     assert change is not None
     log_event(
         _log,
@@ -40,9 +53,17 @@ async def record_report(store: TrackingStore, report: DeliveryReport, now: dt.da
 
 
 async def ingest_event(
-    store: TrackingStore, envelope: Mapping[str, Any], now: dt.datetime, retire_after: dt.timedelta | None = None
+    store: TrackingStore,
+    envelope: Mapping[str, Any],
+    now: dt.datetime,
+    retire_after: dt.timedelta | None = None,
+    *,
+    max_skew: dt.timedelta = DEFAULT_MAX_FUTURE_SKEW,
 ) -> Change | None:
     """One delivery-report event, whichever way it arrived: recorded, or kept as poison and acknowledged.
+
+    ``max_skew`` (``REPORT_MAX_FUTURE_SKEW_SECONDS``): a report dated further than this past ``now``
+    counts as received at ``now`` (``domain.received_ahead``).
 
     Returns None for poison; transient storage failures raise (the caller makes Event Grid
     redeliver). A report that storage refuses for good (``StorageRejected``: it would never be
@@ -55,7 +76,7 @@ async def ingest_event(
             telemetry.poisoned(span, await _poison(store, envelope, str(exc), now))
             return None
         try:
-            change = await record_report(store, report, now)
+            change = await record_report(store, report, now, max_skew)
             telemetry.report_recorded(span, report, change, now)
             if retire_after is not None and change.before is None:  # the report came first: no send scheduled it
                 await store.add_retirement(report.message_id, shifted(now, retire_after))

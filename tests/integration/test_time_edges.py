@@ -30,7 +30,7 @@ from mms_tracker.service.sending import reconcile_sends
 from mms_tracker.service.status_events import retry_pending
 from mms_tracker.service.tracking import expire_due, ingest_event, record_sends, retire_old
 from mms_tracker.settings import Settings
-from tests.support import Azurite, app_environment, reported_instants
+from tests.support import Azurite, app_environment, reported_instants, serve_function_app
 
 T0 = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 WINDOW = dt.timedelta(hours=72)
@@ -107,6 +107,39 @@ async def test_poison_since_a_day_before_the_year_1000_lists_what_came_after(run
     entries, _ = await store.poison_page(dt.date(999, 1, 1), 10, None)
     assert [e.event_id for e in entries] == ["e1"]
     assert (await store.poison_page(dt.date(1, 1, 1), 10, None))[0] == entries
+
+
+# --- future-dated reports through the app (REPORT_MAX_FUTURE_SKEW_SECONDS) ------------------------
+
+WEBHOOK = "/runtime/webhooks/eventgrid?functionName=on_delivery_report"
+BATCH = "/api/events/delivery-reports"
+NOTIFY = {"aeg-event-type": "Notification"}
+
+
+@pytest.mark.parametrize(("skew", "path", "winner"), [(None, WEBHOOK, "Delivered"), ("86400", BATCH, "Failed")])
+async def test_a_report_dated_ahead_of_the_skew_does_not_pin_the_status(
+    azurite: Azurite, monkeypatch: pytest.MonkeyPatch, skew: str | None, path: str, winner: str
+) -> None:
+    """A Failed dated an hour ahead, then the real Delivered: with the default skew (300 s) the Failed
+    counts as received when it was recorded and the Delivered that follows wins; with a skew of a day
+    the Failed's own time stands and it wins, as the later final. Its own timestamp stays in events."""
+    env = app_environment(azurite.connection_string, **({"REPORT_MAX_FUTURE_SKEW_SECONDS": skew} if skew else {}))
+    client = await serve_function_app(monkeypatch, env)
+    try:
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        ahead = (now + dt.timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+        message_id = "skew-" + uuid.uuid4().hex[:8]
+        for status, received in (("Failed", ahead), ("Delivered", (now + dt.timedelta(seconds=2)).isoformat())):
+            body = envelope(message_id, status, received)
+            response = await client.post(path, json=[body] if path == BATCH else body, headers=NOTIFY)
+            assert response.status in (200, 202), await response.text()
+        record = await (await client.get(f"/api/messages/{message_id}")).json()
+        assert record["status"] == winner
+        assert ahead in {e["receivedTimestamp"] for e in record["events"]}
+        assert record["completedAt"] <= ahead
+    finally:
+        await client.close()
+        await RUNTIME.aclose()
 
 
 # --- the property: any time, any timer -------------------------------------------------------------

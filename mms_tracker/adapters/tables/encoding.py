@@ -269,6 +269,8 @@ def _event_json(e: RecordedEvent) -> dict[str, Any]:
         item["receivedExtraTicks"] = e.received_extra_ticks
     if e.tag is not None:
         item["tag"] = e.tag
+    if e.received_ahead:
+        item["receivedAhead"] = True
     return item
 
 
@@ -297,6 +299,7 @@ def decode_record(entity: Mapping[str, Any]) -> TrackingRecord:
             delivery_attempts=_attempts_from(e.get("deliveryAttempts", [])),
             received_extra_ticks=int(e.get("receivedExtraTicks", 0)),
             tag=e.get("tag"),
+            received_ahead=e.get("receivedAhead") is True,
         )
         for e in json.loads(entity.get("events") or "[]")
     )
