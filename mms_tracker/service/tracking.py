@@ -15,6 +15,7 @@ from ..domain import (
     DeliveryReport,
     Send,
     Status,
+    TrackingRecord,
     apply_expiry,
     apply_report,
     apply_send,
@@ -58,12 +59,15 @@ async def ingest_event(
     now: dt.datetime,
     retire_after: dt.timedelta | None = None,
     *,
+    expire_after: dt.timedelta | None = None,
     max_skew: dt.timedelta = DEFAULT_MAX_FUTURE_SKEW,
 ) -> Change | None:
     """One delivery-report event, whichever way it arrived: recorded, or kept as poison and acknowledged.
 
     ``max_skew`` (``REPORT_MAX_FUTURE_SKEW_SECONDS``): a report dated further than this past ``now``
-    counts as received at ``now`` (``domain.received_ahead``).
+    counts as received at ``now`` (``domain.received_ahead``). With ``expire_after`` (the expiry
+    window), a record that reports alone made, for an id no send recorded, gets an expiry entry
+    too (:func:`report_made_due`); with ``retire_after``, a retention entry.
 
     Returns None for poison; transient storage failures raise (the caller makes Event Grid
     redeliver). A report that storage refuses for good (``StorageRejected``: it would never be
@@ -80,10 +84,26 @@ async def ingest_event(
             telemetry.report_recorded(span, report, change, now)
             if retire_after is not None and change.before is None:  # the report came first: no send scheduled it
                 await store.add_retirement(report.message_id, shifted(now, retire_after))
+            if expire_after is not None and change.after.status is Status.ACCEPTED and not change.after.sent:
+                await store.add_due(report.message_id, report_made_due(change.after, now, expire_after))
             return change
         except StorageRejected as exc:
             telemetry.poisoned(span, await _poison(store, envelope, f"storage refused the record: {exc.code}", now))
             return None
+
+
+def report_made_due(record: TrackingRecord, now: dt.datetime, expire_after: dt.timedelta) -> dt.datetime:
+    """When a record that only reports made (no send recorded it) falls due for expiry.
+
+    The window runs from when its first report was *recorded* (the app's clock), not from any
+    report's own time, which may lie anywhere from 0001 to 9999 (a far-past due would sit behind
+    the expiry timer's cursor, never read; a far-future one would never come). Every non-final
+    report writes the entry again, at the same time (so the same bucket and key), so one whose
+    first write was lost (the invocation failed after the record, Event Grid redelivered) is
+    still scheduled; one already past is due now, in the hour the timer has not yet finished.
+    """
+    first = min((e.recorded_at for e in record.events), default=now)
+    return max(shifted(first, expire_after), now)
 
 
 _REPORT_SPAN: dict[str, str | None] = {

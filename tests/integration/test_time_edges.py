@@ -109,6 +109,53 @@ async def test_poison_since_a_day_before_the_year_1000_lists_what_came_after(run
     assert (await store.poison_page(dt.date(1, 1, 1), 10, None))[0] == entries
 
 
+# --- records made by a report alone expire too -------------------------------------------------
+
+
+async def test_a_record_made_by_a_non_final_report_alone_expires(runtime: Settings) -> None:
+    """An id no send recorded: its record falls due for expiry the window after its first report was
+    recorded (the app's clock: a report's own time may be 0001 or 9999), and a redelivery later on
+    does not move it."""
+    store = RUNTIME.store()
+    cases = {
+        "orphan": "2026-11-27T08:59:58Z",
+        "orphan-past": "0001-01-01T00:00:00Z",
+        "orphan-ahead": "9999-12-31T23:59:59.9999999Z",
+    }
+    for message_id, received in cases.items():
+        await ingest_event(store, envelope(message_id, "Sent", received), T0, WINDOW + KEEP, expire_after=WINDOW)
+    later = T0 + dt.timedelta(hours=5)
+    again = envelope("orphan", "Sent", cases["orphan"])
+    await ingest_event(store, again, later, WINDOW + KEEP, expire_after=WINDOW)
+    await ingest_event(store, envelope("orphan", "Queued", "2026-11-27T10:00:00Z"), later, expire_after=WINDOW)
+    assert await expire_due(store, T0 + WINDOW - dt.timedelta(minutes=1)) == 0
+    assert await expire_due(store, T0 + WINDOW + dt.timedelta(minutes=1)) == 3
+    for message_id in cases:
+        record = await store.get(message_id)
+        assert record is not None and record.status is Status.EXPIRED and not record.sent
+    assert await expire_due(store, later + WINDOW + dt.timedelta(minutes=1)) == 0  # the later entry is a no-op
+    assert await store.due(later + WINDOW) == [] and await store.due(T0 + WINDOW) == []
+
+
+async def test_a_send_that_fills_in_a_report_made_record_leaves_expiry_whole(runtime: Settings) -> None:
+    """The report comes first (two hours after the send began, its record write delayed: the reconciler
+    writes it later, with the intent's time); each made an entry, in its own hour: the first due expires
+    the record once, the other finds it expired, and no entry is left behind."""
+    store = RUNTIME.store()
+    reported = T0 + dt.timedelta(hours=2)
+    await ingest_event(store, envelope("filled", "Sent", "2026-11-27T10:59:00Z"), reported, expire_after=WINDOW)
+    await record_sends(store, [send("filled")], reported + dt.timedelta(minutes=1), WINDOW, KEEP)
+    assert await expire_due(store, T0 + WINDOW - dt.timedelta(minutes=1)) == 0
+    assert await expire_due(store, T0 + WINDOW + dt.timedelta(minutes=1)) == 1
+    assert await expire_due(store, reported + WINDOW + dt.timedelta(minutes=1)) == 0
+    record = await store.get("filled")
+    assert record is not None and (record.status, record.sent, record.revision) == (Status.EXPIRED, True, 3)
+    assert await store.due(T0 + WINDOW) == [] and await store.due(reported + WINDOW) == []
+    await ingest_event(store, envelope("filled", "Delivered", "2026-11-27T11:00:00Z"), reported + WINDOW)
+    record = await store.get("filled")
+    assert record is not None and record.status is Status.DELIVERED  # a late real report still replaces Expired
+
+
 # --- future-dated reports through the app (REPORT_MAX_FUTURE_SKEW_SECONDS) ------------------------
 
 WEBHOOK = "/runtime/webhooks/eventgrid?functionName=on_delivery_report"
@@ -137,6 +184,28 @@ async def test_a_report_dated_ahead_of_the_skew_does_not_pin_the_status(
         assert record["status"] == winner
         assert ahead in {e["receivedTimestamp"] for e in record["events"]}
         assert record["completedAt"] <= ahead
+    finally:
+        await client.close()
+        await RUNTIME.aclose()
+
+
+@pytest.mark.parametrize("path", [WEBHOOK, BATCH])
+async def test_both_ingest_routes_schedule_a_report_made_record_for_expiry(
+    azurite: Azurite, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """EXPIRY_WINDOW_HOURS reaches the report path: a Sent report for an id no send recorded is due then."""
+    client = await serve_function_app(monkeypatch, app_environment(azurite.connection_string, EXPIRY_WINDOW_HOURS="5"))
+    try:
+        message_id = "orphan-" + uuid.uuid4().hex[:8]
+        body = envelope(message_id, "Sent", "2026-11-27T09:00:00Z")
+        before = dt.datetime.now(dt.UTC)
+        response = await client.post(path, json=[body] if path == BATCH else body, headers=NOTIFY)
+        assert response.status in (200, 202), await response.text()
+        after = dt.datetime.now(dt.UTC)
+        hours = {moment.replace(minute=0, second=0, microsecond=0) for moment in (before, after)}  # one, or two
+        [(due_id, due_at)] = [d for hour in hours for d in await RUNTIME.store().due(hour + dt.timedelta(hours=5))]
+        assert due_id == message_id
+        assert before + dt.timedelta(hours=5) <= due_at <= after + dt.timedelta(hours=5)
     finally:
         await client.close()
         await RUNTIME.aclose()
@@ -215,7 +284,7 @@ async def run_case(connection_string: str, case: tuple[Any, ...]) -> None:
     ids = [f"m{i}-{uuid.uuid4().hex[:8]}" for i in range(3)]
     await record_sends(store, [send(ids[i], clock) for i in sorted(sent)], clock, WINDOW, KEEP)
     for i, status, received in reports:
-        await ingest_event(store, envelope(ids[i], status, received), clock, WINDOW + KEEP)
+        await ingest_event(store, envelope(ids[i], status, received), clock, WINDOW + KEEP, expire_after=WINDOW)
     for created, expires in intents:
         payload = {"from": "+18004567891", "recipients": [{"to": "+18335852071"}], "attachments": []}
         await store.put_intent(SendIntent(uuid.uuid4().hex, created, expires, payload))
