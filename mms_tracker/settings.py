@@ -73,6 +73,7 @@ class Settings:
     status_events_endpoint: str | None = None
     status_events_key: str | None = field(default=None, repr=False)
     status_events_retry_window_minutes: float = 60.0
+    report_max_future_skew_seconds: float = 300.0
     app_name: str | None = None  # WEBSITE_SITE_NAME, set by Azure: the status events' source
 
     @property
@@ -167,6 +168,7 @@ _NUMBERS: tuple[tuple[str, str, float, float, float], ...] = (
     ("campaign_sends_per_second", "CAMPAIGN_SENDS_PER_SECOND", 10.0, 0.01, 1000.0),
     ("reconcile_after_seconds", "SEND_RECONCILE_AFTER_SECONDS", 60.0, 0.0, 86400.0),
     ("status_events_retry_window_minutes", "STATUS_EVENTS_RETRY_WINDOW_MINUTES", 60.0, 1.0, 10080.0),
+    ("report_max_future_skew_seconds", "REPORT_MAX_FUTURE_SKEW_SECONDS", 300.0, 0.0, 86400.0),
 )
 _WHOLE_NUMBERS: tuple[tuple[str, str, int, int, int], ...] = (
     # At most 3 MiB: a send's intent keeps the whole request in one entity-group transaction (4 MiB).

@@ -14,6 +14,7 @@ import httpx
 
 from mms_tracker.domain import Change, Status, TrackingRecord
 from mms_tracker.domain.statistics import contribution
+from mms_tracker.domain.timestamps import shifted
 from mms_tracker.service.ports import Page, PoisonEntry, SendIntent, StorageUnavailable, TagActivity
 
 
@@ -168,8 +169,9 @@ class InMemoryStore:
         record = self.records.get(message_id)
         if record is None:
             return None
-        if record.completed_at is None or record.completed_at + keep > now:
-            return (record.completed_at or now) + keep
+        due = shifted(record.completed_at or now, keep)
+        if record.completed_at is None or due > now:
+            return due
         del self.records[message_id]
         return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import importlib
 import json
 import socket
@@ -16,6 +17,7 @@ from urllib.parse import urlencode
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import strategies as st
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -75,6 +77,18 @@ SWAGGER_MMS_CONTENT_TYPES = [
     "video/x-msvideo",
     "text/plain",
 ]
+
+
+@st.composite
+def reported_instants(draw: st.DrawFn) -> str:
+    """A ``receivedTimestamp`` as a report may carry it: any local time from 0001-01-01 to 9999-12-31,
+    seven fractional digits (as .NET writes them), and ``Z`` or an offset up to +-14:00 (ISO 8601;
+    the result may fall outside the calendar once taken to UTC, which the parser refuses)."""
+    moment = draw(st.datetimes(min_value=dt.datetime.min, max_value=dt.datetime.max))
+    seventh = draw(st.integers(0, 9))
+    minutes = draw(st.integers(-14 * 60, 14 * 60))
+    zone = "Z" if minutes == 0 else f"{'+' if minutes > 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return f"{moment.isoformat(timespec='seconds')}.{moment.microsecond:06d}{seventh}{zone}"
 
 
 def nonzero(counts: Mapping[str, int]) -> dict[str, int]:

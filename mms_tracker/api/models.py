@@ -231,7 +231,11 @@ class DeliveryEvent(_Out):
     eventType: str
     deliveryStatus: str
     deliveryStatusDetails: str | None
-    receivedTimestamp: str | None = Field(json_schema_extra={"format": "date-time"})
+    receivedTimestamp: str | None = Field(
+        json_schema_extra={"format": "date-time"},
+        description="As the report carried it. One more than REPORT_MAX_FUTURE_SKEW_SECONDS (default 300) past "
+        "recordedAt counts as received at recordedAt: it cannot outrank the reports that follow.",
+    )
     recordedAt: str = Field(json_schema_extra={"format": "date-time"})
     tag: str | None = Field(description="The report's own tag; a message stays in the first tag recorded for it.")
 
@@ -257,7 +261,11 @@ class MessageSummary(_Out):
     statusDetails: str | None
     createdAt: str = Field(json_schema_extra={"format": "date-time"})
     updatedAt: str = Field(json_schema_extra={"format": "date-time"})
-    completedAt: str | None = Field(json_schema_extra={"format": "date-time"})
+    completedAt: str | None = Field(
+        json_schema_extra={"format": "date-time"},
+        description="Null until the status is final: the deciding report's receivedTimestamp (its recordedAt "
+        "when that lay past REPORT_MAX_FUTURE_SKEW_SECONDS), or the expiry or rejection time.",
+    )
     deliveryAttempts: list[DeliveryAttemptOut]
 
     @classmethod

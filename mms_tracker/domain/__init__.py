@@ -2,6 +2,7 @@
 
 from .errors import FieldError
 from .record import (
+    DEFAULT_MAX_FUTURE_SKEW,
     EXPIRED_DETAILS,
     MAX_EVENTS,
     MAX_TAG_CHARS,
@@ -22,10 +23,12 @@ from .rules import (
     apply_report,
     apply_send,
     decide_status,
+    received_ahead,
     retain,
 )
 
 __all__ = [
+    "DEFAULT_MAX_FUTURE_SKEW",
     "EXPIRED_DETAILS",
     "MAX_EVENTS",
     "MAX_TAG_CHARS",
@@ -44,6 +47,7 @@ __all__ = [
     "apply_report",
     "apply_send",
     "decide_status",
+    "received_ahead",
     "retain",
     "ticks",
 ]

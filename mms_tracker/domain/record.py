@@ -11,6 +11,9 @@ MAX_EVENTS = 100
 MAX_TAG_CHARS = 256  # a tag longer than this is refused at send time and ignored in a report
 _EPOCH = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 EXPIRED_DETAILS = "No final delivery report within the expiry window."
+# How far past the time it was recorded a report's receivedTimestamp may lie and still count as
+# given (REPORT_MAX_FUTURE_SKEW_SECONDS); beyond it the report is ordered at its recording time.
+DEFAULT_MAX_FUTURE_SKEW = dt.timedelta(seconds=300)
 
 
 class Status(StrEnum):
@@ -82,15 +85,26 @@ class RecordedEvent:
     delivery_attempts: tuple[DeliveryAttempt, ...] = ()
     received_extra_ticks: int = 0
     tag: str | None = None  # the report's own tag, kept even when it differs from the record's
+    # The receivedTimestamp lay more than the allowed skew past recorded_at when it was recorded
+    # (a broken clock, DateTime.MaxValue): the report counts as received at recorded_at.
+    received_ahead: bool = False
 
     @property
     def status(self) -> Status | None:
         return REPORT_STATUSES.get(self.delivery_status.lower())
 
+    @property
+    def ordered_at(self) -> dt.datetime:
+        """When the report counts as received: its ``receivedTimestamp``, or when it was recorded if it
+        has none or it lay too far ahead."""
+        if self.received_timestamp is None or self.received_ahead:
+            return self.recorded_at
+        return self.received_timestamp
+
     def order_key(self) -> tuple[int, str]:
-        """Order by ``receivedTimestamp`` at full (100-ns) precision, then by fingerprint, so every replica agrees."""
-        received = ticks(self.received_timestamp, self.received_extra_ticks)
-        return (received if received is not None else ticks(self.recorded_at, 0) or 0, self.fingerprint)
+        """Order by :attr:`ordered_at` at full (100-ns) precision, then by fingerprint, so every replica agrees."""
+        extra = 0 if self.received_timestamp is None or self.received_ahead else self.received_extra_ticks
+        return (ticks(self.ordered_at, extra) or 0, self.fingerprint)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,10 @@ whatever order, multiplicity or timing the inputs arrive in:
 - every distinct report is kept once: the same content is one report whatever its event id, and
   the same event id with other content is another report;
 - a report that arrives before the send creates the record; the send fills in what it lacked;
-- ``Expired`` applies only while no final report exists; a late real report replaces it.
+- ``Expired`` applies only while no final report exists; a late real report replaces it;
+- a ``receivedTimestamp`` more than the allowed skew past the time the report was recorded (the
+  caller's clock, ``now``) counts as received when it was recorded: it can neither outrank the
+  reports that follow nor put ``completedAt`` in the future (:func:`received_ahead`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import datetime as dt
 from dataclasses import replace
 
 from .record import (
+    DEFAULT_MAX_FUTURE_SKEW,
     EXPIRED_DETAILS,
     MAX_EVENTS,
     Change,
@@ -29,6 +33,7 @@ from .record import (
     Status,
     StatusChange,
     TrackingRecord,
+    ticks,
 )
 
 
@@ -62,7 +67,7 @@ def decide_status(record: TrackingRecord) -> TrackingRecord:
             record,
             status=winner.status,
             status_details=winner.delivery_status_details,
-            completed_at=winner.received_timestamp or winner.recorded_at,
+            completed_at=winner.ordered_at,
             delivery_attempts=winner.delivery_attempts or _latest_attempts(record.events),
         )
     attempts = _latest_attempts(record.events)
@@ -82,8 +87,27 @@ def decide_status(record: TrackingRecord) -> TrackingRecord:
     )
 
 
-def apply_report(record: TrackingRecord | None, report: DeliveryReport, now: dt.datetime) -> Change:
-    """Add ``report`` to the history of ``record`` (creating it if the report came first)."""
+def received_ahead(report: DeliveryReport, now: dt.datetime, max_skew: dt.timedelta) -> bool:
+    """Whether the report's ``receivedTimestamp`` lies more than ``max_skew`` past ``now``, the time it is recorded.
+
+    Such a report is clamped, not refused: a Delivered report from a carrier with a broken clock is
+    still a delivery, and the user needs that status. It is ordered, and completes the record, at
+    its recording time; its own timestamp stays visible in ``events``. The decision is taken once,
+    when the report is first recorded, and kept with it, so every replica orders it alike later.
+    """
+    if report.received_ticks is None:
+        return False
+    # In 100-ns ticks (integers: no overflow at 9999-12-31), exact to the report's seventh digit.
+    return report.received_ticks > (ticks(now, 0) or 0) + max_skew // dt.timedelta(microseconds=1) * 10
+
+
+def apply_report(
+    record: TrackingRecord | None,
+    report: DeliveryReport,
+    now: dt.datetime,
+    max_skew: dt.timedelta = DEFAULT_MAX_FUTURE_SKEW,
+) -> Change:
+    """Add ``report``, recorded at ``now``, to the history of ``record`` (creating it if the report came first)."""
     if record is not None and any(e.fingerprint == report.fingerprint for e in record.events):
         # Identity is the content, not the event id: ACS's samples reuse the messageId as the
         # event id, so a Failed and a later Delivered may share one id and are two reports.
@@ -99,8 +123,9 @@ def apply_report(record: TrackingRecord | None, report: DeliveryReport, now: dt.
         delivery_attempts=report.delivery_attempts,
         received_extra_ticks=report.received_extra_ticks,
         tag=report.tag,
+        received_ahead=received_ahead(report, now, max_skew),
     )
-    earliest = min(report.received_timestamp or now, now)
+    earliest = min(event.ordered_at, now)
     base = record or TrackingRecord(
         message_id=report.message_id, status=Status.ACCEPTED, created_at=earliest, updated_at=now
     )

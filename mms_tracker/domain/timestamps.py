@@ -1,4 +1,4 @@
-"""Timestamps as the services write them: RFC 1123 dates (repeatability) and ISO 8601 (reports)."""
+"""Timestamps as the services write them: RFC 1123 dates (repeatability); arithmetic on times that cannot overflow."""
 
 from __future__ import annotations
 
@@ -33,3 +33,19 @@ def parse_rfc1123(value: str) -> dt.datetime | None:
     except ValueError:
         return None
     return moment if _DAYS[moment.weekday()] == found["day"].title() else None
+
+
+def shifted(moment: dt.datetime, delta: dt.timedelta) -> dt.datetime:
+    """``moment + delta``, saturated at the calendar's ends instead of raising ``OverflowError``.
+
+    A time reported from outside or read back from storage may be anywhere from 0001-01-01 to
+    9999-12-31 (a carrier's broken clock, .NET's ``DateTime.MaxValue``); a schedule computed from it
+    (retention, expiry, a retry's next attempt) then lands on ``datetime.max`` or ``datetime.min``
+    in the same zone, a time no timer ever reaches or one that is long past, never an exception
+    that would stop the timer on that entry for good.
+    """
+    try:
+        return moment + delta
+    except OverflowError:
+        edge = dt.datetime.max if delta > dt.timedelta(0) else dt.datetime.min
+        return edge.replace(tzinfo=moment.tzinfo)

@@ -19,6 +19,7 @@ from typing import Any
 from .. import telemetry
 from ..domain import FieldError, Send
 from ..domain.phone import is_e164
+from ..domain.timestamps import shifted
 from ..logs import log_event, mask_phone
 from .ports import (
     AcsError,
@@ -241,7 +242,7 @@ def _intent_for(
     return SendIntent(
         uuid.uuid4().hex,
         now,
-        now + expiry_window,
+        shifted(now, expiry_window),
         _acs_payload(request, recipients),
         clients,
         refused=tuple(
@@ -252,7 +253,7 @@ def _intent_for(
             )
             for i in refused
         ),
-        claimed_until=now + claim if claim is not None else None,
+        claimed_until=shifted(now, claim) if claim is not None else None,
         traceparent=telemetry.current_traceparent(),
     )
 
@@ -500,7 +501,7 @@ async def reconcile_sends(
     sent. An intent past its expiry that has been tried at least once is recorded ``Rejected``,
     failed to send, with the reason. Storage errors raise: the next run tries again.
     """
-    found = await intents.intents_before(now - older_than, RECONCILE_BATCH)
+    found = await intents.intents_before(shifted(now, -older_than), RECONCILE_BATCH)
     limit = asyncio.Semaphore(RECONCILE_CONCURRENCY)
     acs_down = asyncio.Event()
 
@@ -510,7 +511,7 @@ async def reconcile_sends(
                 return "pending"
             if intent.claimed_until is not None and intent.claimed_until > now:
                 return "pending"  # its send may still be running, or another run has it
-            if not await intents.claim_intent(intent, now + claim):
+            if not await intents.claim_intent(intent, shifted(now, claim)):
                 return "pending"
             return await _reconcile(intent, intents, acs, store, results_log, now, retention, acs_down, poison)
 

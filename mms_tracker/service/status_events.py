@@ -21,6 +21,7 @@ from typing import Any
 
 from .. import telemetry
 from ..domain import StatusChange, TrackingRecord
+from ..domain.timestamps import shifted
 from ..logs import log_event
 from .ports import PendingEntry, PublishFailed, StatusEventPublisher, StatusOutbox, StorageRejected, StorageUnavailable
 
@@ -40,6 +41,13 @@ TIMER_BACKOFF = dt.timedelta(minutes=1)
 TIMER_BACKOFF_MAX = dt.timedelta(hours=1)
 
 _log = logging.getLogger("mms_tracker.status_events")
+
+
+def timer_backoff(attempts: int) -> dt.timedelta:
+    """The pause before the retry timer tries an event again: one minute, doubling per failed
+    attempt (as stored: any count), at most an hour."""
+    doublings = max(0, min(attempts, (TIMER_BACKOFF_MAX // TIMER_BACKOFF).bit_length()))
+    return min(TIMER_BACKOFF * (1 << doublings), TIMER_BACKOFF_MAX)
 
 
 def event_source(app_name: str | None) -> str:
@@ -232,7 +240,7 @@ async def retry_pending(
     by_message: dict[str, list[PendingEntry]] = {}
     for entry in entries:
         by_message.setdefault(entry.message_id, []).append(entry)
-    overdue = [e for e in entries if e.since + retry_window < now]
+    overdue = [e for e in entries if shifted(e.since, retry_window) < now]
     if overdue:
         oldest = min(e.since for e in overdue)
         log_event(_log, logging.WARNING, "status_events_overdue", count=len(overdue), oldest_since=_iso(oldest))
@@ -262,8 +270,7 @@ async def retry_pending(
             revisions = {(r.message_id, int(e["data"]["revision"])) for r, e in batch}
             for entry in entries:
                 if (entry.message_id, entry.revision) in revisions:
-                    pause = min(TIMER_BACKOFF * 2**entry.attempts, TIMER_BACKOFF_MAX)
-                    await outbox.postpone_status_event(entry, now + pause)
+                    await outbox.postpone_status_event(entry, shifted(now, timer_backoff(entry.attempts)))
     remaining = sum(1 for e in entries if (e.message_id, e.revision) not in done)
     telemetry.observe_outbox_pending("timer", remaining)
     return RetryRun(published=published, failed=failed, settled=settled, overdue=len(overdue), remaining=remaining)

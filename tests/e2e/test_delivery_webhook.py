@@ -104,7 +104,7 @@ async def test_poison_event_is_acknowledged_and_kept_for_inspection(app_client: 
     response = await app_client.post(WEBHOOK, json=[event], headers=NOTIFY)
     assert response.status == 202
     entries = await RUNTIME.store().poison_entries(dt.datetime.now(dt.UTC))
-    assert [(e["RowKey"], e["reason"]) for e in entries] == [("poison-1", "no messageId")]
+    assert [(e["eventId"], e["reason"]) for e in entries] == [("poison-1", "no messageId")]
 
 
 async def test_unknown_message_is_404_problem(app_client: Any) -> None:
@@ -159,7 +159,7 @@ async def test_batched_endpoint_records_every_event_of_a_batch_and_acknowledges_
     record = await get_record(app_client, "batched-0")
     assert len(record["events"]) == 1
     entries = await RUNTIME.store().poison_entries(dt.datetime.now(dt.UTC))
-    assert [e["RowKey"] for e in entries] == ["batch-poison"]
+    assert [e["eventId"] for e in entries] == ["batch-poison"]
 
 
 @pytest.mark.parametrize("headers", [{}, {"aeg-event-type": "Bogus"}])

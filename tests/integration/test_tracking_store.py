@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+import pytest
+
 from mms_tracker.domain import DeliveryReport, Send, Status
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.service.tracking import expire_due, record_report, record_sends, retire_old
@@ -104,6 +106,31 @@ async def test_poison_is_recorded_with_reason_and_capped_payload(runtime: Settin
     [entry] = await store.poison_entries(T0)
     assert entry["reason"] == "no messageId"
     assert entry["truncated"] is True and len(entry["payload"]) <= 16_000
+
+
+@pytest.mark.parametrize(
+    "event_id",
+    ["msg-1", "a/b\\c#d?e'f%g\u0000\u001f\u007f", "\U0001f4e8" * 200 + "\ud83d", "x" * 100_000, ""],
+)
+async def test_two_poison_events_under_one_id_are_two_entries_and_a_redelivery_is_one(
+    runtime: Settings, event_id: str
+) -> None:
+    """ACS reuses the messageId as the event id: two different events under it keep both reasons.
+    Keys are bounded for any id (Azurite takes 512 characters at most) and hold none of ``/ \\ # ?``."""
+    store = RUNTIME.store()
+    first = {"id": event_id, "eventType": "Microsoft.Communication.SMSDeliveryReportReceived", "data": {}}
+    second = {"id": event_id, "eventType": "Contoso.Unknown", "data": {"messageId": "m-1"}}
+    for envelope, reason in ((first, "no messageId"), (second, "unknown event type"), (first, "no messageId")):
+        await store.record_poison(envelope, reason, T0)
+    await store.record_poison(dict(reversed(list(first.items()))), "no messageId", T0)  # same content, keys reordered
+    entries = await store.poison_entries(T0)
+    assert sorted(e["reason"] for e in entries) == ["no messageId", "unknown event type"]
+    assert all(len(e["RowKey"]) <= 512 and not set(e["RowKey"]) & set("/\\#?") for e in entries)
+    listed, token = await store.poison_page(T0.date(), 1, None)
+    while token is not None:
+        more, token = await store.poison_page(T0.date(), 1, token)
+        listed += more
+    assert sorted(e.reason for e in listed) == ["no messageId", "unknown event type"]
 
 
 async def test_rejected_recipient_is_counted_in_its_tag(runtime: Settings) -> None:

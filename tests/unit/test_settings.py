@@ -53,6 +53,8 @@ def test_acs_endpoint_alone_selects_entra_id_auth() -> None:
         ({"TRACKING_STORAGE_TIMEOUT_SECONDS": "-1"}, "TRACKING_STORAGE_TIMEOUT_SECONDS"),
         ({"STATUS_EVENTS_ENDPOINT": "topic.westus-1.eventgrid.azure.net"}, "STATUS_EVENTS_ENDPOINT"),
         ({"STATUS_EVENTS_RETRY_WINDOW_MINUTES": "0"}, "STATUS_EVENTS_RETRY_WINDOW_MINUTES"),
+        ({"REPORT_MAX_FUTURE_SKEW_SECONDS": "-1"}, "REPORT_MAX_FUTURE_SKEW_SECONDS"),
+        ({"REPORT_MAX_FUTURE_SKEW_SECONDS": "86401"}, "REPORT_MAX_FUTURE_SKEW_SECONDS"),
     ],
 )
 def test_missing_or_malformed_setting_fails_naming_it(changes: dict[str, str | None], named: str) -> None:

@@ -98,8 +98,22 @@ def counter_entity(partition: str, counts: Mapping[str, int]) -> dict[str, Any]:
     return entity
 
 
+def time_key(moment: dt.datetime | dt.date, digits: int) -> str:
+    """``YYYYMMDDHHMM`` cut to its first ``digits`` (8: a day, 10: an hour, 12: a minute), in UTC.
+
+    The year is always four digits: ``strftime("%Y")`` writes the year 999 as ``999``, which would
+    sort after ``2026`` and put a range query (``since``, the reconciler's) on the wrong side of it.
+    """
+    if isinstance(moment, dt.datetime):
+        moment = moment.astimezone(dt.UTC)
+        hour, minute = moment.hour, moment.minute
+    else:
+        hour = minute = 0
+    return f"{moment.year:04d}{moment.month:02d}{moment.day:02d}{hour:02d}{minute:02d}"[:digits]
+
+
 def due_bucket(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y%m%d%H")
+    return time_key(moment, 10)
 
 
 def table_key(value: str) -> str:
@@ -255,6 +269,8 @@ def _event_json(e: RecordedEvent) -> dict[str, Any]:
         item["receivedExtraTicks"] = e.received_extra_ticks
     if e.tag is not None:
         item["tag"] = e.tag
+    if e.received_ahead:
+        item["receivedAhead"] = True
     return item
 
 
@@ -283,6 +299,7 @@ def decode_record(entity: Mapping[str, Any]) -> TrackingRecord:
             delivery_attempts=_attempts_from(e.get("deliveryAttempts", [])),
             received_extra_ticks=int(e.get("receivedExtraTicks", 0)),
             tag=e.get("tag"),
+            received_ahead=e.get("receivedAhead") is True,
         )
         for e in json.loads(entity.get("events") or "[]")
     )

@@ -25,7 +25,7 @@ from azure.data.tables import TableTransactionError, UpdateMode
 
 from ...service.ports import IntentTooLarge, SendIntent
 from .base import Tables
-from .encoding import iso, json_safe, parse_time
+from .encoding import iso, json_safe, parse_time, time_key
 
 CHUNK_BYTES = 64_000  # a binary property holds at most 64 KiB
 CHUNKS_PER_ROW = 15  # 15 x 64,000 bytes stays under the 1 MiB entity limit with the metadata
@@ -37,7 +37,7 @@ HEAD_FIELDS = ["PartitionKey", "RowKey", "head", "createdAt", "claimedUntil", "r
 
 
 def minute_bucket(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y%m%d%H%M")
+    return time_key(moment, 12)
 
 
 def intent_rows(intent: SendIntent) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
 
 from ...domain import StatusChange, TrackingRecord
+from ...domain.timestamps import shifted
 from ...service.ports import PendingEntry, StorageRejected, StorageUnavailable
 from .base import Tables
 from .encoding import SEPARATOR, SHARDS, iso, parse_time, record_partition, record_row, shard_of, table_key
@@ -98,7 +99,7 @@ class OutboxTables(Tables):
                     "messageId": message_id,
                     "revision": change.revision,
                     "since": iso(change.at),
-                    "nextAt": iso(change.at + OUTBOX_GRACE),
+                    "nextAt": iso(shifted(change.at, OUTBOX_GRACE)),
                     "attempts": 0,
                 },
                 loop.create_future(),

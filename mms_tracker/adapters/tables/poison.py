@@ -19,10 +19,21 @@ from .encoding import (
     iso,
     json_safe,
     table_key,
+    time_key,
 )
 from .tokens import TokenSealing
 
 POISON_PREVIEW_CHARS = 2_000  # what a listing shows of each payload
+
+
+def poison_fingerprint(envelope: Mapping[str, Any], payload: str) -> str:
+    """The event's content as one value: the SHA-256 of its JSON with sorted keys (so the same event
+    is the same whatever order its fields came in), or of ``payload`` when it has no such form."""
+    try:
+        canonical = json.dumps(envelope, default=str, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):  # TypeError: keys of mixed types cannot be sorted
+        canonical = payload
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class PoisonTables(TokenSealing):
@@ -31,16 +42,21 @@ class PoisonTables(TokenSealing):
     # --- poison ------------------------------------------------------------------------------
 
     async def record_poison(self, envelope: Mapping[str, Any], reason: str, now: dt.datetime) -> None:
-        """Keep an unprocessable event (payload capped) with the reason; redeliveries overwrite it."""
+        """Keep an unprocessable event (payload capped) with the reason, under its event id and a
+        fingerprint of its content: a redelivery on the same day overwrites its entry, and another
+        event under the same id (ACS reuses the messageId as the event id) gets its own."""
         await self.ensure_tables()
         try:
             payload = json.dumps(envelope, default=str)
         except (ValueError, RecursionError):
             payload = json.dumps({"unserialisable": True})
-        event_id = str(envelope.get("id") or hashlib.sha256(payload.encode()).hexdigest())
+        fingerprint = poison_fingerprint(envelope, payload)
+        event_id = str(envelope.get("id") or fingerprint)
         entity = {
-            "PartitionKey": now.strftime("%Y%m%d"),
-            "RowKey": table_key(event_id),
+            "PartitionKey": time_key(now, 8),
+            # Percent-encoding is one-to-one and the fingerprint has a fixed length, so two different
+            # (id, content) pairs never share a key; table_key hashes what would pass the key limit.
+            "RowKey": table_key(f"{event_id}|{fingerprint}"),
             "eventId": json_safe(event_id[:1000]),
             "reason": json_safe(reason[:1000]),
             "eventType": json_safe(str(envelope.get("eventType") or envelope.get("type") or "")[:256]),
@@ -57,7 +73,7 @@ class PoisonTables(TokenSealing):
         await self.ensure_tables()
         return [
             dict(e)
-            async for e in self.poison.query_entities("PartitionKey eq @pk", parameters={"pk": day.strftime("%Y%m%d")})
+            async for e in self.poison.query_entities("PartitionKey eq @pk", parameters={"pk": time_key(day, 8)})
         ]
 
     async def poison_page(
@@ -66,7 +82,7 @@ class PoisonTables(TokenSealing):
         """One page of the entries recorded on ``since`` or later, oldest day first (day partitions)."""
         await self.ensure_tables()
         key = await self._sealing_key()
-        day = since.strftime("%Y%m%d")
+        day = time_key(since, 8)
         position = self._open_token(key, continuation_token, day, None, kind="poison") if continuation_token else None
         try:
             pages = self.poison.query_entities(

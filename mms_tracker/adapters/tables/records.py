@@ -32,6 +32,7 @@ from azure.data.tables import UpdateMode
 
 from ...domain import Change, Status, TrackingRecord, absorb
 from ...domain.statistics import counter_delta
+from ...domain.timestamps import shifted
 from ...service.ports import Page, StorageConflict
 from .commit import Entity, GroupCommit, RecordMoved, upsert
 from .encoding import (
@@ -270,8 +271,9 @@ class RecordTables(TagIndex, OutboxTables, GroupCommit):
                 await self._drop_pointer(message_id, pointer[2])
             return None
         record = decode_record(entity)
-        if record.completed_at is None or record.completed_at + keep > now:
-            return (record.completed_at or now) + keep
+        due = shifted(record.completed_at or now, keep)  # 9999-12-31 saturates: looked at never again
+        if record.completed_at is None or due > now:
+            return due
         guard = {"etag": entity["__etag"], "match_condition": MatchConditions.IfNotModified}
         operation = ("delete", {"PartitionKey": pointer[0], "RowKey": record_row(message_id)}, guard)
         try:

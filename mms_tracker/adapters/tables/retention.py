@@ -12,11 +12,11 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
 from .base import Tables
-from .encoding import CURSOR_PARTITION, iso, parse_time, table_key
+from .encoding import CURSOR_PARTITION, iso, parse_time, table_key, time_key
 
 
 def retirement_bucket(moment: dt.datetime) -> str:
-    return "r" + moment.astimezone(dt.UTC).strftime("%Y%m%d")
+    return "r" + time_key(moment, 8)
 
 
 class RetentionTables(Tables):

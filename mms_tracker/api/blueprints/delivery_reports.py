@@ -35,7 +35,7 @@ async def on_delivery_report(event: func.EventGridEvent) -> None:
     An event that can never be processed is recorded in the poison table and acknowledged (so
     Event Grid does not redeliver it); a transient failure raises, so Event Grid redelivers.
     """
-    await ingest_event(RUNTIME.store(), event_envelope(event), dt.datetime.now(dt.UTC), _retire_after())
+    await ingest_event(RUNTIME.store(), event_envelope(event), dt.datetime.now(dt.UTC), _retire_after(), **_windows())
 
 
 @blueprint.route(route="events/delivery-reports", methods=["POST", "OPTIONS"], auth_level=func.AuthLevel.FUNCTION)
@@ -74,12 +74,13 @@ async def receive_delivery_reports(req: Request) -> Response:
         return problem_response(Problem(400, "Missing or unknown aeg-event-type header.", "Bad Request"))
     now = dt.datetime.now(dt.UTC)
     store = RUNTIME.store()
-    retire_after = _retire_after()
+    retire_after, windows = _retire_after(), _windows()
     limit = asyncio.Semaphore(BATCH_CONCURRENCY)
 
     async def one(event: object) -> object:
         async with limit:
-            return await ingest_event(store, event if isinstance(event, dict) else {"raw": event}, now, retire_after)
+            envelope = event if isinstance(event, dict) else {"raw": event}
+            return await ingest_event(store, envelope, now, retire_after, **windows)
 
     outcomes = await asyncio.gather(*(one(e) for e in events), return_exceptions=True)
     failures = [o for o in outcomes if isinstance(o, BaseException)]
@@ -154,6 +155,16 @@ async def reconcile_sends(timer: func.TimerRequest) -> None:
         )
         telemetry.reconciled(span, vars(done))
     log_event(_log, logging.INFO, "reconcile_run", past_due=timer.past_due, **vars(done))
+
+
+def _windows() -> dict[str, dt.timedelta]:
+    """``ingest_event``'s windows from the settings: the expiry window of a record that a report alone
+    made, and how far past its recording a report's ``receivedTimestamp`` still counts as given."""
+    settings = RUNTIME.settings
+    return {
+        "expire_after": dt.timedelta(hours=settings.expiry_window_hours),
+        "max_skew": dt.timedelta(seconds=settings.report_max_future_skew_seconds),
+    }
 
 
 def _retire_after() -> dt.timedelta:
