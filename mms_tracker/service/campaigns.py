@@ -133,7 +133,8 @@ def campaign_id_for(idempotency_key: str | None) -> str:
 
 # --- chunk bookkeeping: one bit per chunk, set when the chunk was counted -------------------------
 # ``chunksDone``: the chunk was counted. ``chunksFailed``: it was counted ``failedToSend`` and has
-# not been found sent since (cleared when :func:`count_recorded_chunk` moves it).
+# not been found sent since (cleared when :func:`count_recorded_chunk` moves it). ``chunksSkipped``:
+# it was skipped as cancelled (counted as nothing) and has not been found sent since.
 
 
 def _bits(campaign: Mapping[str, Any], field: str = "chunksDone") -> bytearray:
@@ -205,6 +206,7 @@ async def create_campaign(
         "chunksCounted": 0,
         "chunksDone": "",
         "chunksFailed": "",
+        "chunksSkipped": "",
         "sent": 0,
         "accepted": 0,
         "rejected": 0,
@@ -391,7 +393,7 @@ async def send_chunk(
     if chunk_done(campaign, chunk.index):
         return ChunkOutcome("skipped")
     if campaign["status"] == CANCELLED:
-        await _count(context.campaigns, chunk, now(), {})
+        await _count(context.campaigns, chunk, now(), {}, skipped=True)
         return ChunkOutcome("skipped")
     created_at: dt.datetime = campaign["createdAt"]
     first_sent = repeatability_first_sent(created_at)
@@ -455,15 +457,30 @@ async def send_chunk(
 
 
 async def _count(
-    store: CampaignStore, chunk: Chunk, now: dt.datetime, counters: Mapping[str, int], reason: str | None = None
+    store: CampaignStore,
+    chunk: Chunk,
+    now: dt.datetime,
+    counters: Mapping[str, int],
+    reason: str | None = None,
+    skipped: bool = False,
 ) -> None:
-    await _update(store, chunk.campaign_id, lambda campaign: _counted(campaign, chunk.index, now, counters, reason))
+    def change(campaign: dict[str, Any]) -> bool:
+        return _counted(campaign, chunk.index, now, counters, reason, skipped)
+
+    await _update(store, chunk.campaign_id, change)
 
 
 def _counted(
-    campaign: dict[str, Any], index: int, now: dt.datetime, counters: Mapping[str, int], reason: str | None = None
+    campaign: dict[str, Any],
+    index: int,
+    now: dt.datetime,
+    counters: Mapping[str, int],
+    reason: str | None = None,
+    skipped: bool = False,
 ) -> bool:
-    """Count chunk ``index`` into ``campaign`` unless it was counted; False when nothing changed."""
+    """Count chunk ``index`` into ``campaign`` unless it was counted; False when nothing changed.
+    A chunk counted ``failedToSend``, or ``skipped`` (cancelled before a delivery sent it), is
+    marked, so that if ACS had accepted it after all it is counted sent once (:func:`count_recorded_chunk`)."""
     if chunk_done(campaign, index):
         return False
     _mark_done(campaign, index)
@@ -471,6 +488,8 @@ def _counted(
         campaign[name] = int(campaign.get(name, 0)) + n
     if counters.get("failedToSend"):
         _set_bit(campaign, "chunksFailed", index, True)
+    if skipped:
+        _set_bit(campaign, "chunksSkipped", index, True)
     if reason and not campaign.get("reason"):
         campaign["reason"] = reason
     _settle_status(campaign, now)
@@ -517,6 +536,13 @@ async def count_recorded_chunk(
         moved = False  # again on each try under a fresh ETag
         if not 0 <= index < int(campaign["chunks"]):
             return False
+        if _bit(campaign, "chunksSkipped", index):
+            # Cancelled while its answer was lost: what ACS accepted is counted; the job stays Cancelled.
+            _set_bit(campaign, "chunksSkipped", index, False)
+            for name, n in counters.items():
+                campaign[name] = int(campaign.get(name, 0)) + n
+            moved = True
+            return True
         if not chunk_failed(campaign, index):
             return _counted(campaign, index, now, counters)
         _set_bit(campaign, "chunksFailed", index, False)

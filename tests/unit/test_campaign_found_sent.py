@@ -202,3 +202,21 @@ async def test_a_count_for_an_unknown_campaign_or_a_chunk_beyond_it_changes_noth
     await count_recorded_chunk(world.campaigns, world.tracking, ("gone", 0, 100), LATER)
     await count_recorded_chunk(world.campaigns, world.tracking, ("c1", 7, 100), LATER)
     assert counters(world.campaigns.get("c1")) == ("Queued", 0, 0, 0, 0)
+
+
+async def test_a_chunk_cancelled_while_its_answers_were_lost_is_counted_sent_once_found_and_stays_cancelled() -> None:
+    """Cancelled after ACS accepted the chunk (its answer lost): the redelivery skips it as
+    cancelled, counted as nothing; when the reconciler records it, what ACS sent is counted, once."""
+    world = IntentWorld()
+    await world.create(numbers(100))
+    await world.deliver_losing_every_answer(0, deliveries=2)
+    await cancel_campaign(world.campaigns, "c1", T0)
+    assert (await world.run(0, dequeue_count=3)).result == "skipped"
+    assert counters(world.campaigns.get("c1")) == ("Cancelled", 0, 0, 0, 0)
+    await world.reconcile()
+    await world.reconcile()
+    chunk = (world.chunk(0).campaign_id, 0, 100)
+    await count_recorded_chunk(world.campaigns, world.tracking, chunk, LATER)
+    campaign = world.campaigns.get("c1")
+    assert counters(campaign) == ("Cancelled", 100, 100, 0, 0)
+    assert campaign["reason"] == "Cancelled by the client."

@@ -94,10 +94,14 @@ def intent_from_rows(rows: Sequence[Mapping[str, Any]]) -> SendIntent:
 
 
 def _campaign_chunk(stored: str | None) -> tuple[str, int, int] | None:
+    """The chunk an intent sends; one that cannot be read is none (the send is still reconciled)."""
     if not stored:
         return None
-    campaign_id, index, size = json.loads(stored)
-    return str(campaign_id), int(index), int(size)
+    try:
+        campaign_id, index, size = json.loads(stored)
+        return str(campaign_id), int(index), int(size)
+    except (ValueError, TypeError):
+        return None
 
 
 def _row_count(intent: SendIntent) -> int:

@@ -11,6 +11,7 @@ import logging
 import azure.functions as func
 
 from ... import telemetry
+from ...adapters.campaigns import CampaignNotConfigured
 from ...logs import log_event
 from ...runtime import RUNTIME
 from ...service.campaigns import count_recorded_chunk
@@ -144,9 +145,14 @@ async def reconcile_sends(timer: func.TimerRequest) -> None:
     store = RUNTIME.store()
 
     async def count_chunk(intent: SendIntent) -> None:
-        if intent.campaign_chunk is not None:
+        if intent.campaign_chunk is None:
+            return
+        try:
             table = RUNTIME.campaigns().table
-            await count_recorded_chunk(table, store, intent.campaign_chunk, dt.datetime.now(dt.UTC))
+        except CampaignNotConfigured:  # campaigns were switched off since: the send is still finished
+            log_event(_log, logging.WARNING, "campaign_chunk_not_counted", campaign=intent.campaign_chunk[0])
+            return
+        await count_recorded_chunk(table, store, intent.campaign_chunk, dt.datetime.now(dt.UTC))
 
     with telemetry.span("mms.reconcile") as span:
         done = await reconcile_intents(
