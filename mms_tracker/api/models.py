@@ -453,7 +453,11 @@ class CampaignSummary(_Out):
     sent: int = Field(ge=0)
     accepted: int = Field(ge=0)
     rejected: int = Field(ge=0)
-    failedToSend: int = Field(ge=0)
+    failedToSend: int = Field(
+        ge=0,
+        description="Recipients of chunks that were not sent, while nothing shows that ACS accepted them: a chunk"
+        " the reconciler later finds sent moves to accepted or rejected, once.",
+    )
     createdAt: dt.datetime
     completedAt: dt.datetime | None
 
@@ -461,7 +465,11 @@ class CampaignSummary(_Out):
 class Campaign(CampaignSummary):
     """A campaign's progress; ``delivery`` is its tag's summary (the campaign's tag is the tracker's tag)."""
 
-    reason: str | None = None
+    reason: str | None = Field(
+        default=None,
+        description="Why the job is CompletedWithErrors or Cancelled; or that chunks first counted failedToSend"
+        " were found sent (the job is then Completed once nothing failed remains).",
+    )
     delivery: TagSummary
 
 

@@ -5,7 +5,9 @@ queue-triggered worker sends each chunk through :func:`send_mms` with repeatabil
 from (campaign, chunk, recipient), so a chunk sent again after a crash or a redelivered message is
 answered from the stored results or recognised by ACS, and never sent twice. The job's counters
 live in its own entity and change only under its ETag, once per chunk (a bit per chunk says it
-was counted).
+was counted). A chunk counted ``failedToSend`` is marked too (a second bit), and moves to
+``accepted``/``rejected`` once, when the reconciler records ACS's answer for it
+(:func:`count_recorded_chunk`): the queue gave up on it, but ACS had accepted it.
 """
 
 from __future__ import annotations
@@ -130,23 +132,42 @@ def campaign_id_for(idempotency_key: str | None) -> str:
 
 
 # --- chunk bookkeeping: one bit per chunk, set when the chunk was counted -------------------------
+# ``chunksDone``: the chunk was counted. ``chunksFailed``: it was counted ``failedToSend`` and has
+# not been found sent since (cleared when :func:`count_recorded_chunk` moves it). ``chunksSkipped``:
+# it was skipped as cancelled (counted as nothing) and has not been found sent since.
 
 
-def _bits(campaign: Mapping[str, Any]) -> bytearray:
-    raw = str(campaign.get("chunksDone") or "")
+def _bits(campaign: Mapping[str, Any], field: str = "chunksDone") -> bytearray:
+    raw = str(campaign.get(field) or "")
     bits = bytearray(base64.b64decode(raw)) if raw else bytearray()
     size = math.ceil(int(campaign["chunks"]) / 8)
     return bits + bytearray(size - len(bits))
 
 
+def _bit(campaign: Mapping[str, Any], field: str, index: int) -> bool:
+    return bool(_bits(campaign, field)[index // 8] & (1 << (index % 8)))
+
+
+def _set_bit(campaign: dict[str, Any], field: str, index: int, on: bool) -> None:
+    bits = _bits(campaign, field)
+    if on:
+        bits[index // 8] |= 1 << (index % 8)
+    else:
+        bits[index // 8] &= ~(1 << (index % 8)) & 0xFF
+    campaign[field] = base64.b64encode(bytes(bits)).decode()
+
+
 def chunk_done(campaign: Mapping[str, Any], index: int) -> bool:
-    return bool(_bits(campaign)[index // 8] & (1 << (index % 8)))
+    return _bit(campaign, "chunksDone", index)
+
+
+def chunk_failed(campaign: Mapping[str, Any], index: int) -> bool:
+    """Counted ``failedToSend``, and not found sent since."""
+    return _bit(campaign, "chunksFailed", index)
 
 
 def _mark_done(campaign: dict[str, Any], index: int) -> None:
-    bits = _bits(campaign)
-    bits[index // 8] |= 1 << (index % 8)
-    campaign["chunksDone"] = base64.b64encode(bytes(bits)).decode()
+    _set_bit(campaign, "chunksDone", index, True)
     campaign["chunksCounted"] = int(campaign.get("chunksCounted", 0)) + 1
 
 
@@ -184,6 +205,8 @@ async def create_campaign(
         "chunks": len(all_chunks),
         "chunksCounted": 0,
         "chunksDone": "",
+        "chunksFailed": "",
+        "chunksSkipped": "",
         "sent": 0,
         "accepted": 0,
         "rejected": 0,
@@ -370,7 +393,7 @@ async def send_chunk(
     if chunk_done(campaign, chunk.index):
         return ChunkOutcome("skipped")
     if campaign["status"] == CANCELLED:
-        await _count(context.campaigns, chunk, now(), {})
+        await _count(context.campaigns, chunk, now(), {}, skipped=True)
         return ChunkOutcome("skipped")
     created_at: dt.datetime = campaign["createdAt"]
     first_sent = repeatability_first_sent(created_at)
@@ -399,6 +422,7 @@ async def send_chunk(
             storage_budget=context.storage_budget,
             claim=context.claim,
             claim_client_ids=False,  # the ids are derived from (campaign, chunk, position): no client reuses them
+            campaign_chunk=(chunk.campaign_id, chunk.index, len(chunk.recipients)),
         )
     except AcsThrottled as exc:
         delay = math.ceil(exc.retry_after) if exc.retry_after is not None else THROTTLED_DELAY_SECONDS
@@ -433,24 +457,130 @@ async def send_chunk(
 
 
 async def _count(
-    store: CampaignStore, chunk: Chunk, now: dt.datetime, counters: Mapping[str, int], reason: str | None = None
+    store: CampaignStore,
+    chunk: Chunk,
+    now: dt.datetime,
+    counters: Mapping[str, int],
+    reason: str | None = None,
+    skipped: bool = False,
 ) -> None:
     def change(campaign: dict[str, Any]) -> bool:
-        if chunk_done(campaign, chunk.index):
-            return False
-        _mark_done(campaign, chunk.index)
-        for name, n in counters.items():
-            campaign[name] = int(campaign.get(name, 0)) + n
-        if reason and not campaign.get("reason"):
-            campaign["reason"] = reason
-        finished = campaign["chunksCounted"] >= campaign["chunks"]
-        if campaign["status"] != CANCELLED:
-            if finished:
-                campaign["status"] = COMPLETED_WITH_ERRORS if campaign["failedToSend"] else COMPLETED
-            else:
-                campaign["status"] = SENDING
-        if finished and campaign.get("completedAt") is None:
-            campaign["completedAt"] = now.astimezone(dt.UTC)
-        return True
+        return _counted(campaign, chunk.index, now, counters, reason, skipped)
 
     await _update(store, chunk.campaign_id, change)
+
+
+def _counted(
+    campaign: dict[str, Any],
+    index: int,
+    now: dt.datetime,
+    counters: Mapping[str, int],
+    reason: str | None = None,
+    skipped: bool = False,
+) -> bool:
+    """Count chunk ``index`` into ``campaign`` unless it was counted; False when nothing changed.
+    A chunk counted ``failedToSend``, or ``skipped`` (cancelled before a delivery sent it), is
+    marked, so that if ACS had accepted it after all it is counted sent once (:func:`count_recorded_chunk`)."""
+    if chunk_done(campaign, index):
+        return False
+    _mark_done(campaign, index)
+    for name, n in counters.items():
+        campaign[name] = int(campaign.get(name, 0)) + n
+    if counters.get("failedToSend"):
+        _set_bit(campaign, "chunksFailed", index, True)
+    if skipped:
+        _set_bit(campaign, "chunksSkipped", index, True)
+    if reason and not campaign.get("reason"):
+        campaign["reason"] = reason
+    _settle_status(campaign, now)
+    return True
+
+
+def _settle_status(campaign: dict[str, Any], now: dt.datetime) -> None:
+    finished = campaign["chunksCounted"] >= campaign["chunks"]
+    if campaign["status"] != CANCELLED:
+        if finished:
+            campaign["status"] = COMPLETED_WITH_ERRORS if campaign["failedToSend"] else COMPLETED
+        else:
+            campaign["status"] = SENDING
+    if finished and campaign.get("completedAt") is None:
+        campaign["completedAt"] = now.astimezone(dt.UTC)
+
+
+# --- a chunk found sent after all -------------------------------------------------------------------
+
+
+async def count_recorded_chunk(
+    store: CampaignStore, results: SendResults, campaign_chunk: tuple[str, int, int], now: dt.datetime
+) -> None:
+    """The reconciler recorded ACS's answer for a chunk's send (``SendIntent.campaign_chunk``):
+    count the chunk from the results now stored under its derived ids, once.
+
+    A chunk counted ``failedToSend`` (the queue gave up on it while ACS had accepted it, its answer
+    lost on every delivery) moves: ``failedToSend`` goes down by the chunk's size, ``sent`` up by
+    it, ``accepted`` by the recipients ACS accepted and ``rejected`` by the rest (refused by ACS,
+    or not E.164), and the status is decided again (``Completed`` once nothing failed remains). A
+    chunk not counted yet is counted as sent (its last delivery then skips it); one counted as sent
+    is left alone. The ``chunksFailed`` bit, cleared under the ETag with the move, makes it happen
+    once however many intents of the chunk (one per delivery) are recorded, in whatever order.
+    """
+    campaign_id, index, size = campaign_chunk
+    ids = [repeatability_request_id(campaign_id, index, i) for i in range(size)]
+    stored = await results.get_send_results(ids)
+    accepted = sum(1 for rid in ids if (stored.get(rid) or {}).get("item", {}).get("successful"))
+    counters = {"sent": size, "accepted": accepted, "rejected": size - accepted}
+    moved = False
+
+    def change(campaign: dict[str, Any]) -> bool:
+        nonlocal moved
+        moved = False  # again on each try under a fresh ETag
+        if not 0 <= index < int(campaign["chunks"]):
+            return False
+        if _bit(campaign, "chunksSkipped", index):
+            # Cancelled while its answer was lost: what ACS accepted is counted; the job stays Cancelled.
+            _set_bit(campaign, "chunksSkipped", index, False)
+            for name, n in counters.items():
+                campaign[name] = int(campaign.get(name, 0)) + n
+            moved = True
+            return True
+        if not chunk_failed(campaign, index):
+            return _counted(campaign, index, now, counters)
+        _set_bit(campaign, "chunksFailed", index, False)
+        campaign["failedToSend"] = max(0, int(campaign.get("failedToSend", 0)) - size)
+        for name, n in counters.items():
+            campaign[name] = int(campaign.get(name, 0)) + n
+        campaign["recovered"] = int(campaign.get("recovered", 0)) + size
+        if campaign["status"] != CANCELLED:
+            campaign["reason"] = _recovered_reason(campaign)
+        _settle_status(campaign, now)
+        moved = True
+        return True
+
+    try:
+        await _update(store, campaign_id, change)
+    except CampaignNotFound:
+        log_event(_log, logging.WARNING, "campaign_chunk_orphaned", campaign=campaign_id, chunk=index)
+        return
+    if moved:
+        log_event(
+            _log,
+            logging.WARNING,
+            "campaign_chunk_found_sent",
+            campaign=campaign_id,
+            chunk=index,
+            accepted=accepted,
+            recipients=size,
+        )
+
+
+def _recovered_reason(campaign: dict[str, Any]) -> str:
+    """What the job says once chunks counted ``failedToSend`` were found sent (the first failure's
+    reason is kept in ``firstReason``)."""
+    first = campaign.setdefault("firstReason", campaign.get("reason"))
+    said = (
+        f"{campaign['recovered']} recipients first counted failedToSend were found sent by ACS later"
+        " and are counted accepted or rejected"
+    )
+    if campaign["failedToSend"]:
+        said += f"; {campaign['failedToSend']} still failed to send (first failure: {first})"
+    return said + "."

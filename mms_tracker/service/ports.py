@@ -222,6 +222,9 @@ class SendIntent:
     # The send's W3C trace context (telemetry on): the reconciler writes the records with it, so
     # a later report's span still links to the send.
     traceparent: str | None = None
+    # A campaign chunk's send: (campaign id, chunk index, recipients in the chunk), so that when
+    # the reconciler records it, the campaign counts the chunk from ACS's answer (issue 25).
+    campaign_chunk: tuple[str, int, int] | None = None
 
 
 class SendIntents(Protocol):

@@ -94,6 +94,7 @@ async def send_mms(
     claim: dt.timedelta | None = None,
     after_acs: Callable[[], None] | None = None,
     claim_client_ids: bool = True,
+    campaign_chunk: tuple[str, int, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Send ``request`` and return one ACS-shaped item per recipient, in request order.
 
@@ -116,7 +117,8 @@ async def send_mms(
     yet) before the call, so that while the outcome is unknown a *different* request under the
     same id is a 409 too, not a second call ACS would answer with this one's result. The claim
     goes when ACS certainly took nothing. ``claim_client_ids=False`` skips it for ids no client
-    chose (a campaign's, derived from the campaign, chunk and position).
+    chose (a campaign's, derived from the campaign, chunk and position). ``campaign_chunk`` (campaign
+    id, chunk index, recipients in the chunk) goes on the intent, for the reconciler's ``on_recorded``.
     """
     items: list[dict[str, Any] | None] = [None] * len(request.recipients)
     client_ids = [r.repeatability_request_id for r in request.recipients if r.valid and r.repeatability_request_id]
@@ -139,7 +141,7 @@ async def send_mms(
                 items[i] = dict(answered_ids[recipient.repeatability_request_id]["item"])
             else:
                 pending.append((i, _with_repeatability(recipient, now)))
-        intent = _intent_for(request, pending, refused, now, expiry_window, claim) if pending else None
+        intent = _intent_for(request, pending, refused, now, expiry_window, claim, campaign_chunk) if pending else None
         claims = await _claim(results_log, request, pending, known) if claim_client_ids else {}
         if intent is not None and intents is not None:
             # A failed intent write may still have landed (and the reconciler would send it), so
@@ -232,6 +234,7 @@ def _intent_for(
     now: dt.datetime,
     expiry_window: dt.timedelta,
     claim: dt.timedelta | None,
+    campaign_chunk: tuple[str, int, int] | None = None,
 ) -> SendIntent:
     recipients = [r for _, r in pending]
     clients = tuple(
@@ -255,6 +258,7 @@ def _intent_for(
         ),
         claimed_until=shifted(now, claim) if claim is not None else None,
         traceparent=telemetry.current_traceparent(),
+        campaign_chunk=campaign_chunk,
     )
 
 
@@ -482,6 +486,7 @@ async def reconcile_sends(
     claim: dt.timedelta = dt.timedelta(minutes=5),
     budget: float | None = None,
     poison: Callable[[Mapping[str, Any], str, dt.datetime], Awaitable[None]] | None = None,
+    on_recorded: Callable[[SendIntent], Awaitable[None]] | None = None,
 ) -> Reconciled:
     """Finish every send whose intent is older than ``older_than``: its records were not written.
 
@@ -500,6 +505,10 @@ async def reconcile_sends(
     message) and removed, and a report from the carrier still creates the record if it was
     sent. An intent past its expiry that has been tried at least once is recorded ``Rejected``,
     failed to send, with the reason. Storage errors raise: the next run tries again.
+
+    ``on_recorded`` is called with each intent recorded from ACS's answer, after its records and
+    results are written and before the intent is removed, so that if it fails the next run
+    repeats the whole (the campaigns count a chunk from it, once: ``campaigns.count_recorded_chunk``).
     """
     found = await intents.intents_before(shifted(now, -older_than), RECONCILE_BATCH)
     limit = asyncio.Semaphore(RECONCILE_CONCURRENCY)
@@ -513,7 +522,9 @@ async def reconcile_sends(
                 return "pending"  # its send may still be running, or another run has it
             if not await intents.claim_intent(intent, shifted(now, claim)):
                 return "pending"
-            return await _reconcile(intent, intents, acs, store, results_log, now, retention, acs_down, poison)
+            return await _reconcile(
+                intent, intents, acs, store, results_log, now, retention, acs_down, poison, on_recorded
+            )
 
     tasks = [asyncio.ensure_future(one(i)) for i in found]
     try:
@@ -544,6 +555,7 @@ async def _reconcile(
     retention: dt.timedelta | None,
     acs_down: asyncio.Event,
     poison: Callable[[Mapping[str, Any], str, dt.datetime], Awaitable[None]] | None,
+    on_recorded: Callable[[SendIntent], Awaitable[None]] | None = None,
 ) -> str:
     request = _request_of(intent.payload)
     recipients = list(request.recipients)
@@ -594,6 +606,8 @@ async def _reconcile(
     await record_sends(telemetry.with_traceparent(store, intent.traceparent), sends, now, window, retention)
     if fresh:
         await results_log.put_send_results(fresh)
+    if on_recorded is not None and outcome == "recorded":
+        await on_recorded(intent)
     await intents.remove_intent(intent)
     log_event(
         _log,

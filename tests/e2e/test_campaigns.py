@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from localdev.host.queues import QueueOptions
 from localdev.simulator import Simulator, SimulatorConfig, connection_string
 from mms_tracker.runtime import RUNTIME
+from mms_tracker.service.campaigns import MAX_DEQUEUE_COUNT
 from tests.support import Azurite, app_environment, free_port, poll_async, serve_function_app
 
 pytestmark = pytest.mark.e2e
@@ -54,8 +55,15 @@ class Stack:
         return body
 
 
+# A send's deadline (Settings.send_deadline_seconds) is how long the reconciler leaves its intent
+# alone: with one ACS attempt its retry budget is never used, so it can be 0 and the deadline short.
+QUICK_DEADLINE = {"ACS_RETRY_MAX_SECONDS": "0", "ACS_TIMEOUT_SECONDS": "5"}
+
+
 @pytest.fixture
-async def stack(storage: Azurite, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
+async def stack(
+    storage: Azurite, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> AsyncIterator[Stack]:
     simulator_port = free_port()
     env = app_environment(
         storage.connection_string,
@@ -64,6 +72,7 @@ async def stack(storage: Azurite, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
         ACS_MAX_ATTEMPTS="1",  # faults reach the worker: the queue, not the HTTP client, retries them
         CAMPAIGN_SENDS_PER_SECOND="50",
         SEND_RECONCILE_AFTER_SECONDS="0",  # a chunk whose records storage was too slow to take: see reconciled()
+        **getattr(request, "param", {}),
     )
     options = QueueOptions(max_polling_interval_seconds=0.2, visibility_timeout_seconds=0)
     app = await serve_function_app(monkeypatch, env, run_queues=True, queue_options=options)
@@ -141,6 +150,61 @@ async def test_throttling_and_lost_responses_mid_campaign_still_send_each_number
     assert (campaign["status"], campaign["accepted"], campaign["rejected"]) == ("Completed", 1048, 2)
     sent = sent_numbers(stack.simulator, "faults")
     assert len(sent) == 1048 and set(sent.values()) == {1}
+
+
+@pytest.mark.parametrize("stack", [QUICK_DEADLINE], indirect=True)
+async def test_a_chunk_whose_answer_is_lost_on_every_delivery_is_counted_accepted_once_it_is_reconciled(
+    stack: Stack,
+) -> None:
+    """Issue 25: ACS accepts the chunk but its answer is lost on all five deliveries, so the queue
+    gives up and the chunk is counted failedToSend; the carrier's reports arrive meanwhile. When the
+    reconciler records the chunk's sends, the counters move to accepted (and the two numbers that
+    are not E.164 to rejected), once, and the job is Completed."""
+    await stack.faults(loseResponse=MAX_DEQUEUE_COUNT)  # set before the campaign: every delivery loses it
+    body = campaign_body("lost")
+    body["recipients"] = [{"to": to} for to in NORMAL[:98] + INVALID]  # one chunk
+    created = await (await stack.app.post("/api/campaigns", json=body)).json()
+
+    async def given_up() -> dict[str, Any] | None:
+        campaign = await stack.campaign(created["campaignId"])
+        return campaign if campaign["status"] not in ("Queued", "Sending") else None
+
+    failed = await poll_async(given_up, deadline_seconds=120, interval=0.5)
+    assert (failed["status"], failed["sent"], failed["failedToSend"]) == ("CompletedWithErrors", 0, 100)
+    assert stack.simulator.stats["lost_responses"] == MAX_DEQUEUE_COUNT
+    sent = sent_numbers(stack.simulator, "lost")
+    assert len(sent) == 98 and set(sent.values()) == {1}  # ACS sent each number once, by repeatability
+
+    async def moved() -> dict[str, Any] | None:
+        await stack.reconcile()  # the minute's tick, again until the sends' deadlines pass
+        campaign = await stack.campaign(created["campaignId"])
+        return campaign if campaign["failedToSend"] == 0 else None
+
+    campaign = await poll_async(moved, deadline_seconds=120, interval=1.0)
+    assert (campaign["status"], campaign["sent"], campaign["accepted"], campaign["rejected"]) == (
+        "Completed",
+        100,
+        98,
+        2,
+    )
+    assert "100 recipients first counted failedToSend were found sent by ACS" in campaign["reason"]
+    await stack.reconcile()
+    again = await stack.campaign(created["campaignId"])
+    assert {k: again[k] for k in ("status", "sent", "accepted", "rejected", "failedToSend")} == {
+        "status": "Completed",
+        "sent": 100,
+        "accepted": 98,
+        "rejected": 2,
+        "failedToSend": 0,
+    }
+    assert sent_numbers(stack.simulator, "lost") == sent
+
+    async def delivered() -> dict[str, Any] | None:
+        delivery = (await stack.campaign(created["campaignId"]))["delivery"]
+        return delivery if delivery["byStatus"]["Delivered"] == 98 and delivery["total"] == 100 else None
+
+    delivery = await poll_async(delivered, deadline_seconds=60, interval=0.5)
+    assert {k: v for k, v in delivery["byStatus"].items() if v} == {"Delivered": 98, "Rejected": 2}
 
 
 async def test_an_idempotency_key_returns_the_first_campaign_and_refuses_another_body(stack: Stack) -> None:

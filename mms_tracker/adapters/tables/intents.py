@@ -68,6 +68,7 @@ def intent_rows(intent: SendIntent) -> list[dict[str, Any]]:
             "rows": len(rows),
             **({"claimedUntil": iso(intent.claimed_until)} if intent.claimed_until is not None else {}),
             **({"traceparent": intent.traceparent} if intent.traceparent else {}),
+            **({"campaignChunk": json.dumps(intent.campaign_chunk)} if intent.campaign_chunk else {}),
         }
     )
     return rows
@@ -88,7 +89,19 @@ def intent_from_rows(rows: Sequence[Mapping[str, Any]]) -> SendIntent:
         claimed_until=parse_time(head["claimedUntil"]) if head.get("claimedUntil") else None,
         version=getattr(head, "metadata", {}).get("etag"),
         traceparent=head.get("traceparent"),
+        campaign_chunk=_campaign_chunk(head.get("campaignChunk")),
     )
+
+
+def _campaign_chunk(stored: str | None) -> tuple[str, int, int] | None:
+    """The chunk an intent sends; one that cannot be read is none (the send is still reconciled)."""
+    if not stored:
+        return None
+    try:
+        campaign_id, index, size = json.loads(stored)
+        return str(campaign_id), int(index), int(size)
+    except (ValueError, TypeError):
+        return None
 
 
 def _row_count(intent: SendIntent) -> int:

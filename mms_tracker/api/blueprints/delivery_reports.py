@@ -11,8 +11,11 @@ import logging
 import azure.functions as func
 
 from ... import telemetry
+from ...adapters.campaigns import CampaignNotConfigured
 from ...logs import log_event
 from ...runtime import RUNTIME
+from ...service.campaigns import count_recorded_chunk
+from ...service.ports import SendIntent
 from ...service.sending import reconcile_sends as reconcile_intents
 from ...service.tracking import expire_due, ingest_event, retire_old
 from ..events import event_envelope
@@ -137,9 +140,21 @@ async def retire_old_messages(timer: func.TimerRequest) -> None:
 @blueprint.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
 async def reconcile_sends(timer: func.TimerRequest) -> None:
     """Every minute: sends whose records were not written (storage failed, the worker died) are
-    finished from their intents, by repeating the ACS call with the same repeatability pairs."""
+    finished from their intents, by repeating the ACS call with the same repeatability pairs; a
+    campaign chunk's is then counted in its campaign (``count_recorded_chunk``), once."""
     settings = RUNTIME.settings
     store = RUNTIME.store()
+
+    async def count_chunk(intent: SendIntent) -> None:
+        if intent.campaign_chunk is None:
+            return
+        try:
+            table = RUNTIME.campaigns().table
+        except CampaignNotConfigured:  # campaigns were switched off since: the send is still finished
+            log_event(_log, logging.WARNING, "campaign_chunk_not_counted", campaign=intent.campaign_chunk[0])
+            return
+        await count_recorded_chunk(table, store, intent.campaign_chunk, dt.datetime.now(dt.UTC))
+
     with telemetry.span("mms.reconcile") as span:
         done = await reconcile_intents(
             store,
@@ -152,6 +167,7 @@ async def reconcile_sends(timer: func.TimerRequest) -> None:
             claim=dt.timedelta(seconds=RECONCILE_RUN_SECONDS + settings.send_deadline_seconds),
             budget=RECONCILE_RUN_SECONDS,
             poison=store.record_poison,
+            on_recorded=count_chunk,
         )
         telemetry.reconciled(span, vars(done))
     log_event(_log, logging.INFO, "reconcile_run", past_due=timer.past_due, **vars(done))
