@@ -77,6 +77,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ACS_MAX_ATTEMPTS', value: '4' }
         { name: 'ACS_RETRY_MAX_SECONDS', value: '30' }
         { name: 'RETENTION_DAYS', value: '90' }
+        { name: 'REPORT_MAX_FUTURE_SKEW_SECONDS', value: '300' }
         { name: 'CAMPAIGN_SENDS_PER_SECOND', value: '10' }
         { name: 'CAMPAIGN_MAX_REQUEST_BYTES', value: '8388608' }
         { name: 'SEND_RECONCILE_AFTER_SECONDS', value: '60' }
