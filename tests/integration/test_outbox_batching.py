@@ -1,6 +1,6 @@
 """The outbox index rows are group-committed per ``o|<shard>`` partition, against a real Azurite.
 
-Requests are counted at the transport, as ``localdev/bench_campaign.py``'s ``CountingTransport``
+Requests are counted at the transport, as ``localdev/bench/campaign.py``'s ``CountingTransport``
 does: azure-core's aiohttp transport, each request it sends counted (an entity-group transaction
 is one ``POST .../$batch``).
 """

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 from azure.data.tables.aio import TableServiceClient
 
-from . import simulator
-from .stack import ROOT, azurite_connection_string, stop_group, wait_for_port
+from .. import simulator
+from ..stack import ROOT, azurite_connection_string, stop_group, wait_for_port
 
 REPORT_TYPE = "Microsoft.Communication.SMSDeliveryReportReceived"
 BENCH_PREFIX = "bench"  # TRACKING_TABLE_PREFIX of the bench's stack
@@ -153,13 +153,26 @@ class Stack:
                 stop_group(self.process)
 
 
+def reset_peak(pid: int | str = "self") -> None:
+    """Reset ``VmHWM`` to the current RSS of ``pid`` (``"self"``: this process; Linux 4.0+)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def status_kib(pid: int | str, field: str) -> int:
+    """One ``kB`` field (``VmRSS``, ``VmHWM``) of ``/proc/<pid>/status``."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
 def peak_rss_mib(pid: int | None) -> float | None:
     if pid is None:
         return None
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return None
+    try:
+        return round(status_kib(pid, "VmHWM") / 1024, 1)
+    except AssertionError:
+        return None
 
 
 async def seed_records(stack: Stack, ids: list[str], concurrency: int, tag: str = "bench") -> None:

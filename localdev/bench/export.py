@@ -5,7 +5,7 @@ itself holds while it streams: the real route (``GET /api/tags/{tag}/messages.cs
 local host, in this process, over a socket, against a stand-in store whose ``list_tag`` makes each
 page of records when it is asked for (1,000 a page, as from Table Storage) and keeps none. The
 client reads the body as a stream and drops it. Each size runs in a fresh interpreter
-(``python -m localdev.bench_export --rows N`` prints one JSON line): its peak RSS (``VmHWM``),
+(``python -m localdev.bench.export --rows N`` prints one JSON line): its peak RSS (``VmHWM``),
 reset through ``/proc/self/clear_refs`` once the server is up, less its RSS then.
 
 If the export held the CSV or the records, the growth would rise with the rows (about 154 bytes a
@@ -22,7 +22,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,7 +32,8 @@ from mms_tracker.runtime import RUNTIME
 from mms_tracker.service.ports import Page
 from mms_tracker.settings import Settings
 
-from .host import LocalHost, index_functions
+from ..host import LocalHost, index_functions
+from .stack import reset_peak, status_kib
 
 T0 = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 SIZES = (10_000, 100_000, 1_000_000)
@@ -62,17 +62,6 @@ def _record(i: int, tag: str) -> TrackingRecord:
     return apply_send(None, send, T0).after
 
 
-def _reset_peak() -> None:
-    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS (Linux 4.0+)
-
-
-def _kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {field}")
-
-
 async def measure(rows: int) -> dict[str, Any]:
     """Stream the export of ``rows`` generated records and report time, size and RSS growth."""
     import function_app
@@ -83,8 +72,8 @@ async def measure(rows: int) -> dict[str, Any]:
     try:
         async with httpx.AsyncClient(timeout=600) as http:
             url = str(server.make_url("/api/tags/bench/messages.csv"))
-            _reset_peak()
-            before = _kib("VmRSS")
+            reset_peak()
+            before = status_kib("self", "VmRSS")
             started = time.perf_counter()
             size, lines = 0, 0
             async with http.stream("GET", url) as response:
@@ -93,7 +82,7 @@ async def measure(rows: int) -> dict[str, Any]:
                     size += len(chunk)
                     lines += chunk.count(b"\n")  # a CRLF may be split between two reads
             seconds = time.perf_counter() - started
-            peak = _kib("VmHWM")
+            peak = status_kib("self", "VmHWM")
     finally:
         await server.close()
     if lines != rows + 1:
@@ -112,7 +101,7 @@ def export_memory(sizes: tuple[int, ...] = SIZES) -> list[dict[str, Any]]:
     results = []
     for rows in sizes:
         out = subprocess.run(
-            [sys.executable, "-m", "localdev.bench_export", "--rows", str(rows)],
+            [sys.executable, "-m", "localdev.bench.export", "--rows", str(rows)],
             capture_output=True,
             text=True,
             check=True,
@@ -123,7 +112,7 @@ def export_memory(sizes: tuple[int, ...] = SIZES) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m localdev.bench_export")
+    parser = argparse.ArgumentParser(prog="python -m localdev.bench.export")
     parser.add_argument("--rows", type=int, help="one size in this process (default: each of SIZES, each fresh)")
     args = parser.parse_args()
     if args.rows is None:

@@ -2,7 +2,7 @@
 
 Measures the wall time from ``POST /api/campaigns`` to ``Completed``, and the ACS request rate the
 worker achieved against ``CAMPAIGN_SENDS_PER_SECOND`` (the throttle bounds it: N / 100 requests
-cannot take less than N / 100 / rate seconds from one sender). ``python -m localdev.bench_job``
+cannot take less than N / 100 / rate seconds from one sender). ``python -m localdev.bench.job``
 runs it alone on a fresh stack (``--recipients N``).
 """
 
@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import base64
 import datetime as dt
-import json
 import os
 import platform
 import sys
@@ -21,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from .bench_stack import Stack, on_fresh_stack
-from .stack import ROOT
+from .report import write_record
+from .stack import Stack, on_fresh_stack
 
 DEFAULT_RATE = 10.0  # CAMPAIGN_SENDS_PER_SECOND's default; the stack runs with it
 
@@ -66,7 +65,7 @@ async def campaign_job_phase(stack: Stack, http: httpx.AsyncClient, raw: Any, re
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m localdev.bench_job")
+    parser = argparse.ArgumentParser(prog="python -m localdev.bench.job")
     parser.add_argument("--recipients", type=int, default=10_000)
     args = parser.parse_args()
     results = asyncio.run(
@@ -75,14 +74,10 @@ def main() -> int:
     record = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "command": " ".join(["python -m localdev.bench_job", *sys.argv[1:]]),
+        "command": " ".join(["python -m localdev.bench.job", *sys.argv[1:]]),
         "results": results,
     }
-    out = ROOT / "bench-results"
-    out.mkdir(exist_ok=True)
-    path = out / (dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-job.json")
-    path.write_text(json.dumps(record, indent=2))
-    print(json.dumps(record, indent=2))
+    write_record(record, "-job")
     print(summary_line(results["campaign_job"]))
     return 0
 

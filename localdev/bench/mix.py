@@ -24,7 +24,7 @@ import httpx
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
-from .bench_stack import BENCH_PREFIX, Stack, report_event, run_concurrently, summary
+from .stack import BENCH_PREFIX, Stack, report_event, run_concurrently, summary
 
 SHARDS = 16  # as mms_tracker.adapters.tables.encoding.SHARDS
 BATCH_READS = 32  # as the batched endpoint's BATCH_CONCURRENCY

@@ -27,7 +27,6 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,7 +34,18 @@ from azure.core.pipeline.transport import AioHttpTransport
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableServiceClient
 
-from .bench_stack import BENCH_PREFIX, SENDER, Stack, percentile, report_event, run_concurrently, seed_records, summary
+from .stack import (
+    BENCH_PREFIX,
+    SENDER,
+    Stack,
+    percentile,
+    report_event,
+    reset_peak,
+    run_concurrently,
+    seed_records,
+    status_kib,
+    summary,
+)
 
 READ_CONCURRENCY = 4  # a few dashboards at once; more only measures queueing on Azurite's one thread
 SUMMARY_CALLS = 20  # at 20,000 messages a summary takes seconds on Azurite (it scans the tag)
@@ -110,17 +120,6 @@ async def _campaign_reads(
     }
 
 
-def _reset_peak(pid: int) -> None:
-    Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS (Linux 4.0+)
-
-
-def _rss_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {field} for {pid}")
-
-
 async def csv_export(stack: Stack, http: httpx.AsyncClient, tag: str, messages: int) -> dict[str, Any]:
     """``GET /api/tags/{tag}/messages.csv`` of the whole campaign: time to the first byte and to the
     last, size, and how much the local host's RSS grew (its peak, reset just before through
@@ -129,8 +128,8 @@ async def csv_export(stack: Stack, http: httpx.AsyncClient, tag: str, messages: 
     pid = stack.host_pid()
     if pid is None:
         raise AssertionError("the local host's pid is unknown")
-    _reset_peak(pid)
-    before = _rss_kib(pid, "VmRSS")
+    reset_peak(pid)
+    before = status_kib(pid, "VmRSS")
     started = time.perf_counter()
     rows, size, first_byte = -1, 0, None  # the header is not a message
     async with http.stream("GET", f"{stack.host}/api/tags/{tag}/messages.csv") as response:
@@ -141,7 +140,7 @@ async def csv_export(stack: Stack, http: httpx.AsyncClient, tag: str, messages: 
             size += len(chunk)
             rows += chunk.count(b"\n")  # a CRLF may be split between two reads
     seconds = time.perf_counter() - started
-    peak = _rss_kib(pid, "VmHWM")
+    peak = status_kib(pid, "VmHWM")
     if rows != messages:
         raise AssertionError(f"the CSV holds {rows} rows, not {messages}")
     return {

@@ -10,7 +10,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .stack import ROOT
+from ..stack import ROOT
+
+
+def write_record(record: dict[str, Any], suffix: str = "") -> Path:
+    """Write ``record`` to ``bench-results/<UTC time><suffix>.json``, print it, return its path."""
+    out = ROOT / "bench-results"
+    out.mkdir(exist_ok=True)
+    path = out / (dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + suffix + ".json")
+    path.write_text(json.dumps(record, indent=2))
+    print(json.dumps(record, indent=2))
+    return path
 
 
 def save_and_print(options: dict[str, Any], results: dict[str, Any]) -> Path:
@@ -22,11 +32,7 @@ def save_and_print(options: dict[str, Any], results: dict[str, Any]) -> Path:
         "options": options,
         "results": results,
     }
-    out = ROOT / "bench-results"
-    out.mkdir(exist_ok=True)
-    path = out / (dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + ".json")
-    path.write_text(json.dumps(record, indent=2))
-    print(json.dumps(record, indent=2))
+    path = write_record(record)
     r = results
     print(
         f"\ningest per event : {r['ingest_per_event']['per_second']}/s = {r['ingest_per_event']['ratio_to_raw']} "
@@ -57,7 +63,7 @@ def save_and_print(options: dict[str, Any], results: dict[str, Any]) -> Path:
     print(f"host peak RSS    : {r['host_peak_rss_mib']} MiB")
     _print_campaign(r)
     if "campaign_job" in r:
-        from .bench_job import summary_line
+        from .job import summary_line
 
         print(summary_line(r["campaign_job"]))
     print(f"written to {path}")
