@@ -182,6 +182,6 @@ output DEAD_LETTER_CONTAINER_NAME string = storage.outputs.deadLetterContainerNa
 output DELIVERY_REPORT_INGEST_PATH string = ingestPath
 output DELIVERY_REPORT_MAX_EVENTS_PER_BATCH int = maxEventsPerBatch
 // The custom topic of status-change events: subscribe to it with `az eventgrid event-subscription
-// create --source-resource-id <this>` (README, "Status-change events").
+// create --source-resource-id <this>` (docs/api.md, "Status-change events").
 output STATUS_EVENTS_TOPIC_ID string = statusTopic.outputs.id
 output STATUS_EVENTS_ENDPOINT string = statusTopic.outputs.endpoint

@@ -29,7 +29,7 @@ FIXTURES = ROOT / "tests" / "fixtures"  # public sample payloads, carried in the
 
 T = TypeVar("T")
 
-# The functions function_app registers, as the README lists them; tests of indexing compare against this.
+# The functions function_app registers, as docs/api.md lists them; tests of indexing compare against this.
 EXPECTED_FUNCTIONS = frozenset(
     {
         "health",

@@ -1,6 +1,6 @@
 // The ACS resource the app sends through: always an existing one, by resource id, in a resource group of
 // its own. The template never creates it, so `azd down` (which deletes rg-<env>) cannot delete it and the
-// phone numbers bought on it (README, "What azd down deletes"). The app reaches it with Entra ID (ACS_ENDPOINT).
+// phone numbers bought on it (docs/deploy.md, "What azd down deletes"). The app reaches it with Entra ID (ACS_ENDPOINT).
 param resourceId string
 
 resource acs 'Microsoft.Communication/communicationServices@2023-04-01' existing = {

@@ -1,4 +1,4 @@
-// Log alerts on the app's own OpenTelemetry metrics in Application Insights (README, "Observe it").
+// Log alerts on the app's own OpenTelemetry metrics in Application Insights (docs/operations.md).
 // The metrics land in the customMetrics table, their attributes in customDimensions; a counter's
 // increase over the window is sum(valueSum), a histogram's mean is sum(valueSum) / sum(valueCount).
 // Schema: Microsoft.Insights/scheduledQueryRules@2023-12-01 (Azure/bicep-types-az,
@@ -20,7 +20,7 @@ var rules = [
   {
     name: 'mms-failure-rate'
     displayName: 'mms-tracker: delivery failure rate'
-    description: 'More than ${failurePercentThreshold}% of the delivery reports applied in the window said Failed. Split by tag in the README query to see which campaign.'
+    description: 'More than ${failurePercentThreshold}% of the delivery reports applied in the window said Failed. Split by tag in the docs/operations.md query to see which campaign.'
     severity: 2
     query: 'customMetrics | where name == "mms.reports" and tostring(customDimensions["mms.outcome"]) == "applied" | summarize failed = sumif(valueSum, tostring(customDimensions["mms.delivery_status"]) =~ "Failed"), total = sum(valueSum) | where total >= 20 | extend failurePercent = 100.0 * failed / total'
     column: 'failurePercent'

@@ -69,7 +69,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'TRACKING_STORAGE_TABLE_ENDPOINT', value: tableEndpoint }
         { name: 'TRACKING_TABLE_PREFIX', value: tablePrefix }
         { name: 'EXPIRY_WINDOW_HOURS', value: string(expiryWindowHours) }
-        // Tuning knobs, at the app's defaults (README, "Settings"):
+        // Tuning knobs, at the app's defaults (docs/settings.md):
         { name: 'TRACKING_STORAGE_TIMEOUT_SECONDS', value: '10' }
         { name: 'MMS_MAX_REQUEST_BYTES', value: '2097152' }
         { name: 'MMS_MAX_ATTACHMENT_BYTES', value: '1048576' }

@@ -1,6 +1,6 @@
 // The Event Grid custom topic the app publishes status-change events to (CloudEvents 1.0 input,
 // access keys off: the app's identity publishes as EventGrid Data Sender, granted in rbac.bicep).
-// Users subscribe their webhooks, queues or functions to it (README, "Status-change events").
+// Users subscribe their webhooks, queues or functions to it (docs/api.md, "Status-change events").
 param name string
 param location string
 param tags object

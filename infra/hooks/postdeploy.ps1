@@ -24,7 +24,7 @@ function Get-AzdValue([string] $name) {
   return $current
 }
 
-if (-not (Get-Command az -ErrorAction SilentlyContinue)) { Fail 'the Azure CLI (az) is required (README, Deploy to Azure)' }
+if (-not (Get-Command az -ErrorAction SilentlyContinue)) { Fail 'the Azure CLI (az) is required (docs/deploy.md)' }
 
 $subscription = Get-AzdValue 'AZURE_SUBSCRIPTION_ID'
 $resourceGroup = Get-AzdValue 'AZURE_RESOURCE_GROUP'

@@ -24,7 +24,7 @@ value() {
   printf '%s' "$current"
 }
 
-command -v az >/dev/null 2>&1 || fail "the Azure CLI (az) is required (README, Deploy to Azure)"
+command -v az >/dev/null 2>&1 || fail "the Azure CLI (az) is required (docs/deploy.md)"
 
 subscription=$(value AZURE_SUBSCRIPTION_ID)
 resource_group=$(value AZURE_RESOURCE_GROUP)

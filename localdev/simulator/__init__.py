@@ -21,7 +21,8 @@ The package: ``mms_api`` (the MMS API, its auth, validation, answers and faults)
 ``topic`` (the status-events topic), ``server`` (the application that joins them, and ``main``),
 ``config`` (settings, credentials).
 
-Run it with ``python -m localdev.simulator``; settings are environment variables (README).
+Run it with ``python -m localdev.simulator``; settings are environment variables
+(docs/development.md, "The ACS simulator").
 """
 
 from .config import ACCESS_KEY_B64, SimulatorConfig, connection_string

@@ -1,4 +1,4 @@
-"""``python -m localdev.simulator``: serve the simulator (settings are environment variables, README)."""
+"""``python -m localdev.simulator``: serve the simulator (settings are environment variables, docs/development.md)."""
 
 from .server import main
 

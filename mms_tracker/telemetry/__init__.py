@@ -6,7 +6,7 @@ function here is a no-op that imports nothing: :func:`span` yields a span that d
 given, and the metric functions return at once. The ``opentelemetry`` API is imported only by
 :func:`enable`.
 
-Spans (names and attributes in the README, "Observe it"):
+Spans (names and attributes in docs/operations.md):
 
 - ``mms.send`` around one ``POST /api/messages``; its children are the ACS call (httpx
   instrumentation) and the table writes (azure-core tracing). The send's W3C ``traceparent`` is

@@ -3,8 +3,8 @@ Azurite, the ACS simulator and the local host, as ``make run`` starts them.
 
 A campaign goes out through the simulator (numbers ending 4040 fail), and the page must show the
 numbers the API answers, log no console error, and send no request anywhere but 127.0.0.1.
-Screenshots at desktop and phone widths go to a temporary folder, or to ``docs/img`` (what the
-README shows) with ``UPDATE_SCREENSHOTS=1``.
+Screenshots at desktop and phone widths go to a temporary folder, or to ``docs/img`` (what the README
+and docs/api.md show) with ``UPDATE_SCREENSHOTS=1``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The local Functions host against the behaviours of the real one (README, "The local Functions host")."""
+"""The local Functions host against the behaviours of the real one (docs/development.md, "The local Functions host")."""
 
 from __future__ import annotations
 

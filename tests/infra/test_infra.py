@@ -142,7 +142,7 @@ def test_main_bicep_declares_the_system_topic_and_the_subscription_switch_is_gon
     assert "module systemTopic 'app/system-topic.bicep' = if (empty(existingSystemTopicName))" in main
     assert "param existingSystemTopicName string = ''" in main
     assert "@allowed(['trigger', 'batchedWebhook'])" in main
-    for path in [*INFRA.rglob("*"), ROOT / "azure.yaml", ROOT / "README.md"]:
+    for path in [*INFRA.rglob("*"), ROOT / "azure.yaml", ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
         if path.is_file():
             text = path.read_text().lower()
             assert "deploy_event_subscription" not in text and "deployeventsubscription" not in text, path
@@ -451,8 +451,8 @@ def test_the_posix_preprovision_hook_refuses_a_missing_or_doomed_acs_resource(
 
 
 def test_the_func_publish_section_lists_every_setting_infra_sets_and_says_init_indexing_is_needed() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### With the func CLI") : readme.index("### Calling the deployed API")]
+    readme = (ROOT / "docs" / "deploy.md").read_text()  # the README's deploy section moved there
+    section = readme[readme.index("## With the func CLI") : readme.index("## Calling the deployed API")]
     text = (INFRA / "app" / "function-app.bicep").read_text()
     knobs = set(re.findall(r"\{ name: '([A-Za-z0-9_]+)', value: '[0-9.]+' \}", text)) - {"PYTHON_ENABLE_INIT_INDEXING"}
     assert knobs and "PYTHON_ENABLE_INIT_INDEXING" in app_settings_in_infra()

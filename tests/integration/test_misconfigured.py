@@ -1,5 +1,5 @@
 """A misconfigured app still loads: every function is indexed, and health and every route answer
-503 naming each missing or malformed setting, never its value (README, Settings)."""
+503 naming each missing or malformed setting, never its value (docs/settings.md)."""
 
 from __future__ import annotations
 

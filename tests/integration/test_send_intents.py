@@ -202,7 +202,7 @@ async def test_a_paused_storage_before_the_call_is_a_503_and_nothing_is_sent(pau
 
 
 async def test_a_send_answers_by_its_deadline_when_acs_never_answers_and_keeps_its_intent(azurite: Azurite) -> None:
-    """The deadline is the settings' sum (README): here 2 x 1 s of storage + 0 s of retries + 0.5 s
+    """The deadline is the settings' sum (docs/api.md, "Sending"): here 2 x 1 s of storage + 0 s of retries + 0.5 s
     for the one attempt. ACS may have taken the request, so the intent stays for the reconciler."""
 
     async def stalled(request: httpx.Request) -> httpx.Response:

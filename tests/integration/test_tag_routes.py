@@ -93,7 +93,7 @@ def browser_query(**params: str) -> str:
 
 
 def path_safe(tag: str) -> bool:
-    """A tag the path form carries (README, "Tags in URLs"): one segment, not a dot segment, and no
+    """A tag the path form carries (docs/api.md, "Tags in URLs"): one segment, not a dot segment, and no
     newline (the worker's catch-all route, ``/{path:path}``, does not match a path holding one)."""
     return not any(c in tag for c in "/\\%\n") and tag not in (".", "..")
 

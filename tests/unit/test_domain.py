@@ -1,4 +1,4 @@
-"""The rules of the tracking record (README, "HTTP API": statuses and rules), one test per rule."""
+"""The rules of the tracking record (docs/api.md: statuses and rules), one test per rule."""
 
 from __future__ import annotations
 

@@ -161,7 +161,7 @@ async def test_an_accepted_message_whose_intent_is_given_up_is_not_also_counted_
 
 
 async def test_the_reconciler_never_takes_up_a_send_that_may_still_be_running() -> None:
-    """The send holds its intent until its deadline (README: 70 s with the defaults); the
+    """The send holds its intent until its deadline (docs/api.md, "Sending": 70 s with the defaults); the
     reconciler, taking intents a minute old, leaves it alone until then."""
     settings = Settings.from_environment(
         app_environment("UseDevelopmentStorage=true") | {"TRACKING_STORAGE_TIMEOUT_SECONDS": "10"}

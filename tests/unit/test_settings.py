@@ -108,7 +108,7 @@ def test_the_send_deadline_is_the_sum_of_its_phases() -> None:
     settings = Settings.from_environment(
         with_(TRACKING_STORAGE_TIMEOUT_SECONDS="10", ACS_RETRY_MAX_SECONDS="30", ACS_TIMEOUT_SECONDS="20")
     )
-    assert settings.send_deadline_seconds == 70.0  # README, "Sending": 2 x storage + ACS retries + one attempt
+    assert settings.send_deadline_seconds == 70.0  # docs/api.md, "Sending": 2 x storage + ACS retries + one attempt
 
 
 def test_the_crash_hook_works_only_when_set_to_1_and_only_against_an_acs_on_this_machine() -> None:
