@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import functools
 import math
 import re
@@ -108,10 +109,10 @@ class Settings:
         read("test_crash_after_acs", lambda: environ.get("MMS_TEST_CRASH_AFTER_ACS", "").strip() == "1")
         read("status_events", lambda: _status_events(environ))
         read("telemetry", lambda: _telemetry(environ))
-        for key, name, default, low, high in _NUMBERS:
-            read(key, functools.partial(_number, environ, name, default, low, high))
-        for key, name, whole_default, whole_low, whole_high in _WHOLE_NUMBERS:
-            read(key, functools.partial(_whole_number, environ, name, whole_default, whole_low, whole_high))
+        for key, name, low, high in _NUMBERS:
+            read(key, functools.partial(_number, environ, name, float(default_of(key)), low, high))
+        for key, name, whole_low, whole_high in _WHOLE_NUMBERS:
+            read(key, functools.partial(_whole_number, environ, name, int(default_of(key)), whole_low, whole_high))
         if problems:
             raise SettingsError(problems[0][0], problems[0][1], *problems[1:])
         found.pop("telemetry")  # checked here so a bad value is named like any other; telemetry.wiring uses it
@@ -129,6 +130,11 @@ class Settings:
             storage_table_endpoint=table_endpoint,
             **found,
         )
+
+
+def default_of(key: str) -> Any:
+    """The default of the :class:`Settings` field ``key``: the one place each default is written."""
+    return {f.name: f.default for f in dataclasses.fields(Settings)}[key]
 
 
 # The checks of azure-monitor-opentelemetry-exporter 1.0.0b58 (_connection_string_parser.py): `key=value`
@@ -158,24 +164,25 @@ def _telemetry(environ: Mapping[str, str]) -> None:
         raise SettingsError(problems[0][0], problems[0][1], *problems[1:])
 
 
-# Numeric settings: (field, name, default, lowest, highest). Every value must be finite and in range.
-_NUMBERS: tuple[tuple[str, str, float, float, float], ...] = (
-    ("storage_timeout_seconds", "TRACKING_STORAGE_TIMEOUT_SECONDS", 10.0, 0.1, 300.0),
-    ("expiry_window_hours", "EXPIRY_WINDOW_HOURS", 72.0, 0.001, 8760.0),
-    ("acs_timeout_seconds", "ACS_TIMEOUT_SECONDS", 20.0, 0.1, 300.0),
-    ("acs_retry_max_seconds", "ACS_RETRY_MAX_SECONDS", 30.0, 0.0, 600.0),
-    ("retention_days", "RETENTION_DAYS", 90.0, 0.001, 36500.0),
-    ("campaign_sends_per_second", "CAMPAIGN_SENDS_PER_SECOND", 10.0, 0.01, 1000.0),
-    ("reconcile_after_seconds", "SEND_RECONCILE_AFTER_SECONDS", 60.0, 0.0, 86400.0),
-    ("status_events_retry_window_minutes", "STATUS_EVENTS_RETRY_WINDOW_MINUTES", 60.0, 1.0, 10080.0),
-    ("report_max_future_skew_seconds", "REPORT_MAX_FUTURE_SKEW_SECONDS", 300.0, 0.0, 86400.0),
+# Numeric settings: (field, name, lowest, highest). Every value must be finite and in range. Each
+# default is written once, as the field's default on :class:`Settings` (read by :func:`default_of`).
+_NUMBERS: tuple[tuple[str, str, float, float], ...] = (
+    ("storage_timeout_seconds", "TRACKING_STORAGE_TIMEOUT_SECONDS", 0.1, 300.0),
+    ("expiry_window_hours", "EXPIRY_WINDOW_HOURS", 0.001, 8760.0),
+    ("acs_timeout_seconds", "ACS_TIMEOUT_SECONDS", 0.1, 300.0),
+    ("acs_retry_max_seconds", "ACS_RETRY_MAX_SECONDS", 0.0, 600.0),
+    ("retention_days", "RETENTION_DAYS", 0.001, 36500.0),
+    ("campaign_sends_per_second", "CAMPAIGN_SENDS_PER_SECOND", 0.01, 1000.0),
+    ("reconcile_after_seconds", "SEND_RECONCILE_AFTER_SECONDS", 0.0, 86400.0),
+    ("status_events_retry_window_minutes", "STATUS_EVENTS_RETRY_WINDOW_MINUTES", 1.0, 10080.0),
+    ("report_max_future_skew_seconds", "REPORT_MAX_FUTURE_SKEW_SECONDS", 0.0, 86400.0),
 )
-_WHOLE_NUMBERS: tuple[tuple[str, str, int, int, int], ...] = (
+_WHOLE_NUMBERS: tuple[tuple[str, str, int, int], ...] = (
     # At most 3 MiB: a send's intent keeps the whole request in one entity-group transaction (4 MiB).
-    ("max_request_bytes", "MMS_MAX_REQUEST_BYTES", 2 * 1024 * 1024, 1024, 3 * 1024 * 1024),
-    ("max_attachment_bytes", "MMS_MAX_ATTACHMENT_BYTES", 1024 * 1024, 1, 64 * 1024 * 1024),
-    ("acs_max_attempts", "ACS_MAX_ATTEMPTS", 4, 1, 10),
-    ("campaign_max_request_bytes", "CAMPAIGN_MAX_REQUEST_BYTES", 8 * 1024 * 1024, 1024, 100 * 1024 * 1024),
+    ("max_request_bytes", "MMS_MAX_REQUEST_BYTES", 1024, 3 * 1024 * 1024),
+    ("max_attachment_bytes", "MMS_MAX_ATTACHMENT_BYTES", 1, 64 * 1024 * 1024),
+    ("acs_max_attempts", "ACS_MAX_ATTEMPTS", 1, 10),
+    ("campaign_max_request_bytes", "CAMPAIGN_MAX_REQUEST_BYTES", 1024, 100 * 1024 * 1024),
 )
 
 
@@ -246,7 +253,7 @@ def _status_events(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
 
 
 def _table_prefix(environ: Mapping[str, str]) -> str:
-    prefix = environ.get("TRACKING_TABLE_PREFIX", "mms").strip()
+    prefix = environ.get("TRACKING_TABLE_PREFIX", str(default_of("table_prefix"))).strip()
     if not _TABLE_PREFIX.fullmatch(prefix):
         raise SettingsError("TRACKING_TABLE_PREFIX", "must be a letter then up to 29 letters or digits")
     return prefix

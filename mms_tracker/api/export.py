@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from ..domain import TrackingRecord
 from ..domain.phone import is_e164
+from ..domain.text import iso_z
 
 COLUMNS = ("messageId", "to", "from", "tag", "status", "statusDetails", "createdAt", "updatedAt", "completedAt")
 # A cell starting with one of these is run as a formula by Excel, LibreOffice and Google Sheets
@@ -28,7 +29,7 @@ def defused(value: str) -> str:
 
 
 def _time(value: dt.datetime | None) -> str:
-    return "" if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return "" if value is None else iso_z(value)
 
 
 def _encode(rows: Iterable[Iterable[str]]) -> bytes:

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from ..domain import MAX_TAG_CHARS, DeliveryAttempt, RecordedEvent, Status, TrackingRecord
 from ..domain.phone import E164_PATTERN
+from ..domain.text import opt_iso_z
 
 MAX_RECIPIENTS = 100
 MAX_ATTACHMENTS = 10
@@ -187,8 +188,7 @@ class ListCampaignsQuery(BaseModel):
 # --- responses ------------------------------------------------------------------------------
 
 
-def _time(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+_time = opt_iso_z
 
 
 class _Out(BaseModel):

@@ -12,9 +12,11 @@ import datetime as dt
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, overload
+from typing import Any
 
+from .phone import MAX_STORED_NUMBER_CHARS
 from .record import MAX_TAG_CHARS, DeliveryAttempt, DeliveryReport
+from .text import clip, has_surrogate, without_surrogates
 
 # ACS publishes MMS delivery reports under the SMS type: the Event Grid system-event schema
 # (Azure/azure-rest-api-specs, specification/eventgrid/data-plane/Microsoft.Communication/) defines
@@ -25,14 +27,13 @@ _TIMESTAMP = re.compile(
     r"(?P<zone>Z|[+-][0-9]{2}:?[0-9]{2})?",
     re.IGNORECASE,
 )
-_SURROGATE = re.compile("[\ud800-\udfff]")  # lone surrogates: JSON can carry them, storage cannot
 # Bounds on what a report may carry into storage (a Table property holds at most 64 KiB, a key
 # at most 1 KiB), so that every report accepted can be written and read back. Free text is
 # truncated; an identifier longer than this can never be a real ACS message id and is poison.
 MAX_ID_CHARS = 256
 MAX_DETAILS_CHARS = 1024
 MAX_STATUS_CHARS = 64
-MAX_PHONE_CHARS = 64
+MAX_PHONE_CHARS = MAX_STORED_NUMBER_CHARS
 MAX_ATTEMPTS = 20
 
 
@@ -70,15 +71,15 @@ def report_from(event_id: str, event_type: str, data: Any) -> DeliveryReport:
     received, extra_ticks = parse_instant(fields.get("receivedtimestamp"))
     tag = _text(fields.get("tag"))
     return DeliveryReport(
-        event_id=_bounded(event_id, MAX_ID_CHARS),
+        event_id=clip(event_id, MAX_ID_CHARS),
         event_type=event_type,
         message_id=message_id,
-        delivery_status=_bounded(status, MAX_STATUS_CHARS),
-        delivery_status_details=_bounded(_text(fields.get("deliverystatusdetails")), MAX_DETAILS_CHARS),
+        delivery_status=clip(status, MAX_STATUS_CHARS),
+        delivery_status_details=clip(_text(fields.get("deliverystatusdetails")), MAX_DETAILS_CHARS),
         received_timestamp=received,
         received_extra_ticks=extra_ticks,
-        to=_bounded(_phone(fields.get("to")), MAX_PHONE_CHARS),
-        from_=_bounded(_phone(fields.get("from")), MAX_PHONE_CHARS),
+        to=clip(_phone(fields.get("to")), MAX_PHONE_CHARS),
+        from_=clip(_phone(fields.get("from")), MAX_PHONE_CHARS),
         # A tag longer than a send may set cannot be ours: the report is kept, untagged.
         tag=tag if tag is None or len(tag) <= MAX_TAG_CHARS else None,
         delivery_attempts=_attempts(fields.get("deliveryattempts")),
@@ -142,24 +143,7 @@ def _text(value: Any) -> str | None:
     text = str(value).strip()
     if not text:
         return None
-    return _SURROGATE.sub("\ufffd", text)
-
-
-def _has_surrogate(text: str) -> bool:
-    return _SURROGATE.search(text) is not None
-
-
-@overload
-def _bounded(text: str, limit: int) -> str: ...
-
-
-@overload
-def _bounded(text: str | None, limit: int) -> str | None: ...
-
-
-def _bounded(text: str | None, limit: int) -> str | None:
-    """Free text cut to ``limit`` characters (the last one an ellipsis) so that it fits storage."""
-    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
+    return without_surrogates(text)
 
 
 def _identifier(value: Any, name: str) -> str:
@@ -169,7 +153,7 @@ def _identifier(value: Any, name: str) -> str:
     text = str(value)  # exactly as sent (not stripped): it is the key the send path stored
     if not text.strip():
         raise PoisonEvent(f"no {name}")
-    if len(text) > MAX_ID_CHARS or _has_surrogate(text) or "/" in text or text in (".", ".."):
+    if len(text) > MAX_ID_CHARS or has_surrogate(text) or "/" in text or text in (".", ".."):
         # GET /api/messages/{messageId} takes one path segment: "/", "." and ".." could never be read back.
         raise PoisonEvent(f"{name} is not a message id (over {MAX_ID_CHARS} characters, a '/', or not unicode)")
     return text

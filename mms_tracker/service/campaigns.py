@@ -16,7 +16,6 @@ import asyncio
 import base64
 import datetime as dt
 import email.utils
-import hashlib
 import json
 import logging
 import math
@@ -27,7 +26,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..domain.phone import is_e164
+from ..domain.phone import MAX_STORED_NUMBER_CHARS, is_e164
+from ..domain.text import content_fingerprint
 from ..logs import log_event
 from .campaign_ports import AttachmentStore, CampaignChanged, CampaignNotFound, CampaignStore, ChunkQueue
 from .ports import (
@@ -52,7 +52,10 @@ THROTTLED_DELAY_SECONDS = 10  # a 429 without Retry-After delays the chunk this 
 # A longer Retry-After delays the chunk this long (and it asks again): a queue message stays invisible
 # at most 7 days and lives 7 days (Put Message; Azurite's ENQUEUE_VISIBILITYTIMEOUT_MAX, DEFAULT_MESSAGETTL).
 MAX_THROTTLED_DELAY_SECONDS = 3600
-MAX_STORED_TO_CHARS = 65  # a longer `to` is not E.164 (15 digits at most) and stays invalid when cut
+# A chunk keeps one character more than a record stores: a longer `to` is not E.164 (16 characters
+# at most) and stays invalid when cut, and it is still over the stored length, so its record is
+# clipped with an ellipsis exactly as a direct send of the whole number would be.
+MAX_STORED_TO_CHARS = MAX_STORED_NUMBER_CHARS + 1
 _ID_NAMESPACE = uuid.UUID("8e0c7c1e-2f7c-4d55-9b0e-5b1f1c3a6d21")  # this app's own uuid5 namespace
 _ETAG_RETRIES = 30
 _ETAG_BACKOFF_CAP_SECONDS = 0.5
@@ -242,11 +245,8 @@ class IdempotencyConflict(ValueError):
 
 def request_fingerprint(request: CampaignRequest) -> str:
     """What an ``Idempotency-Key`` stands for: this sender, message, tag, recipients and attachments."""
-    attachments = [
-        (a["contentType"], hashlib.sha256(a["contentInBase64"].encode()).hexdigest()) for a in request.attachments
-    ]
-    parts = [request.from_, request.message, request.tag, list(request.recipients), attachments]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+    parts = [request.from_, request.message, request.tag, list(request.recipients)]
+    return content_fingerprint(parts, request.attachments)
 
 
 def _set_enqueued(campaign: dict[str, Any]) -> bool:

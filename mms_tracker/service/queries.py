@@ -33,12 +33,6 @@ async def list_messages(
     return await store.list_tag(tag, status, page_size, continuation_token)
 
 
-async def tag_summary(store: TrackingStore, tag: str) -> dict[Status, int]:
-    """Messages per status for ``tag``, every status present (zeros included)."""
-    counts = await store.tag_counts(tag)
-    return {status: int(counts.get(status.value, 0)) for status in Status}
-
-
 @dataclass(frozen=True)
 class TagReport:
     """A tag's counts, delivery latency and top failure reasons, all read from its counters."""

@@ -7,10 +7,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import email.utils
-import hashlib
-import json
 import logging
-import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +15,8 @@ from typing import Any
 
 from .. import telemetry
 from ..domain import FieldError, Send
-from ..domain.phone import is_e164
+from ..domain.phone import MAX_STORED_NUMBER_CHARS, is_e164
+from ..domain.text import clip, content_fingerprint, without_surrogates
 from ..domain.timestamps import shifted
 from ..logs import log_event, mask_phone
 from .ports import (
@@ -35,7 +33,6 @@ from .ports import (
 from .tracking import record_sends
 
 _log = logging.getLogger("mms_tracker.sending")
-MAX_STORED_NUMBER_CHARS = 64
 MAX_STORED_ERROR_CHARS = 1024
 RECONCILE_BATCH = 100  # intents finished per reconciler run; the next run takes the rest
 RECONCILE_CONCURRENCY = 4
@@ -319,11 +316,8 @@ async def _release(results_log: SendResults, claims: Mapping[str, str], budget: 
 
 def request_fingerprint(request: MmsRequest, recipient: Recipient) -> str:
     """What a client's ``repeatabilityRequestId`` stands for: this recipient of this request."""
-    attachments = [
-        (a["contentType"], hashlib.sha256(a["contentInBase64"].encode()).hexdigest()) for a in request.attachments
-    ]
-    parts = [request.from_, recipient.to, recipient.repeatability_first_sent, request.message, request.tag, attachments]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+    parts = [request.from_, recipient.to, recipient.repeatability_first_sent, request.message, request.tag]
+    return content_fingerprint(parts, request.attachments)
 
 
 def _refuse_reused_ids(request: MmsRequest, known: Mapping[str, Mapping[str, Any]]) -> None:
@@ -402,8 +396,7 @@ def _send_for(
 
 def _storable(text: str, limit: int) -> str:
     """Client- or ACS-supplied text cut to ``limit`` and made valid unicode, so that its record can be stored."""
-    text = re.sub("[\ud800-\udfff]", "\ufffd", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(without_surrogates(text), limit)
 
 
 def _rejected_id(recipient: Recipient) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 from .. import telemetry
 from ..domain import StatusChange, TrackingRecord
+from ..domain.text import iso_z
 from ..domain.timestamps import shifted
 from ..logs import log_event
 from .ports import PendingEntry, PublishFailed, StatusEventPublisher, StatusOutbox, StorageRejected, StorageUnavailable
@@ -86,8 +87,7 @@ def status_event(record: TrackingRecord, change: StatusChange, source: str) -> d
     }
 
 
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+_iso = iso_z
 
 
 def _batches(records: list[TrackingRecord], source: str) -> list[list[tuple[TrackingRecord, dict[str, Any]]]]:

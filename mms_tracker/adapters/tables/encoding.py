@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from ...domain import DeliveryAttempt, RecordedEvent, Status, StatusChange, TrackingRecord, retain
 from ...domain.statistics import REASON_KEY
+from ...domain.text import iso_z, opt_iso_z, without_surrogates
 
 MAX_CONFLICT_RETRIES = 12
 POISON_PAYLOAD_CHARS = 16_000
@@ -129,15 +130,11 @@ def table_key(value: str) -> str:
 
 def json_safe(text: str) -> str:
     """``text`` with lone surrogates replaced, so the storage client can serialise it."""
-    return re.sub("[\ud800-\udfff]", "\ufffd", text)
+    return without_surrogates(text)
 
 
-def iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def opt_iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else iso(value)
+iso = iso_z  # the adapters' name for the one ISO ``Z`` formatter
+opt_iso = opt_iso_z
 
 
 def parse_time(value: str) -> dt.datetime:

@@ -9,6 +9,7 @@ import azure.functions as func
 
 from ...domain import Status, TrackingRecord
 from ...domain.statistics import LATENCY_BOUNDS
+from ...domain.text import iso_z
 from ...logs import log_event
 from ...runtime import RUNTIME
 from ...service import queries
@@ -75,7 +76,7 @@ async def list_tags(req: Request) -> Response:
             tag=activity.tag,
             total=sum(counts.values()),
             byStatus=ByStatus.model_validate({status.value: n for status, n in counts.items()}),
-            lastActivityAt=activity.last_activity_at.isoformat().replace("+00:00", "Z"),
+            lastActivityAt=iso_z(activity.last_activity_at),
         )
         for activity, counts in listing.items
     ]
