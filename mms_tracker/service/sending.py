@@ -1,5 +1,6 @@
 """The send use case: validate per recipient, reuse earlier results, keep an intent, call ACS once,
-record every recipient; and the reconciler that finishes sends whose records were not written."""
+record every recipient. The reconciler that finishes sends whose records were not written is
+:mod:`.reconciler`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,6 @@ from ..domain.timestamps import shifted
 from ..logs import log_event, mask_phone
 from .ports import (
     AcsError,
-    AcsRequestRejected,
     MmsSender,
     SendIntent,
     SendIntents,
@@ -37,8 +37,6 @@ from .tracking import record_sends
 _log = logging.getLogger("mms_tracker.sending")
 MAX_STORED_NUMBER_CHARS = 64
 MAX_STORED_ERROR_CHARS = 1024
-RECONCILE_BATCH = 100  # intents finished per reconciler run; the next run takes the rest
-RECONCILE_CONCURRENCY = 4
 
 
 INVALID_NUMBER = "Invalid phone number format."  # ACS's own errorMessage for a non-E.164 `to`
@@ -456,199 +454,6 @@ async def _record(
         )
         return False
     return True
-
-
-@dataclass(frozen=True)
-class Reconciled:
-    """What one reconciler run did with the intents it found: recorded from ACS's answer,
-    refused by ACS as a whole, given up past their expiry, outcome unknown (ACS no longer
-    recognises the pairs), or left for a later run (held by a send, ACS failing, no time left)."""
-
-    recorded: int = 0
-    refused: int = 0
-    abandoned: int = 0
-    unknown: int = 0
-    pending: int = 0
-
-
-OUTCOMES = ("recorded", "refused", "abandoned", "unknown", "pending")
-
-
-async def reconcile_sends(
-    intents: SendIntents,
-    acs: MmsSender,
-    store: TrackingStore,
-    results_log: SendResults,
-    now: dt.datetime,
-    older_than: dt.timedelta,
-    retention: dt.timedelta | None = None,
-    *,
-    claim: dt.timedelta = dt.timedelta(minutes=5),
-    budget: float | None = None,
-    poison: Callable[[Mapping[str, Any], str, dt.datetime], Awaitable[None]] | None = None,
-    on_recorded: Callable[[SendIntent], Awaitable[None]] | None = None,
-) -> Reconciled:
-    """Finish every send whose intent is older than ``older_than``: its records were not written.
-
-    An intent still held (by its send, until the send's deadline, or by another run) is left
-    alone; the others are claimed for ``claim`` (conditionally on being unchanged, so two runs
-    never take the same one), then the ACS call is repeated with the same body and pairs: ACS
-    answers a pair it has seen with the first call's result (or sends now what never reached it),
-    and the records are written from that answer, as the send would have. The first ACS
-    failure that is not about this request alone (throttling, an outage, a timeout) leaves every
-    intent after it for the next run; so does ``budget`` (seconds) running out.
-
-    ACS refusing the repeat as a whole records every recipient ``Rejected`` with its message,
-    except 409 (the original is still being processed: left for later) and 412 (the pair is
-    older than ACS keeps it, so the first call's outcome can no longer be learnt): then no record
-    is invented; the intent is kept in ``poison`` for an operator (recipients and pairs, not the
-    message) and removed, and a report from the carrier still creates the record if it was
-    sent. An intent past its expiry that has been tried at least once is recorded ``Rejected``,
-    failed to send, with the reason. Storage errors raise: the next run tries again.
-
-    ``on_recorded`` is called with each intent recorded from ACS's answer, after its records and
-    results are written and before the intent is removed, so that if it fails the next run
-    repeats the whole (the campaigns count a chunk from it, once: ``campaigns.count_recorded_chunk``).
-    """
-    found = await intents.intents_before(shifted(now, -older_than), RECONCILE_BATCH)
-    limit = asyncio.Semaphore(RECONCILE_CONCURRENCY)
-    acs_down = asyncio.Event()
-
-    async def one(intent: SendIntent) -> str:
-        async with limit:
-            if acs_down.is_set():
-                return "pending"
-            if intent.claimed_until is not None and intent.claimed_until > now:
-                return "pending"  # its send may still be running, or another run has it
-            if not await intents.claim_intent(intent, shifted(now, claim)):
-                return "pending"
-            return await _reconcile(
-                intent, intents, acs, store, results_log, now, retention, acs_down, poison, on_recorded
-            )
-
-    tasks = [asyncio.ensure_future(one(i)) for i in found]
-    try:
-        async with asyncio.timeout(budget):
-            await asyncio.gather(*tasks)
-    except TimeoutError:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        log_event(_log, logging.WARNING, "reconcile_run_out_of_time", budget_seconds=budget)
-    outcomes = [t.result() if t.done() and not t.cancelled() and t.exception() is None else "pending" for t in tasks]
-    for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]  # a storage error: the run fails, the next one retries
-    result = Reconciled(*(sum(1 for o in outcomes if o == kind) for kind in OUTCOMES))
-    if found:
-        log_event(_log, logging.INFO, "sends_reconciled", **vars(result))
-    return result
-
-
-async def _reconcile(
-    intent: SendIntent,
-    intents: SendIntents,
-    acs: MmsSender,
-    store: TrackingStore,
-    results_log: SendResults,
-    now: dt.datetime,
-    retention: dt.timedelta | None,
-    acs_down: asyncio.Event,
-    poison: Callable[[Mapping[str, Any], str, dt.datetime], Awaitable[None]] | None,
-    on_recorded: Callable[[SendIntent], Awaitable[None]] | None = None,
-) -> str:
-    request = _request_of(intent.payload)
-    recipients = list(request.recipients)
-    outcome = "recorded"
-    if now >= intent.expires_at and intent.attempts >= 1:
-        outcome = "abandoned"
-        reason = (
-            f"ACS gave no answer within EXPIRY_WINDOW_HOURS after {intent.attempts + 1} attempts"
-            f" (last: {intent.last_error or 'none'}); not known to have been sent."
-        )
-        items = [{"to": r.to, "httpStatusCode": 504, "successful": False, "errorMessage": reason} for r in recipients]
-    else:
-        try:
-            response = await acs.send_mms(intent.payload)
-        except AcsRequestRejected as exc:
-            if exc.upstream_status == 409:  # ACS: the original request is still being processed
-                await intents.note_intent_attempt(intent, exc.detail)
-                return "pending"
-            if exc.upstream_status == 412:  # ACS: the pair is older than it keeps; outcome unknowable
-                await _give_up_unknown(intent, intents, poison, now, exc.detail)
-                return "unknown"
-            outcome = "refused"
-            items = [
-                {
-                    "to": r.to,
-                    "httpStatusCode": exc.upstream_status or 400,
-                    "successful": False,
-                    "errorMessage": exc.detail,
-                }
-                for r in recipients
-            ]
-        except AcsError as exc:
-            acs_down.set()  # throttled, down or unreachable: the rest wait for the next run
-            await intents.note_intent_attempt(intent, exc.detail)
-            log_event(_log, logging.WARNING, "send_reconcile_pending", intent=intent.intent_id, reason=exc.detail)
-            return "pending"
-        else:
-            items = _align(response["value"], recipients)
-    sends = [_send_for(request, r, item, intent.created_at) for r, item in zip(recipients, items, strict=True)]
-    sends += [_refused_send(intent, key, to, error, request) for key, to, error in intent.refused]
-    fresh = {
-        client_id: {"item": items[position], "request": fingerprint}
-        for position, client_id, fingerprint in intent.clients
-        if outcome != "abandoned" and 0 <= position < len(items)
-    }
-    window = intent.expires_at - intent.created_at
-    # The send's traceparent (kept on the intent), so a later report's span links to the send.
-    await record_sends(telemetry.with_traceparent(store, intent.traceparent), sends, now, window, retention)
-    if fresh:
-        await results_log.put_send_results(fresh)
-    if on_recorded is not None and outcome == "recorded":
-        await on_recorded(intent)
-    await intents.remove_intent(intent)
-    log_event(
-        _log,
-        logging.INFO,
-        "send_reconciled",
-        intent=intent.intent_id,
-        outcome=outcome,
-        accepted=sum(1 for s in sends if s.accepted),
-        recipients=len(sends),
-    )
-    return outcome
-
-
-async def _give_up_unknown(
-    intent: SendIntent,
-    intents: SendIntents,
-    poison: Callable[[Mapping[str, Any], str, dt.datetime], Awaitable[None]] | None,
-    now: dt.datetime,
-    detail: str,
-) -> None:
-    """Keep what an operator needs to look the send up (never the message or attachments), then drop it."""
-    kept = {
-        "id": f"intent-{intent.intent_id}",
-        "type": "MmsTracker.SendOutcomeUnknown",
-        "createdAt": intent.created_at.isoformat(),
-        "from": intent.payload.get("from"),
-        "tag": (intent.payload.get("sendOptions") or {}).get("tag"),
-        "recipients": [dict(r) for r in intent.payload.get("recipients", [])],
-    }
-    reason = f"ACS no longer recognises the send's repeatability pairs ({detail}); whether it was sent is unknown"
-    if poison is not None:
-        await poison(kept, reason, now)
-    await intents.remove_intent(intent)
-    log_event(
-        _log,
-        logging.ERROR,
-        "send_outcome_unknown",
-        intent=intent.intent_id,
-        recipients=",".join(mask_phone(str(r.get("to"))) or "" for r in intent.payload.get("recipients", [])),
-        reason=detail,
-    )
 
 
 def _request_of(payload: Mapping[str, Any]) -> MmsRequest:

@@ -25,7 +25,7 @@ from mms_tracker.service.campaigns import (
     send_chunk,
 )
 from mms_tracker.service.ports import AcsUnavailable, SendIntent
-from mms_tracker.service.sending import reconcile_sends
+from mms_tracker.service.reconciler import reconcile_sends
 from mms_tracker.settings import Settings
 from tests.campaign_fakes import Attachments, Queue, RepeatableAcs
 from tests.integration.test_storage_races import second_worker

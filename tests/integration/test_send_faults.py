@@ -32,7 +32,8 @@ from hypothesis import strategies as st
 from mms_tracker.adapters.tables.store import TableStore
 from mms_tracker.domain import DeliveryReport, Status
 from mms_tracker.service.ports import AcsError, StorageRejected, StorageUnavailable
-from mms_tracker.service.sending import MmsRequest, Recipient, reconcile_sends, send_mms
+from mms_tracker.service.reconciler import reconcile_sends
+from mms_tracker.service.sending import MmsRequest, Recipient, send_mms
 from mms_tracker.service.tracking import expire_due, record_report
 from tests.support import Azurite, nonzero
 

@@ -26,7 +26,7 @@ from mms_tracker.domain import Change, Send, Status
 from mms_tracker.domain.timestamps import shifted
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.service.ports import PublishFailed, SendIntent
-from mms_tracker.service.sending import reconcile_sends
+from mms_tracker.service.reconciler import reconcile_sends
 from mms_tracker.service.status_events import retry_pending
 from mms_tracker.service.tracking import expire_due, ingest_event, record_sends, retire_old
 from mms_tracker.settings import Settings

@@ -14,7 +14,7 @@ from mms_tracker.domain import DeliveryReport
 from mms_tracker.service import campaigns
 from mms_tracker.service.campaigns import ChunkContext, SendThrottle, cancel_campaign, count_recorded_chunk
 from mms_tracker.service.ports import AcsUnavailable, SendIntent
-from mms_tracker.service.sending import reconcile_sends
+from mms_tracker.service.reconciler import reconcile_sends
 from mms_tracker.service.tracking import record_report
 from tests.unit.test_campaigns import T0, World, numbers
 

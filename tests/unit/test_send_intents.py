@@ -20,12 +20,11 @@ from mms_tracker.service.ports import (
     SendIntent,
     StorageUnavailable,
 )
+from mms_tracker.service.reconciler import Reconciled, reconcile_sends
 from mms_tracker.service.sending import (
     MmsRequest,
     Recipient,
-    Reconciled,
     RepeatabilityConflict,
-    reconcile_sends,
     send_mms,
 )
 from tests.fakes import InMemoryStore, RecordsDown

@@ -23,7 +23,8 @@ import pytest
 from mms_tracker.adapters.acs import AcsClient, HmacSigner, RetryPolicy
 from mms_tracker.domain import Status
 from mms_tracker.service.ports import AcsTimeout, SendIntent, StorageUnavailable
-from mms_tracker.service.sending import MmsRequest, Recipient, RepeatabilityConflict, reconcile_sends, send_mms
+from mms_tracker.service.reconciler import reconcile_sends
+from mms_tracker.service.sending import MmsRequest, Recipient, RepeatabilityConflict, send_mms
 from mms_tracker.settings import Settings
 from tests.fakes import InMemoryStore, RecordsDown
 from tests.support import app_environment

@@ -16,7 +16,7 @@ from ...logs import log_event
 from ...runtime import RUNTIME
 from ...service.campaigns import count_recorded_chunk
 from ...service.ports import SendIntent
-from ...service.sending import reconcile_sends as reconcile_intents
+from ...service.reconciler import reconcile_sends as reconcile_intents
 from ...service.tracking import expire_due, ingest_event, retire_old
 from ..events import event_envelope
 from ..http import Request, Response
