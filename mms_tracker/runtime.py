@@ -22,7 +22,15 @@ from .adapters.eventgrid import EventGridStatusPublisher
 from .adapters.tables.store import TableStore
 from .logs import log_event
 from .service.campaigns import SendThrottle
-from .service.ports import Dashboards, SendIntents, SendResults, StatusEventPublisher, StatusOutbox, TrackingStore
+from .service.ports import (
+    Dashboards,
+    MmsSender,
+    SendIntents,
+    SendResults,
+    StatusEventPublisher,
+    StatusOutbox,
+    TrackingStore,
+)
 from .service.status_events import StatusPublishing, event_source
 from .settings import Settings, SettingsError
 
@@ -204,6 +212,12 @@ class Runtime:
             )
         return self._acs
 
+    def message_sender(self) -> MmsSender:
+        """The sender ``POST /messages`` uses: the ACS client, wrapped in :class:`CrashAfterAcs` when
+        the test setting ``MMS_TEST_CRASH_AFTER_ACS=1`` is on (only ever against a loopback ACS)."""
+        acs = self.acs()
+        return CrashAfterAcs(acs) if self.settings.test_crash_after_acs else acs
+
     def campaigns(self) -> CampaignClients:
         """The campaign table, chunk queue and attachment blobs for the running event loop."""
         self._same_loop()
@@ -242,6 +256,18 @@ class Runtime:
             await self._publisher.close()
         self._store, self._acs, self._loop = None, None, None
         self._publisher, self._publishing = None, None
+
+
+class CrashAfterAcs:
+    """A test-only fault: once ACS has answered a send, the worker dies as a killed one would,
+    before any record is written (the reconciler must finish the send from its intent)."""
+
+    def __init__(self, inner: MmsSender) -> None:
+        self._inner = inner
+
+    async def send_mms(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        await self._inner.send_mms(payload)
+        os._exit(70)
 
 
 def _table_service(settings: Settings) -> TableServiceClient:

@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,7 +90,6 @@ async def send_mms(
     intents: SendIntents | None = None,
     storage_budget: float | None = None,
     claim: dt.timedelta | None = None,
-    after_acs: Callable[[], None] | None = None,
     claim_client_ids: bool = True,
     campaign_chunk: tuple[str, int, int] | None = None,
 ) -> list[dict[str, Any]]:
@@ -109,7 +108,7 @@ async def send_mms(
     and after it; the ACS client bounds its own. ``claim`` is how long the send holds its intent
     (its deadline): the reconciler does not take it up before. When ACS may have accepted without
     its answer arriving, the error carries each recipient's pair (``AcsError.pairs``) and the
-    intent stays. ``after_acs`` is a test-only fault hook.
+    intent stays.
 
     A client ``repeatabilityRequestId`` is claimed for this request (its fingerprint, no result
     yet) before the call, so that while the outcome is unknown a *different* request under the
@@ -162,8 +161,6 @@ async def send_mms(
             if exc.maybe_sent:
                 exc.pairs = [_pair(r) for _, r in pending]
             raise
-        if after_acs is not None:
-            after_acs()
         for (i, _), item in zip(pending, _align(response["value"], [r for _, r in pending]), strict=True):
             items[i] = item
 

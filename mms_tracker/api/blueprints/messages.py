@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import azure.functions as func
 
@@ -35,7 +34,7 @@ async def send_message(req: Request) -> Response:
         try:
             items = await send_mms(
                 request,
-                RUNTIME.acs(),
+                RUNTIME.message_sender(),
                 telemetry.stamping_traceparent(store),  # each record keeps this span's traceparent
                 store,
                 dt.datetime.now(dt.UTC),
@@ -44,7 +43,6 @@ async def send_message(req: Request) -> Response:
                 intents=store,
                 storage_budget=settings.storage_timeout_seconds,
                 claim=dt.timedelta(seconds=settings.send_deadline_seconds),
-                after_acs=_crash if settings.test_crash_after_acs else None,
             )
         except Exception as exc:
             telemetry.send_failed(len(request.recipients), exc)
@@ -54,11 +52,6 @@ async def send_message(req: Request) -> Response:
         span.set("mms.rejected", len(items) - accepted)
         telemetry.sent(items)
     return json_response({"value": items}, status=202)
-
-
-def _crash() -> None:
-    """The test-only fault hook (``MMS_TEST_CRASH_AFTER_ACS=1``): die as a killed worker would."""
-    os._exit(70)
 
 
 @blueprint.route(route="messages/{messageId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
