@@ -8,6 +8,7 @@ built on first use and kept for the life of the loop. ``RUNTIME.configure`` is h
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from .service.ports import (
     StatusOutbox,
     TrackingStore,
 )
+from .service.sending import SendDeps
 from .service.status_events import StatusPublishing, event_source
 from .settings import Settings, SettingsError
 
@@ -217,6 +219,21 @@ class Runtime:
         the test setting ``MMS_TEST_CRASH_AFTER_ACS=1`` is on (only ever against a loopback ACS)."""
         acs = self.acs()
         return CrashAfterAcs(acs) if self.settings.test_crash_after_acs else acs
+
+    def send_deps(self) -> SendDeps:
+        """What ``POST /messages`` sends with, from the settings and this loop's clients (the
+        store serves as records, results and intents)."""
+        settings, store = self.settings, self.store()
+        return SendDeps(
+            self.message_sender(),
+            store,
+            store,
+            dt.timedelta(hours=settings.expiry_window_hours),
+            dt.timedelta(days=settings.retention_days),
+            intents=store,
+            storage_budget=settings.storage_timeout_seconds,
+            claim=dt.timedelta(seconds=settings.send_deadline_seconds),
+        )
 
     def campaigns(self) -> CampaignClients:
         """The campaign table, chunk queue and attachment blobs for the running event loop."""

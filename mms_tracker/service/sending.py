@@ -78,18 +78,28 @@ class RepeatabilityConflict(ValueError):
         self.errors = errors
 
 
+@dataclass(frozen=True)
+class SendDeps:
+    """What every send needs, built once (``Runtime.send_deps``, or a campaign's chunk context):
+    the ACS sender, the records, the results of client repeatability ids, the intents (None: no
+    intent is kept), the records' expiry window and retention, ``storage_budget`` (seconds each
+    storage phase may take) and ``claim`` (how long a send holds its intent)."""
+
+    acs: MmsSender
+    store: TrackingStore
+    results_log: SendResults
+    expiry_window: dt.timedelta
+    retention: dt.timedelta | None = None
+    intents: SendIntents | None = None
+    storage_budget: float | None = None
+    claim: dt.timedelta | None = None
+
+
 async def send_mms(
     request: MmsRequest,
-    acs: MmsSender,
-    store: TrackingStore,
-    results_log: SendResults,
+    deps: SendDeps,
     now: dt.datetime,
-    expiry_window: dt.timedelta,
-    retention: dt.timedelta | None = None,
     *,
-    intents: SendIntents | None = None,
-    storage_budget: float | None = None,
-    claim: dt.timedelta | None = None,
     claim_client_ids: bool = True,
     campaign_chunk: tuple[str, int, int] | None = None,
 ) -> list[dict[str, Any]]:
@@ -117,6 +127,7 @@ async def send_mms(
     chose (a campaign's, derived from the campaign, chunk and position). ``campaign_chunk`` (campaign
     id, chunk index, recipients in the chunk) goes on the intent, for the reconciler's ``on_recorded``.
     """
+    acs, results_log, intents, storage_budget = deps.acs, deps.results_log, deps.intents, deps.storage_budget
     items: list[dict[str, Any] | None] = [None] * len(request.recipients)
     client_ids = [r.repeatability_request_id for r in request.recipients if r.valid and r.repeatability_request_id]
     async with _storage_phase(storage_budget):
@@ -138,7 +149,7 @@ async def send_mms(
                 items[i] = dict(answered_ids[recipient.repeatability_request_id]["item"])
             else:
                 pending.append((i, _with_repeatability(recipient, now)))
-        intent = _intent_for(request, pending, refused, now, expiry_window, claim, campaign_chunk) if pending else None
+        intent = _intent_for(request, pending, refused, now, deps, campaign_chunk) if pending else None
         claims = await _claim(results_log, request, pending, known) if claim_client_ids else {}
         if intent is not None and intents is not None:
             # A failed intent write may still have landed (and the reconciler would send it), so
@@ -175,7 +186,7 @@ async def send_mms(
         for i, client_id in ((i, request.recipients[i].repeatability_request_id) for i, _ in pending)
         if client_id
     }
-    await _record(store, results_log, intents, intent, sends, fresh, now, expiry_window, retention, storage_budget)
+    await _record(deps, intent, sends, fresh, now)
     log_event(
         _log,
         logging.INFO,
@@ -227,8 +238,7 @@ def _intent_for(
     pending: list[tuple[int, Recipient]],
     refused: list[int],
     now: dt.datetime,
-    expiry_window: dt.timedelta,
-    claim: dt.timedelta | None,
+    deps: SendDeps,
     campaign_chunk: tuple[str, int, int] | None = None,
 ) -> SendIntent:
     recipients = [r for _, r in pending]
@@ -240,7 +250,7 @@ def _intent_for(
     return SendIntent(
         uuid.uuid4().hex,
         now,
-        shifted(now, expiry_window),
+        shifted(now, deps.expiry_window),
         _acs_payload(request, recipients),
         clients,
         refused=tuple(
@@ -251,7 +261,7 @@ def _intent_for(
             )
             for i in refused
         ),
-        claimed_until=shifted(now, claim) if claim is not None else None,
+        claimed_until=shifted(now, deps.claim) if deps.claim is not None else None,
         traceparent=telemetry.current_traceparent(),
         campaign_chunk=campaign_chunk,
     )
@@ -409,25 +419,16 @@ def _rejected_id(recipient: Recipient) -> str:
 
 
 async def _record(
-    store: TrackingStore,
-    results_log: SendResults,
-    intents: SendIntents | None,
-    intent: SendIntent | None,
-    sends: list[Send],
-    fresh: Mapping[str, dict[str, Any]],
-    now: dt.datetime,
-    expiry_window: dt.timedelta,
-    retention: dt.timedelta | None,
-    budget: float | None,
+    deps: SendDeps, intent: SendIntent | None, sends: list[Send], fresh: Mapping[str, dict[str, Any]], now: dt.datetime
 ) -> bool:
     """Write the records and results, then remove the intent; False (logged) when that did not
-    finish in ``budget``: the intent stays and the reconciler finishes it. When nothing went to
+    finish in ``deps.storage_budget``: the intent stays and the reconciler finishes it. When nothing went to
     ACS (no intent), storage's error is raised instead: nothing was sent, so the client may retry."""
     try:
-        async with _storage_phase(budget):
+        async with _storage_phase(deps.storage_budget):
             outcomes = await asyncio.gather(
-                record_sends(store, sends, now, expiry_window, retention),
-                results_log.put_send_results(fresh) if fresh else asyncio.sleep(0),
+                record_sends(deps.store, sends, now, deps.expiry_window, deps.retention),
+                deps.results_log.put_send_results(fresh) if fresh else asyncio.sleep(0),
                 return_exceptions=True,
             )
             failures = [o for o in outcomes if isinstance(o, BaseException)]
@@ -436,8 +437,8 @@ async def _record(
                     raise failure
             if failures:
                 raise failures[0]
-            if intents is not None and intent is not None:
-                await intents.remove_intent(intent)
+            if deps.intents is not None and intent is not None:
+                await deps.intents.remove_intent(intent)
     except (StorageUnavailable, StorageRejected) as exc:
         if intent is None:
             raise
@@ -446,7 +447,7 @@ async def _record(
             logging.ERROR,
             "send_records_deferred",
             reason=str(exc),
-            intent=intent.intent_id if intent is not None and intents is not None else None,
+            intent=intent.intent_id if intent is not None and deps.intents is not None else None,
             recipients=",".join(filter(None, (mask_phone(s.to) for s in sends))),
         )
         return False

@@ -33,7 +33,7 @@ from mms_tracker.adapters.tables.store import TableStore
 from mms_tracker.domain import DeliveryReport, Status
 from mms_tracker.service.ports import AcsError, StorageRejected, StorageUnavailable
 from mms_tracker.service.reconciler import reconcile_sends
-from mms_tracker.service.sending import MmsRequest, Recipient, send_mms
+from mms_tracker.service.sending import MmsRequest, Recipient, SendDeps, send_mms
 from mms_tracker.service.tracking import expire_due, record_report
 from tests.support import Azurite, nonzero
 
@@ -123,7 +123,7 @@ async def run_case(azurite: Azurite, waves: list[list[tuple[Any, ...]]], faults:
                 if op[0] == "send":
                     recipients = tuple(Recipient(f"+1555000{n:04d}") for n in range(op[1]))
                     request = MmsRequest("+18004567891", recipients, "hi", (), tag)
-                    await send_mms(request, acs, store, store, T0, WINDOW, intents=store, storage_budget=5)
+                    await send_mms(request, SendDeps(acs, store, store, WINDOW, intents=store, storage_budget=5), T0)
                 elif op[0] == "report" and acs.answered:
                     message_id = list(acs.answered.values())[-1]["messageId"]
                     report = DeliveryReport(str(uuid.uuid4()), "t", message_id, op[1], op[1], LATER, tag=tag)

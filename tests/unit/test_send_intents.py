@@ -25,6 +25,7 @@ from mms_tracker.service.sending import (
     MmsRequest,
     Recipient,
     RepeatabilityConflict,
+    SendDeps,
     send_mms,
 )
 from tests.fakes import InMemoryStore, RecordsDown
@@ -82,7 +83,7 @@ def request(*numbers: str, tag: str = "t", client_ids: bool = False) -> MmsReque
 
 
 async def send(store: InMemoryStore, acs: Acs, req: MmsRequest, budget: float | None = None) -> list[dict[str, Any]]:
-    return await send_mms(req, acs, store, store, T0, WINDOW, intents=store, storage_budget=budget)
+    return await send_mms(req, SendDeps(acs, store, store, WINDOW, intents=store, storage_budget=budget), T0)
 
 
 async def reconcile(store: InMemoryStore, acs: Acs, at: dt.datetime) -> Any:

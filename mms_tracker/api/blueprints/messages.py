@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import azure.functions as func
 
@@ -29,21 +30,12 @@ async def send_message(req: Request) -> Response:
         settings.senders,
         SendLimits(settings.max_request_bytes, settings.max_attachment_bytes),
     )
-    store = RUNTIME.store()
     with telemetry.span("mms.send", {"mms.tag": request.tag, "mms.recipients": len(request.recipients)}) as span:
         try:
-            items = await send_mms(
-                request,
-                RUNTIME.message_sender(),
-                telemetry.stamping_traceparent(store),  # each record keeps this span's traceparent
-                store,
-                dt.datetime.now(dt.UTC),
-                dt.timedelta(hours=settings.expiry_window_hours),
-                dt.timedelta(days=settings.retention_days),
-                intents=store,
-                storage_budget=settings.storage_timeout_seconds,
-                claim=dt.timedelta(seconds=settings.send_deadline_seconds),
-            )
+            deps = RUNTIME.send_deps()
+            # each record keeps this span's traceparent
+            deps = replace(deps, store=telemetry.stamping_traceparent(deps.store))
+            items = await send_mms(request, deps, dt.datetime.now(dt.UTC))
         except Exception as exc:
             telemetry.send_failed(len(request.recipients), exc)
             raise
