@@ -11,7 +11,7 @@ import asyncio
 import datetime as dt
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import httpx
@@ -26,12 +26,14 @@ from .service.campaigns import SendThrottle
 from .service.ports import (
     Dashboards,
     MmsSender,
+    SendIntent,
     SendIntents,
     SendResults,
     StatusEventPublisher,
     StatusOutbox,
     TrackingStore,
 )
+from .service.reconciler import ReconcileDeps
 from .service.sending import SendDeps
 from .service.status_events import StatusPublishing, event_source
 from .settings import Settings, SettingsError
@@ -233,6 +235,24 @@ class Runtime:
             intents=store,
             storage_budget=settings.storage_timeout_seconds,
             claim=dt.timedelta(seconds=settings.send_deadline_seconds),
+        )
+
+    def reconcile_deps(
+        self, run_seconds: float, on_recorded: Callable[[SendIntent], Awaitable[None]] | None = None
+    ) -> ReconcileDeps:
+        """What a reconciler run of at most ``run_seconds`` works with: the store serves as intents,
+        records and results, and keeps an intent whose outcome is unknown among the poison."""
+        settings, store = self.settings, self.store()
+        return ReconcileDeps(
+            store,
+            self.acs(),
+            store,
+            store,
+            dt.timedelta(days=settings.retention_days),
+            claim=dt.timedelta(seconds=run_seconds + settings.send_deadline_seconds),
+            budget=run_seconds,
+            poison=store.record_poison,
+            on_recorded=on_recorded,
         )
 
     def campaigns(self) -> CampaignClients:

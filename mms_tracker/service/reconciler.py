@@ -56,34 +56,33 @@ class Reconciled:
 
 
 @dataclass(frozen=True)
-class _Run:
-    """What every intent of one reconciler run shares."""
+class ReconcileDeps:
+    """What every reconciler run needs, built once: the intents, the ACS sender, the records, the
+    results of client ids, the records' retention, ``claim`` (how long a run holds an intent it
+    takes), ``budget`` (seconds a run may take), where an intent whose outcome is unknown is kept
+    (``poison``), and ``on_recorded`` (see :func:`reconcile_sends`)."""
 
     intents: SendIntents
     acs: MmsSender
     store: TrackingStore
     results_log: SendResults
+    retention: dt.timedelta | None = None
+    claim: dt.timedelta = dt.timedelta(minutes=5)
+    budget: float | None = None
+    poison: Poison | None = None
+    on_recorded: Callable[[SendIntent], Awaitable[None]] | None = None
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every intent of one reconciler run shares."""
+
+    deps: ReconcileDeps
     now: dt.datetime
-    retention: dt.timedelta | None
     acs_down: asyncio.Event
-    poison: Poison | None
-    on_recorded: Callable[[SendIntent], Awaitable[None]] | None
 
 
-async def reconcile_sends(
-    intents: SendIntents,
-    acs: MmsSender,
-    store: TrackingStore,
-    results_log: SendResults,
-    now: dt.datetime,
-    older_than: dt.timedelta,
-    retention: dt.timedelta | None = None,
-    *,
-    claim: dt.timedelta = dt.timedelta(minutes=5),
-    budget: float | None = None,
-    poison: Poison | None = None,
-    on_recorded: Callable[[SendIntent], Awaitable[None]] | None = None,
-) -> Reconciled:
+async def reconcile_sends(deps: ReconcileDeps, now: dt.datetime, older_than: dt.timedelta) -> Reconciled:
     """Finish every send whose intent is older than ``older_than``: its records were not written.
 
     An intent still held (by its send, until the send's deadline, or by another run) is left
@@ -106,8 +105,9 @@ async def reconcile_sends(
     results are written and before the intent is removed, so that if it fails the next run
     repeats the whole (the campaigns count a chunk from it, once: ``campaigns.count_recorded_chunk``).
     """
+    intents, budget = deps.intents, deps.budget
     found = await intents.intents_before(shifted(now, -older_than), RECONCILE_BATCH)
-    run = _Run(intents, acs, store, results_log, now, retention, asyncio.Event(), poison, on_recorded)
+    run = _Run(deps, now, asyncio.Event())
     limit = asyncio.Semaphore(RECONCILE_CONCURRENCY)
 
     async def one(intent: SendIntent) -> ReconcileOutcome:
@@ -116,7 +116,7 @@ async def reconcile_sends(
                 return ReconcileOutcome.PENDING
             if intent.claimed_until is not None and intent.claimed_until > now:
                 return ReconcileOutcome.PENDING  # its send may still be running, or another run has it
-            if not await intents.claim_intent(intent, shifted(now, claim)):
+            if not await intents.claim_intent(intent, shifted(now, deps.claim)):
                 return ReconcileOutcome.PENDING
             return await _reconcile(run, intent)
 
@@ -154,10 +154,10 @@ async def _items_of(run: _Run, intent: SendIntent) -> tuple[ReconcileOutcome, li
         items = [{"to": r.to, "httpStatusCode": 504, "successful": False, "errorMessage": reason} for r in recipients]
         return ReconcileOutcome.ABANDONED, items
     try:
-        response = await run.acs.send_mms(intent.payload)
+        response = await run.deps.acs.send_mms(intent.payload)
     except AcsRequestRejected as exc:
         if exc.upstream_status == 409:  # ACS: the original request is still being processed
-            await run.intents.note_intent_attempt(intent, exc.detail)
+            await run.deps.intents.note_intent_attempt(intent, exc.detail)
             return ReconcileOutcome.PENDING, []
         if exc.upstream_status == 412:  # ACS: the pair is older than it keeps; outcome unknowable
             await _give_up_unknown(run, intent, exc.detail)
@@ -169,7 +169,7 @@ async def _items_of(run: _Run, intent: SendIntent) -> tuple[ReconcileOutcome, li
         return ReconcileOutcome.REFUSED, items
     except AcsError as exc:
         run.acs_down.set()  # throttled, down or unreachable: the rest wait for the next run
-        await run.intents.note_intent_attempt(intent, exc.detail)
+        await run.deps.intents.note_intent_attempt(intent, exc.detail)
         log_event(_log, logging.WARNING, "send_reconcile_pending", intent=intent.intent_id, reason=exc.detail)
         return ReconcileOutcome.PENDING, []
     return ReconcileOutcome.RECORDED, _align(response["value"], list(recipients))
@@ -189,12 +189,14 @@ async def _reconcile(run: _Run, intent: SendIntent) -> ReconcileOutcome:
     }
     window = intent.expires_at - intent.created_at
     # The send's traceparent (kept on the intent), so a later report's span links to the send.
-    await record_sends(telemetry.with_traceparent(run.store, intent.traceparent), sends, run.now, window, run.retention)
+    await record_sends(
+        telemetry.with_traceparent(run.deps.store, intent.traceparent), sends, run.now, window, run.deps.retention
+    )
     if fresh:
-        await run.results_log.put_send_results(fresh)
-    if run.on_recorded is not None and outcome is ReconcileOutcome.RECORDED:
-        await run.on_recorded(intent)
-    await run.intents.remove_intent(intent)
+        await run.deps.results_log.put_send_results(fresh)
+    if run.deps.on_recorded is not None and outcome is ReconcileOutcome.RECORDED:
+        await run.deps.on_recorded(intent)
+    await run.deps.intents.remove_intent(intent)
     log_event(
         _log,
         logging.INFO,
@@ -218,9 +220,9 @@ async def _give_up_unknown(run: _Run, intent: SendIntent, detail: str) -> None:
         "recipients": [dict(r) for r in intent.payload.get("recipients", [])],
     }
     reason = f"ACS no longer recognises the send's repeatability pairs ({detail}); whether it was sent is unknown"
-    if run.poison is not None:
-        await run.poison(kept, reason, run.now)
-    await run.intents.remove_intent(intent)
+    if run.deps.poison is not None:
+        await run.deps.poison(kept, reason, run.now)
+    await run.deps.intents.remove_intent(intent)
     log_event(
         _log,
         logging.ERROR,

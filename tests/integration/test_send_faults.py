@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from mms_tracker.adapters.tables.store import TableStore
 from mms_tracker.domain import DeliveryReport, Status
 from mms_tracker.service.ports import AcsError, StorageRejected, StorageUnavailable
-from mms_tracker.service.reconciler import reconcile_sends
+from mms_tracker.service.reconciler import ReconcileDeps, reconcile_sends
 from mms_tracker.service.sending import MmsRequest, Recipient, SendDeps, send_mms
 from mms_tracker.service.tracking import expire_due, record_report
 from tests.support import Azurite, nonzero
@@ -132,7 +132,7 @@ async def run_case(azurite: Azurite, waves: list[list[tuple[Any, ...]]], faults:
                 elif op[0] == "expire":
                     await expire_due(store, T0 + dt.timedelta(minutes=30))
                 elif op[0] == "reconcile":
-                    await reconcile_sends(store, acs, store, store, LATER, dt.timedelta(minutes=1))
+                    await reconcile_sends(ReconcileDeps(store, acs, store, store), LATER, dt.timedelta(minutes=1))
             except (StorageUnavailable, StorageRejected, AcsError):
                 pass  # the caller's problem: a client retries, Event Grid redelivers, a timer runs again
 
@@ -143,7 +143,9 @@ async def run_case(azurite: Azurite, waves: list[list[tuple[Any, ...]]], faults:
         for report in reports:
             await record_report(store, report, LATER)
         # a run that failed half-way left its claim (5 minutes): the next run after it takes over
-        await reconcile_sends(store, acs, store, store, LATER + dt.timedelta(minutes=6), dt.timedelta(minutes=1))
+        await reconcile_sends(
+            ReconcileDeps(store, acs, store, store), LATER + dt.timedelta(minutes=6), dt.timedelta(minutes=1)
+        )
         await check(store, acs, tag)
     finally:
         await store.close()

@@ -20,7 +20,7 @@ from mms_tracker.service.ports import (
     SendIntent,
     StorageUnavailable,
 )
-from mms_tracker.service.reconciler import Reconciled, reconcile_sends
+from mms_tracker.service.reconciler import Reconciled, ReconcileDeps, reconcile_sends
 from mms_tracker.service.sending import (
     MmsRequest,
     Recipient,
@@ -87,7 +87,7 @@ async def send(store: InMemoryStore, acs: Acs, req: MmsRequest, budget: float | 
 
 
 async def reconcile(store: InMemoryStore, acs: Acs, at: dt.datetime) -> Any:
-    return await reconcile_sends(store, acs, store, store, at, MINUTE)
+    return await reconcile_sends(ReconcileDeps(store, acs, store, store), at, MINUTE)
 
 
 async def test_the_intent_is_written_before_acs_is_called_and_removed_after_the_records() -> None:
