@@ -127,10 +127,10 @@ async def send_mms(
     chose (a campaign's, derived from the campaign, chunk and position). ``campaign_chunk`` (campaign
     id, chunk index, recipients in the chunk) goes on the intent, for the reconciler's ``on_recorded``.
     """
-    acs, results_log, intents, storage_budget = deps.acs, deps.results_log, deps.intents, deps.storage_budget
+    results_log, intents = deps.results_log, deps.intents
     items: list[dict[str, Any] | None] = [None] * len(request.recipients)
     client_ids = [r.repeatability_request_id for r in request.recipients if r.valid and r.repeatability_request_id]
-    async with _storage_phase(storage_budget):
+    async with _storage_phase(deps.storage_budget):
         known = await results_log.get_send_results(client_ids) if client_ids else {}
         _refuse_reused_ids(request, known)  # a claim held for another request refuses too
         answered_ids = {k: v for k, v in known.items() if "item" in v}
@@ -160,19 +160,8 @@ async def send_mms(
     # ``rejected-...`` id from this path and from the reconciler's.
     as_sent = list(request.recipients)
     if intent is not None:
-        for i, recipient in pending:
+        for (i, recipient), item in zip(pending, await _call_acs(deps, intent, pending, claims), strict=True):
             as_sent[i] = recipient
-        try:
-            response = await acs.send_mms(intent.payload)
-        except AcsError as exc:
-            if not exc.maybe_sent:
-                dropped = await _drop_intent(intents, intent, storage_budget) if intents is not None else True
-                if dropped and exc.upstream_status not in HOLDS_THE_ID:
-                    await _release(results_log, claims, storage_budget)
-            if exc.maybe_sent:
-                exc.pairs = [_pair(r) for _, r in pending]
-            raise
-        for (i, _), item in zip(pending, _align(response["value"], [r for _, r in pending]), strict=True):
             items[i] = item
 
     answered = [item for item in items if item is not None]
@@ -197,6 +186,26 @@ async def send_mms(
         reused=len(answered_ids),
     )
     return answered
+
+
+async def _call_acs(
+    deps: SendDeps, intent: SendIntent, pending: list[tuple[int, Recipient]], claims: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Call ACS once with the intent's body and return its item for each pending recipient. When
+    ACS certainly took nothing, the intent goes and (unless ACS holds the ids) the claims too; when
+    it may have sent, the error carries each recipient's pair."""
+    try:
+        response = await deps.acs.send_mms(intent.payload)
+    except AcsError as exc:
+        if not exc.maybe_sent:
+            intents = deps.intents
+            dropped = await _drop_intent(intents, intent, deps.storage_budget) if intents is not None else True
+            if dropped and exc.upstream_status not in HOLDS_THE_ID:
+                await _release(deps.results_log, claims, deps.storage_budget)
+        if exc.maybe_sent:
+            exc.pairs = [_pair(r) for _, r in pending]
+        raise
+    return _align(response["value"], [r for _, r in pending])
 
 
 def _pair(recipient: Recipient) -> dict[str, str]:
