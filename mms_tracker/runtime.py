@@ -8,9 +8,10 @@ built on first use and kept for the life of the loop. ``RUNTIME.configure`` is h
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import httpx
@@ -22,7 +23,18 @@ from .adapters.eventgrid import EventGridStatusPublisher
 from .adapters.tables.store import TableStore
 from .logs import log_event
 from .service.campaigns import SendThrottle
-from .service.ports import Dashboards, SendIntents, SendResults, StatusEventPublisher, StatusOutbox, TrackingStore
+from .service.ports import (
+    Dashboards,
+    MmsSender,
+    SendIntent,
+    SendIntents,
+    SendResults,
+    StatusEventPublisher,
+    StatusOutbox,
+    TrackingStore,
+)
+from .service.reconciler import ReconcileDeps
+from .service.sending import SendDeps
 from .service.status_events import StatusPublishing, event_source
 from .settings import Settings, SettingsError
 
@@ -204,6 +216,45 @@ class Runtime:
             )
         return self._acs
 
+    def message_sender(self) -> MmsSender:
+        """The sender ``POST /messages`` uses: the ACS client, wrapped in :class:`CrashAfterAcs` when
+        the test setting ``MMS_TEST_CRASH_AFTER_ACS=1`` is on (only ever against a loopback ACS)."""
+        acs = self.acs()
+        return CrashAfterAcs(acs) if self.settings.test_crash_after_acs else acs
+
+    def send_deps(self) -> SendDeps:
+        """What ``POST /messages`` sends with, from the settings and this loop's clients (the
+        store serves as records, results and intents)."""
+        settings, store = self.settings, self.store()
+        return SendDeps(
+            self.message_sender(),
+            store,
+            store,
+            dt.timedelta(hours=settings.expiry_window_hours),
+            dt.timedelta(days=settings.retention_days),
+            intents=store,
+            storage_budget=settings.storage_timeout_seconds,
+            claim=dt.timedelta(seconds=settings.send_deadline_seconds),
+        )
+
+    def reconcile_deps(
+        self, run_seconds: float, on_recorded: Callable[[SendIntent], Awaitable[None]] | None = None
+    ) -> ReconcileDeps:
+        """What a reconciler run of at most ``run_seconds`` works with: the store serves as intents,
+        records and results, and keeps an intent whose outcome is unknown among the poison."""
+        settings, store = self.settings, self.store()
+        return ReconcileDeps(
+            store,
+            self.acs(),
+            store,
+            store,
+            dt.timedelta(days=settings.retention_days),
+            claim=dt.timedelta(seconds=run_seconds + settings.send_deadline_seconds),
+            budget=run_seconds,
+            poison=store.record_poison,
+            on_recorded=on_recorded,
+        )
+
     def campaigns(self) -> CampaignClients:
         """The campaign table, chunk queue and attachment blobs for the running event loop."""
         self._same_loop()
@@ -242,6 +293,18 @@ class Runtime:
             await self._publisher.close()
         self._store, self._acs, self._loop = None, None, None
         self._publisher, self._publishing = None, None
+
+
+class CrashAfterAcs:
+    """A test-only fault: once ACS has answered a send, the worker dies as a killed one would,
+    before any record is written (the reconciler must finish the send from its intent)."""
+
+    def __init__(self, inner: MmsSender) -> None:
+        self._inner = inner
+
+    async def send_mms(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        await self._inner.send_mms(payload)
+        os._exit(70)
 
 
 def _table_service(settings: Settings) -> TableServiceClient:

@@ -197,7 +197,7 @@ async def round_trips(stack: Stack, campaign_tag: str | None, campaign_messages:
     from mms_tracker.adapters.tables.store import TableStore
     from mms_tracker.domain import Status
     from mms_tracker.service.queries import get_message, list_messages
-    from mms_tracker.service.sending import MmsRequest, Recipient, send_mms
+    from mms_tracker.service.sending import MmsRequest, Recipient, SendDeps, send_mms
     from mms_tracker.service.tracking import ingest_event
 
     transport = CountingTransport(use_env_settings=False)
@@ -228,7 +228,9 @@ async def round_trips(stack: Stack, campaign_tag: str | None, campaign_messages:
         )
         request = MmsRequest(SENDER, recipients, "bench", (), tag)
         items = await send_mms(
-            request, _AcceptEveryone(), store, store, now, dt.timedelta(hours=72), intents=store if intent else None
+            request,
+            SendDeps(_AcceptEveryone(), store, store, dt.timedelta(hours=72), intents=store if intent else None),
+            now,
         )
         ids.extend(str(item["messageId"]) for item in items)
 
@@ -288,7 +290,7 @@ async def _round_trips_with_status_events(stack: Stack, now: dt.datetime) -> dic
     from localdev import simulator
     from mms_tracker.adapters.eventgrid import EventGridStatusPublisher
     from mms_tracker.adapters.tables.store import TableStore
-    from mms_tracker.service.sending import MmsRequest, Recipient, send_mms
+    from mms_tracker.service.sending import MmsRequest, Recipient, SendDeps, send_mms
     from mms_tracker.service.status_events import StatusPublishing, event_source
     from mms_tracker.service.tracking import ingest_event
 
@@ -324,7 +326,7 @@ async def _round_trips_with_status_events(stack: Stack, now: dt.datetime) -> dic
 
     async def send_100() -> None:
         request = MmsRequest(SENDER, tuple(Recipient(f"+1833586{n:04d}") for n in range(100)), "bench", (), tag)
-        items = await send_mms(request, _AcceptEveryone(), store, store, now, dt.timedelta(hours=72))
+        items = await send_mms(request, SendDeps(_AcceptEveryone(), store, store, dt.timedelta(hours=72)), now)
         ids.extend(str(item["messageId"]) for item in items)
 
     async def burst(envelopes: list[dict[str, Any]]) -> dict[str, float]:

@@ -39,7 +39,7 @@ from .ports import (
     SendResults,
     TrackingStore,
 )
-from .sending import MmsRequest, Recipient, send_mms
+from .sending import MmsRequest, Recipient, SendDeps, send_mms
 
 _log = logging.getLogger("mms_tracker.campaigns")
 
@@ -373,6 +373,19 @@ class ChunkContext:
     storage_budget: float | None = None
     claim: dt.timedelta | None = None
 
+    def send_deps(self) -> SendDeps:
+        """What a chunk's :func:`send_mms` needs, from this context."""
+        return SendDeps(
+            self.acs,
+            self.tracking,
+            self.results,
+            self.expiry_window,
+            self.retention,
+            intents=self.intents,
+            storage_budget=self.storage_budget,
+            claim=self.claim,
+        )
+
 
 async def send_chunk(
     chunk: Chunk, dequeue_count: int, context: ChunkContext, now: Callable[[], dt.datetime]
@@ -412,15 +425,8 @@ async def send_chunk(
     try:
         items = await send_mms(
             request,
-            context.acs,
-            context.tracking,
-            context.results,
+            context.send_deps(),
             now(),
-            context.expiry_window,
-            context.retention,
-            intents=context.intents,
-            storage_budget=context.storage_budget,
-            claim=context.claim,
             claim_client_ids=False,  # the ids are derived from (campaign, chunk, position): no client reuses them
             campaign_chunk=(chunk.campaign_id, chunk.index, len(chunk.recipients)),
         )

@@ -1,5 +1,6 @@
 """The send use case: validate per recipient, reuse earlier results, keep an intent, call ACS once,
-record every recipient; and the reconciler that finishes sends whose records were not written."""
+record every recipient. The reconciler that finishes sends whose records were not written is
+:mod:`.reconciler`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import datetime as dt
 import email.utils
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,6 @@ from ..domain.timestamps import shifted
 from ..logs import log_event, mask_phone
 from .ports import (
     AcsError,
-    AcsRequestRejected,
     MmsSender,
     SendIntent,
     SendIntents,
@@ -34,8 +34,6 @@ from .tracking import record_sends
 
 _log = logging.getLogger("mms_tracker.sending")
 MAX_STORED_ERROR_CHARS = 1024
-RECONCILE_BATCH = 100  # intents finished per reconciler run; the next run takes the rest
-RECONCILE_CONCURRENCY = 4
 
 
 INVALID_NUMBER = "Invalid phone number format."  # ACS's own errorMessage for a non-E.164 `to`
@@ -77,19 +75,28 @@ class RepeatabilityConflict(ValueError):
         self.errors = errors
 
 
+@dataclass(frozen=True)
+class SendDeps:
+    """What every send needs, built once (``Runtime.send_deps``, or a campaign's chunk context):
+    the ACS sender, the records, the results of client repeatability ids, the intents (None: no
+    intent is kept), the records' expiry window and retention, ``storage_budget`` (seconds each
+    storage phase may take) and ``claim`` (how long a send holds its intent)."""
+
+    acs: MmsSender
+    store: TrackingStore
+    results_log: SendResults
+    expiry_window: dt.timedelta
+    retention: dt.timedelta | None = None
+    intents: SendIntents | None = None
+    storage_budget: float | None = None
+    claim: dt.timedelta | None = None
+
+
 async def send_mms(
     request: MmsRequest,
-    acs: MmsSender,
-    store: TrackingStore,
-    results_log: SendResults,
+    deps: SendDeps,
     now: dt.datetime,
-    expiry_window: dt.timedelta,
-    retention: dt.timedelta | None = None,
     *,
-    intents: SendIntents | None = None,
-    storage_budget: float | None = None,
-    claim: dt.timedelta | None = None,
-    after_acs: Callable[[], None] | None = None,
     claim_client_ids: bool = True,
     campaign_chunk: tuple[str, int, int] | None = None,
 ) -> list[dict[str, Any]]:
@@ -108,7 +115,7 @@ async def send_mms(
     and after it; the ACS client bounds its own. ``claim`` is how long the send holds its intent
     (its deadline): the reconciler does not take it up before. When ACS may have accepted without
     its answer arriving, the error carries each recipient's pair (``AcsError.pairs``) and the
-    intent stays. ``after_acs`` is a test-only fault hook.
+    intent stays.
 
     A client ``repeatabilityRequestId`` is claimed for this request (its fingerprint, no result
     yet) before the call, so that while the outcome is unknown a *different* request under the
@@ -117,9 +124,10 @@ async def send_mms(
     chose (a campaign's, derived from the campaign, chunk and position). ``campaign_chunk`` (campaign
     id, chunk index, recipients in the chunk) goes on the intent, for the reconciler's ``on_recorded``.
     """
+    results_log, intents = deps.results_log, deps.intents
     items: list[dict[str, Any] | None] = [None] * len(request.recipients)
     client_ids = [r.repeatability_request_id for r in request.recipients if r.valid and r.repeatability_request_id]
-    async with _storage_phase(storage_budget):
+    async with _storage_phase(deps.storage_budget):
         known = await results_log.get_send_results(client_ids) if client_ids else {}
         _refuse_reused_ids(request, known)  # a claim held for another request refuses too
         answered_ids = {k: v for k, v in known.items() if "item" in v}
@@ -138,7 +146,7 @@ async def send_mms(
                 items[i] = dict(answered_ids[recipient.repeatability_request_id]["item"])
             else:
                 pending.append((i, _with_repeatability(recipient, now)))
-        intent = _intent_for(request, pending, refused, now, expiry_window, claim, campaign_chunk) if pending else None
+        intent = _intent_for(request, pending, refused, now, deps, campaign_chunk) if pending else None
         claims = await _claim(results_log, request, pending, known) if claim_client_ids else {}
         if intent is not None and intents is not None:
             # A failed intent write may still have landed (and the reconciler would send it), so
@@ -149,21 +157,8 @@ async def send_mms(
     # ``rejected-...`` id from this path and from the reconciler's.
     as_sent = list(request.recipients)
     if intent is not None:
-        for i, recipient in pending:
+        for (i, recipient), item in zip(pending, await _call_acs(deps, intent, pending, claims), strict=True):
             as_sent[i] = recipient
-        try:
-            response = await acs.send_mms(intent.payload)
-        except AcsError as exc:
-            if not exc.maybe_sent:
-                dropped = await _drop_intent(intents, intent, storage_budget) if intents is not None else True
-                if dropped and exc.upstream_status not in HOLDS_THE_ID:
-                    await _release(results_log, claims, storage_budget)
-            if exc.maybe_sent:
-                exc.pairs = [_pair(r) for _, r in pending]
-            raise
-        if after_acs is not None:
-            after_acs()
-        for (i, _), item in zip(pending, _align(response["value"], [r for _, r in pending]), strict=True):
             items[i] = item
 
     answered = [item for item in items if item is not None]
@@ -177,7 +172,7 @@ async def send_mms(
         for i, client_id in ((i, request.recipients[i].repeatability_request_id) for i, _ in pending)
         if client_id
     }
-    await _record(store, results_log, intents, intent, sends, fresh, now, expiry_window, retention, storage_budget)
+    await _record(deps, intent, sends, fresh, now)
     log_event(
         _log,
         logging.INFO,
@@ -188,6 +183,26 @@ async def send_mms(
         reused=len(answered_ids),
     )
     return answered
+
+
+async def _call_acs(
+    deps: SendDeps, intent: SendIntent, pending: list[tuple[int, Recipient]], claims: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Call ACS once with the intent's body and return its item for each pending recipient. When
+    ACS certainly took nothing, the intent goes and (unless ACS holds the ids) the claims too; when
+    it may have sent, the error carries each recipient's pair."""
+    try:
+        response = await deps.acs.send_mms(intent.payload)
+    except AcsError as exc:
+        if not exc.maybe_sent:
+            intents = deps.intents
+            dropped = await _drop_intent(intents, intent, deps.storage_budget) if intents is not None else True
+            if dropped and exc.upstream_status not in HOLDS_THE_ID:
+                await _release(deps.results_log, claims, deps.storage_budget)
+        if exc.maybe_sent:
+            exc.pairs = [_pair(r) for _, r in pending]
+        raise
+    return _align(response["value"], [r for _, r in pending])
 
 
 def _pair(recipient: Recipient) -> dict[str, str]:
@@ -229,8 +244,7 @@ def _intent_for(
     pending: list[tuple[int, Recipient]],
     refused: list[int],
     now: dt.datetime,
-    expiry_window: dt.timedelta,
-    claim: dt.timedelta | None,
+    deps: SendDeps,
     campaign_chunk: tuple[str, int, int] | None = None,
 ) -> SendIntent:
     recipients = [r for _, r in pending]
@@ -242,7 +256,7 @@ def _intent_for(
     return SendIntent(
         uuid.uuid4().hex,
         now,
-        shifted(now, expiry_window),
+        shifted(now, deps.expiry_window),
         _acs_payload(request, recipients),
         clients,
         refused=tuple(
@@ -253,7 +267,7 @@ def _intent_for(
             )
             for i in refused
         ),
-        claimed_until=shifted(now, claim) if claim is not None else None,
+        claimed_until=shifted(now, deps.claim) if deps.claim is not None else None,
         traceparent=telemetry.current_traceparent(),
         campaign_chunk=campaign_chunk,
     )
@@ -407,25 +421,16 @@ def _rejected_id(recipient: Recipient) -> str:
 
 
 async def _record(
-    store: TrackingStore,
-    results_log: SendResults,
-    intents: SendIntents | None,
-    intent: SendIntent | None,
-    sends: list[Send],
-    fresh: Mapping[str, dict[str, Any]],
-    now: dt.datetime,
-    expiry_window: dt.timedelta,
-    retention: dt.timedelta | None,
-    budget: float | None,
+    deps: SendDeps, intent: SendIntent | None, sends: list[Send], fresh: Mapping[str, dict[str, Any]], now: dt.datetime
 ) -> bool:
     """Write the records and results, then remove the intent; False (logged) when that did not
-    finish in ``budget``: the intent stays and the reconciler finishes it. When nothing went to
+    finish in ``deps.storage_budget``: the intent stays and the reconciler finishes it. When nothing went to
     ACS (no intent), storage's error is raised instead: nothing was sent, so the client may retry."""
     try:
-        async with _storage_phase(budget):
+        async with _storage_phase(deps.storage_budget):
             outcomes = await asyncio.gather(
-                record_sends(store, sends, now, expiry_window, retention),
-                results_log.put_send_results(fresh) if fresh else asyncio.sleep(0),
+                record_sends(deps.store, sends, now, deps.expiry_window, deps.retention),
+                deps.results_log.put_send_results(fresh) if fresh else asyncio.sleep(0),
                 return_exceptions=True,
             )
             failures = [o for o in outcomes if isinstance(o, BaseException)]
@@ -434,8 +439,8 @@ async def _record(
                     raise failure
             if failures:
                 raise failures[0]
-            if intents is not None and intent is not None:
-                await intents.remove_intent(intent)
+            if deps.intents is not None and intent is not None:
+                await deps.intents.remove_intent(intent)
     except (StorageUnavailable, StorageRejected) as exc:
         if intent is None:
             raise
@@ -444,204 +449,11 @@ async def _record(
             logging.ERROR,
             "send_records_deferred",
             reason=str(exc),
-            intent=intent.intent_id if intent is not None and intents is not None else None,
+            intent=intent.intent_id if intent is not None and deps.intents is not None else None,
             recipients=",".join(filter(None, (mask_phone(s.to) for s in sends))),
         )
         return False
     return True
-
-
-@dataclass(frozen=True)
-class Reconciled:
-    """What one reconciler run did with the intents it found: recorded from ACS's answer,
-    refused by ACS as a whole, given up past their expiry, outcome unknown (ACS no longer
-    recognises the pairs), or left for a later run (held by a send, ACS failing, no time left)."""
-
-    recorded: int = 0
-    refused: int = 0
-    abandoned: int = 0
-    unknown: int = 0
-    pending: int = 0
-
-
-OUTCOMES = ("recorded", "refused", "abandoned", "unknown", "pending")
-
-
-async def reconcile_sends(
-    intents: SendIntents,
-    acs: MmsSender,
-    store: TrackingStore,
-    results_log: SendResults,
-    now: dt.datetime,
-    older_than: dt.timedelta,
-    retention: dt.timedelta | None = None,
-    *,
-    claim: dt.timedelta = dt.timedelta(minutes=5),
-    budget: float | None = None,
-    poison: Callable[[Mapping[str, Any], str, dt.datetime], Awaitable[None]] | None = None,
-    on_recorded: Callable[[SendIntent], Awaitable[None]] | None = None,
-) -> Reconciled:
-    """Finish every send whose intent is older than ``older_than``: its records were not written.
-
-    An intent still held (by its send, until the send's deadline, or by another run) is left
-    alone; the others are claimed for ``claim`` (conditionally on being unchanged, so two runs
-    never take the same one), then the ACS call is repeated with the same body and pairs: ACS
-    answers a pair it has seen with the first call's result (or sends now what never reached it),
-    and the records are written from that answer, as the send would have. The first ACS
-    failure that is not about this request alone (throttling, an outage, a timeout) leaves every
-    intent after it for the next run; so does ``budget`` (seconds) running out.
-
-    ACS refusing the repeat as a whole records every recipient ``Rejected`` with its message,
-    except 409 (the original is still being processed: left for later) and 412 (the pair is
-    older than ACS keeps it, so the first call's outcome can no longer be learnt): then no record
-    is invented; the intent is kept in ``poison`` for an operator (recipients and pairs, not the
-    message) and removed, and a report from the carrier still creates the record if it was
-    sent. An intent past its expiry that has been tried at least once is recorded ``Rejected``,
-    failed to send, with the reason. Storage errors raise: the next run tries again.
-
-    ``on_recorded`` is called with each intent recorded from ACS's answer, after its records and
-    results are written and before the intent is removed, so that if it fails the next run
-    repeats the whole (the campaigns count a chunk from it, once: ``campaigns.count_recorded_chunk``).
-    """
-    found = await intents.intents_before(shifted(now, -older_than), RECONCILE_BATCH)
-    limit = asyncio.Semaphore(RECONCILE_CONCURRENCY)
-    acs_down = asyncio.Event()
-
-    async def one(intent: SendIntent) -> str:
-        async with limit:
-            if acs_down.is_set():
-                return "pending"
-            if intent.claimed_until is not None and intent.claimed_until > now:
-                return "pending"  # its send may still be running, or another run has it
-            if not await intents.claim_intent(intent, shifted(now, claim)):
-                return "pending"
-            return await _reconcile(
-                intent, intents, acs, store, results_log, now, retention, acs_down, poison, on_recorded
-            )
-
-    tasks = [asyncio.ensure_future(one(i)) for i in found]
-    try:
-        async with asyncio.timeout(budget):
-            await asyncio.gather(*tasks)
-    except TimeoutError:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        log_event(_log, logging.WARNING, "reconcile_run_out_of_time", budget_seconds=budget)
-    outcomes = [t.result() if t.done() and not t.cancelled() and t.exception() is None else "pending" for t in tasks]
-    for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]  # a storage error: the run fails, the next one retries
-    result = Reconciled(*(sum(1 for o in outcomes if o == kind) for kind in OUTCOMES))
-    if found:
-        log_event(_log, logging.INFO, "sends_reconciled", **vars(result))
-    return result
-
-
-async def _reconcile(
-    intent: SendIntent,
-    intents: SendIntents,
-    acs: MmsSender,
-    store: TrackingStore,
-    results_log: SendResults,
-    now: dt.datetime,
-    retention: dt.timedelta | None,
-    acs_down: asyncio.Event,
-    poison: Callable[[Mapping[str, Any], str, dt.datetime], Awaitable[None]] | None,
-    on_recorded: Callable[[SendIntent], Awaitable[None]] | None = None,
-) -> str:
-    request = _request_of(intent.payload)
-    recipients = list(request.recipients)
-    outcome = "recorded"
-    if now >= intent.expires_at and intent.attempts >= 1:
-        outcome = "abandoned"
-        reason = (
-            f"ACS gave no answer within EXPIRY_WINDOW_HOURS after {intent.attempts + 1} attempts"
-            f" (last: {intent.last_error or 'none'}); not known to have been sent."
-        )
-        items = [{"to": r.to, "httpStatusCode": 504, "successful": False, "errorMessage": reason} for r in recipients]
-    else:
-        try:
-            response = await acs.send_mms(intent.payload)
-        except AcsRequestRejected as exc:
-            if exc.upstream_status == 409:  # ACS: the original request is still being processed
-                await intents.note_intent_attempt(intent, exc.detail)
-                return "pending"
-            if exc.upstream_status == 412:  # ACS: the pair is older than it keeps; outcome unknowable
-                await _give_up_unknown(intent, intents, poison, now, exc.detail)
-                return "unknown"
-            outcome = "refused"
-            items = [
-                {
-                    "to": r.to,
-                    "httpStatusCode": exc.upstream_status or 400,
-                    "successful": False,
-                    "errorMessage": exc.detail,
-                }
-                for r in recipients
-            ]
-        except AcsError as exc:
-            acs_down.set()  # throttled, down or unreachable: the rest wait for the next run
-            await intents.note_intent_attempt(intent, exc.detail)
-            log_event(_log, logging.WARNING, "send_reconcile_pending", intent=intent.intent_id, reason=exc.detail)
-            return "pending"
-        else:
-            items = _align(response["value"], recipients)
-    sends = [_send_for(request, r, item, intent.created_at) for r, item in zip(recipients, items, strict=True)]
-    sends += [_refused_send(intent, key, to, error, request) for key, to, error in intent.refused]
-    fresh = {
-        client_id: {"item": items[position], "request": fingerprint}
-        for position, client_id, fingerprint in intent.clients
-        if outcome != "abandoned" and 0 <= position < len(items)
-    }
-    window = intent.expires_at - intent.created_at
-    # The send's traceparent (kept on the intent), so a later report's span links to the send.
-    await record_sends(telemetry.with_traceparent(store, intent.traceparent), sends, now, window, retention)
-    if fresh:
-        await results_log.put_send_results(fresh)
-    if on_recorded is not None and outcome == "recorded":
-        await on_recorded(intent)
-    await intents.remove_intent(intent)
-    log_event(
-        _log,
-        logging.INFO,
-        "send_reconciled",
-        intent=intent.intent_id,
-        outcome=outcome,
-        accepted=sum(1 for s in sends if s.accepted),
-        recipients=len(sends),
-    )
-    return outcome
-
-
-async def _give_up_unknown(
-    intent: SendIntent,
-    intents: SendIntents,
-    poison: Callable[[Mapping[str, Any], str, dt.datetime], Awaitable[None]] | None,
-    now: dt.datetime,
-    detail: str,
-) -> None:
-    """Keep what an operator needs to look the send up (never the message or attachments), then drop it."""
-    kept = {
-        "id": f"intent-{intent.intent_id}",
-        "type": "MmsTracker.SendOutcomeUnknown",
-        "createdAt": intent.created_at.isoformat(),
-        "from": intent.payload.get("from"),
-        "tag": (intent.payload.get("sendOptions") or {}).get("tag"),
-        "recipients": [dict(r) for r in intent.payload.get("recipients", [])],
-    }
-    reason = f"ACS no longer recognises the send's repeatability pairs ({detail}); whether it was sent is unknown"
-    if poison is not None:
-        await poison(kept, reason, now)
-    await intents.remove_intent(intent)
-    log_event(
-        _log,
-        logging.ERROR,
-        "send_outcome_unknown",
-        intent=intent.intent_id,
-        recipients=",".join(mask_phone(str(r.get("to"))) or "" for r in intent.payload.get("recipients", [])),
-        reason=detail,
-    )
 
 
 def _request_of(payload: Mapping[str, Any]) -> MmsRequest:

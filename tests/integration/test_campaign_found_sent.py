@@ -25,7 +25,7 @@ from mms_tracker.service.campaigns import (
     send_chunk,
 )
 from mms_tracker.service.ports import AcsUnavailable, SendIntent
-from mms_tracker.service.sending import reconcile_sends
+from mms_tracker.service.reconciler import ReconcileDeps, reconcile_sends
 from mms_tracker.settings import Settings
 from tests.campaign_fakes import Attachments, Queue, RepeatableAcs
 from tests.integration.test_storage_races import second_worker
@@ -87,13 +87,13 @@ async def test_a_chunk_sent_with_every_answer_lost_is_moved_to_accepted_once_by_
     try:
         runs = await asyncio.gather(
             *(
-                reconcile_sends(s, acs, s, s, LATER, dt.timedelta(minutes=1), on_recorded=hook(t, s))
+                reconcile_sends(ReconcileDeps(s, acs, s, s, on_recorded=hook(t, s)), LATER, dt.timedelta(minutes=1))
                 for s, t in ((store, tables[0]), (other, tables[1]))
             )
         )
         assert sum(r.recorded for r in runs) == LAST  # each intent claimed by one run
         again = await reconcile_sends(
-            other, acs, other, other, LATER, dt.timedelta(minutes=1), on_recorded=hook(tables[1], other)
+            ReconcileDeps(other, acs, other, other, on_recorded=hook(tables[1], other)), LATER, dt.timedelta(minutes=1)
         )
     finally:
         await other.close()

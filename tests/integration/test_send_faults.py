@@ -32,7 +32,8 @@ from hypothesis import strategies as st
 from mms_tracker.adapters.tables.store import TableStore
 from mms_tracker.domain import DeliveryReport, Status
 from mms_tracker.service.ports import AcsError, StorageRejected, StorageUnavailable
-from mms_tracker.service.sending import MmsRequest, Recipient, reconcile_sends, send_mms
+from mms_tracker.service.reconciler import ReconcileDeps, reconcile_sends
+from mms_tracker.service.sending import MmsRequest, Recipient, SendDeps, send_mms
 from mms_tracker.service.tracking import expire_due, record_report
 from tests.support import Azurite, nonzero
 
@@ -122,7 +123,7 @@ async def run_case(azurite: Azurite, waves: list[list[tuple[Any, ...]]], faults:
                 if op[0] == "send":
                     recipients = tuple(Recipient(f"+1555000{n:04d}") for n in range(op[1]))
                     request = MmsRequest("+18004567891", recipients, "hi", (), tag)
-                    await send_mms(request, acs, store, store, T0, WINDOW, intents=store, storage_budget=5)
+                    await send_mms(request, SendDeps(acs, store, store, WINDOW, intents=store, storage_budget=5), T0)
                 elif op[0] == "report" and acs.answered:
                     message_id = list(acs.answered.values())[-1]["messageId"]
                     report = DeliveryReport(str(uuid.uuid4()), "t", message_id, op[1], op[1], LATER, tag=tag)
@@ -131,7 +132,7 @@ async def run_case(azurite: Azurite, waves: list[list[tuple[Any, ...]]], faults:
                 elif op[0] == "expire":
                     await expire_due(store, T0 + dt.timedelta(minutes=30))
                 elif op[0] == "reconcile":
-                    await reconcile_sends(store, acs, store, store, LATER, dt.timedelta(minutes=1))
+                    await reconcile_sends(ReconcileDeps(store, acs, store, store), LATER, dt.timedelta(minutes=1))
             except (StorageUnavailable, StorageRejected, AcsError):
                 pass  # the caller's problem: a client retries, Event Grid redelivers, a timer runs again
 
@@ -142,7 +143,9 @@ async def run_case(azurite: Azurite, waves: list[list[tuple[Any, ...]]], faults:
         for report in reports:
             await record_report(store, report, LATER)
         # a run that failed half-way left its claim (5 minutes): the next run after it takes over
-        await reconcile_sends(store, acs, store, store, LATER + dt.timedelta(minutes=6), dt.timedelta(minutes=1))
+        await reconcile_sends(
+            ReconcileDeps(store, acs, store, store), LATER + dt.timedelta(minutes=6), dt.timedelta(minutes=1)
+        )
         await check(store, acs, tag)
     finally:
         await store.close()

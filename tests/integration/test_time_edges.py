@@ -26,7 +26,7 @@ from mms_tracker.domain import Change, Send, Status
 from mms_tracker.domain.timestamps import shifted
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.service.ports import PublishFailed, SendIntent
-from mms_tracker.service.sending import reconcile_sends
+from mms_tracker.service.reconciler import ReconcileDeps, reconcile_sends
 from mms_tracker.service.status_events import retry_pending
 from mms_tracker.service.tracking import expire_due, ingest_event, record_sends, retire_old
 from mms_tracker.settings import Settings
@@ -291,7 +291,7 @@ async def run_case(connection_string: str, case: tuple[Any, ...]) -> None:
     for now in (clock, shifted(clock, WINDOW + KEEP + dt.timedelta(days=2))):  # the app's clock only moves on
         await expire_due(store, now)
         await retire_old(store, now, KEEP)
-        await reconcile_sends(store, AcceptingAcs(), store, store, now, dt.timedelta(0), KEEP)
+        await reconcile_sends(ReconcileDeps(store, AcceptingAcs(), store, store, KEEP), now, dt.timedelta(0))
         await retry_pending(store, FailingTopic(), "/mms-tracker/local", now, dt.timedelta(hours=1))
     for message_id in ids:  # whatever was kept can be read back and shown
         record = await store.get(message_id)

@@ -14,7 +14,7 @@ from mms_tracker.domain import DeliveryReport
 from mms_tracker.service import campaigns
 from mms_tracker.service.campaigns import ChunkContext, SendThrottle, cancel_campaign, count_recorded_chunk
 from mms_tracker.service.ports import AcsUnavailable, SendIntent
-from mms_tracker.service.sending import reconcile_sends
+from mms_tracker.service.reconciler import ReconcileDeps, reconcile_sends
 from mms_tracker.service.tracking import record_report
 from tests.unit.test_campaigns import T0, World, numbers
 
@@ -57,7 +57,7 @@ class IntentWorld(World):
 
     async def reconcile(self) -> Any:
         return await reconcile_sends(
-            self.tracking, self.acs, self.tracking, self.tracking, LATER, MINUTE, on_recorded=self.count
+            ReconcileDeps(self.tracking, self.acs, self.tracking, self.tracking, on_recorded=self.count), LATER, MINUTE
         )
 
 

@@ -20,12 +20,12 @@ from mms_tracker.service.ports import (
     SendIntent,
     StorageUnavailable,
 )
+from mms_tracker.service.reconciler import Reconciled, ReconcileDeps, reconcile_sends
 from mms_tracker.service.sending import (
     MmsRequest,
     Recipient,
-    Reconciled,
     RepeatabilityConflict,
-    reconcile_sends,
+    SendDeps,
     send_mms,
 )
 from tests.fakes import InMemoryStore, RecordsDown
@@ -83,11 +83,11 @@ def request(*numbers: str, tag: str = "t", client_ids: bool = False) -> MmsReque
 
 
 async def send(store: InMemoryStore, acs: Acs, req: MmsRequest, budget: float | None = None) -> list[dict[str, Any]]:
-    return await send_mms(req, acs, store, store, T0, WINDOW, intents=store, storage_budget=budget)
+    return await send_mms(req, SendDeps(acs, store, store, WINDOW, intents=store, storage_budget=budget), T0)
 
 
 async def reconcile(store: InMemoryStore, acs: Acs, at: dt.datetime) -> Any:
-    return await reconcile_sends(store, acs, store, store, at, MINUTE)
+    return await reconcile_sends(ReconcileDeps(store, acs, store, store), at, MINUTE)
 
 
 async def test_the_intent_is_written_before_acs_is_called_and_removed_after_the_records() -> None:

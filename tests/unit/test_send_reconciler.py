@@ -23,7 +23,8 @@ import pytest
 from mms_tracker.adapters.acs import AcsClient, HmacSigner, RetryPolicy
 from mms_tracker.domain import Status
 from mms_tracker.service.ports import AcsTimeout, SendIntent, StorageUnavailable
-from mms_tracker.service.sending import MmsRequest, Recipient, RepeatabilityConflict, reconcile_sends, send_mms
+from mms_tracker.service.reconciler import ReconcileDeps, reconcile_sends
+from mms_tracker.service.sending import MmsRequest, Recipient, RepeatabilityConflict, SendDeps, send_mms
 from mms_tracker.settings import Settings
 from tests.fakes import InMemoryStore, RecordsDown
 from tests.support import app_environment
@@ -78,10 +79,10 @@ async def test_a_repeat_answered_409_is_left_for_later_and_nothing_is_invented()
     store = RecordsDown()
     acs = acs_answering(202, 409)
     req = MmsRequest("+18004567891", (Recipient("+15550004044"),), "hi", (), "t")
-    [item] = await send_mms(req, acs, store, store, T0, WINDOW, intents=store)
+    [item] = await send_mms(req, SendDeps(acs, store, store, WINDOW, intents=store), T0)
     assert item["successful"] is True
     store.fail = False
-    outcome = await reconcile_sends(store, acs, store, store, T0 + 10 * MINUTE, MINUTE)
+    outcome = await reconcile_sends(ReconcileDeps(store, acs, store, store), T0 + 10 * MINUTE, MINUTE)
     assert outcome.pending == 1
     assert store.records == {}  # no Rejected record for a message ACS accepted
     [intent] = store.intents.values()
@@ -95,7 +96,7 @@ async def test_a_repeat_answered_412_invents_no_record_and_keeps_the_pairs_for_a
     store = RecordsDown()
     acs = acs_answering(202, 412)
     req = MmsRequest("+18004567891", (Recipient("+15550004044"),), "secret body", (), "t")
-    [item] = await send_mms(req, acs, store, store, T0, WINDOW, intents=store)
+    [item] = await send_mms(req, SendDeps(acs, store, store, WINDOW, intents=store), T0)
     assert item["successful"] is True
     store.fail = False
     kept: list[tuple[Mapping[str, Any], str]] = []
@@ -103,7 +104,7 @@ async def test_a_repeat_answered_412_invents_no_record_and_keeps_the_pairs_for_a
     async def poison(envelope: Mapping[str, Any], reason: str, now: dt.datetime) -> None:
         kept.append((envelope, reason))
 
-    outcome = await reconcile_sends(store, acs, store, store, T0 + 10 * MINUTE, MINUTE, poison=poison)
+    outcome = await reconcile_sends(ReconcileDeps(store, acs, store, store, poison=poison), T0 + 10 * MINUTE, MINUTE)
     assert outcome.unknown == 1
     assert store.records == {} and store.intents == {}
     [(envelope, reason)] = kept
@@ -128,9 +129,9 @@ async def test_a_recipient_acs_refused_is_counted_once_when_the_intent_outlives_
             }
 
     req = MmsRequest("+18004567891", (Recipient("+15550003333"),), "hi", (), "t")
-    await send_mms(req, PerItemRefusal(), store, store, T0, WINDOW, intents=store)
+    await send_mms(req, SendDeps(PerItemRefusal(), store, store, WINDOW, intents=store), T0)
     assert len(store.intents) == 1  # the records were written; only the intent's removal failed
-    await reconcile_sends(store, PerItemRefusal(), store, store, T0 + 2 * MINUTE, MINUTE)
+    await reconcile_sends(ReconcileDeps(store, PerItemRefusal(), store, store), T0 + 2 * MINUTE, MINUTE)
     assert store.intents == {}
     assert await store.tag_counts("t") == {"Rejected": 1}
 
@@ -154,9 +155,11 @@ async def test_an_accepted_message_whose_intent_is_given_up_is_not_also_counted_
 
     acs = AcceptsThenSilent()
     req = MmsRequest("+18004567891", (Recipient("+15550003333"),), "hi", (), "t")
-    await send_mms(req, acs, store, store, T0, WINDOW, intents=store)
+    await send_mms(req, SendDeps(acs, store, store, WINDOW, intents=store), T0)
     assert store.records["m-1"].status is Status.ACCEPTED and len(store.intents) == 1
-    await reconcile_sends(store, acs, store, store, T0 + WINDOW, MINUTE)  # ACS silent for the whole window
+    await reconcile_sends(
+        ReconcileDeps(store, acs, store, store), T0 + WINDOW, MINUTE
+    )  # ACS silent for the whole window
     assert await store.tag_counts("t") == {"Accepted": 1}
 
 
@@ -181,11 +184,15 @@ async def test_the_reconciler_never_takes_up_a_send_that_may_still_be_running() 
             }
 
     req = MmsRequest("+18004567891", (Recipient("+15550003333"),), "hi", (), "t")
-    await send_mms(req, Accepts(), store, store, T0, WINDOW, intents=store, claim=deadline)
+    await send_mms(req, SendDeps(Accepts(), store, store, WINDOW, intents=store, claim=deadline), T0)
     store.fail = False
-    early = await reconcile_sends(store, Accepts(), store, store, T0 + deadline - dt.timedelta(seconds=1), MINUTE)
+    early = await reconcile_sends(
+        ReconcileDeps(store, Accepts(), store, store), T0 + deadline - dt.timedelta(seconds=1), MINUTE
+    )
     assert (early.pending, len(calls)) == (1, 1)
-    later = await reconcile_sends(store, Accepts(), store, store, T0 + deadline + dt.timedelta(seconds=1), MINUTE)
+    later = await reconcile_sends(
+        ReconcileDeps(store, Accepts(), store, store), T0 + deadline + dt.timedelta(seconds=1), MINUTE
+    )
     assert (later.recorded, len(calls)) == (1, 2)
 
 
@@ -205,10 +212,10 @@ async def test_two_reconciler_runs_never_take_the_same_intent() -> None:
             }
 
     req = MmsRequest("+18004567891", (Recipient("+15550003333"),), "hi", (), "t")
-    await send_mms(req, Slow(), store, store, T0, WINDOW, intents=store)
+    await send_mms(req, SendDeps(Slow(), store, store, WINDOW, intents=store), T0)
     store.fail = False
     runs = await asyncio.gather(
-        *(reconcile_sends(store, Slow(), store, store, T0 + 2 * MINUTE, MINUTE) for _ in range(2))
+        *(reconcile_sends(ReconcileDeps(store, Slow(), store, store), T0 + 2 * MINUTE, MINUTE) for _ in range(2))
     )
     assert sorted((r.recorded, r.pending) for r in runs) == [(0, 1), (1, 0)]
     assert len(calls) == 2  # the send and one repeat
@@ -238,10 +245,10 @@ async def test_a_client_id_held_by_a_send_in_flight_is_refused_for_a_different_r
     second = MmsRequest("+18004567891", (Recipient("+15550009999", client_id, first_sent),), "other", (), "t")
     acs = LostAnswerThenAccepts()
     with pytest.raises(AcsTimeout):
-        await send_mms(first, acs, store, store, T0, WINDOW, intents=store)
+        await send_mms(first, SendDeps(acs, store, store, WINDOW, intents=store), T0)
     assert len(store.intents) == 1
     with pytest.raises(RepeatabilityConflict):
-        await send_mms(second, acs, store, store, T0, WINDOW, intents=store)
+        await send_mms(second, SendDeps(acs, store, store, WINDOW, intents=store), T0)
     assert len(calls) == 1
 
 
@@ -272,7 +279,7 @@ async def test_a_client_that_retries_a_send_answered_5xx_with_the_pairs_it_was_g
     acs = DropsTheFirstCall()
     req = MmsRequest("+18004567891", (Recipient("+15550003333"),), "hi", (), "t")
     with pytest.raises(AcsTimeout) as caught:
-        await send_mms(req, acs, store, store, T0, WINDOW, intents=store)
+        await send_mms(req, SendDeps(acs, store, store, WINDOW, intents=store), T0)
     [pair] = caught.value.pairs
     assert pair["to"] == "+15550003333" and pair["repeatabilityRequestId"] and pair["repeatabilityFirstSent"]
     retry = MmsRequest(
@@ -282,7 +289,7 @@ async def test_a_client_that_retries_a_send_answered_5xx_with_the_pairs_it_was_g
         (),
         "t",
     )
-    await send_mms(retry, acs, store, store, T0 + dt.timedelta(seconds=5), WINDOW, intents=store)
-    await reconcile_sends(store, acs, store, store, T0 + 2 * MINUTE, MINUTE)
+    await send_mms(retry, SendDeps(acs, store, store, WINDOW, intents=store), T0 + dt.timedelta(seconds=5))
+    await reconcile_sends(ReconcileDeps(store, acs, store, store), T0 + 2 * MINUTE, MINUTE)
     assert len(answered) == 1, f"ACS sent {len(answered)} messages for one intended message"
     assert [r.status for r in store.records.values()] == [Status.ACCEPTED]

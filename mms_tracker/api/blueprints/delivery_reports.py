@@ -16,7 +16,7 @@ from ...logs import log_event
 from ...runtime import RUNTIME
 from ...service.campaigns import count_recorded_chunk
 from ...service.ports import SendIntent
-from ...service.sending import reconcile_sends as reconcile_intents
+from ...service.reconciler import reconcile_sends as reconcile_intents
 from ...service.tracking import expire_due, ingest_event, retire_old
 from ..events import event_envelope
 from ..http import Request, Response
@@ -157,17 +157,9 @@ async def reconcile_sends(timer: func.TimerRequest) -> None:
 
     with telemetry.span("mms.reconcile") as span:
         done = await reconcile_intents(
-            store,
-            RUNTIME.acs(),
-            store,
-            store,
+            RUNTIME.reconcile_deps(RECONCILE_RUN_SECONDS, count_chunk),
             dt.datetime.now(dt.UTC),
             dt.timedelta(seconds=settings.reconcile_after_seconds),
-            dt.timedelta(days=settings.retention_days),
-            claim=dt.timedelta(seconds=RECONCILE_RUN_SECONDS + settings.send_deadline_seconds),
-            budget=RECONCILE_RUN_SECONDS,
-            poison=store.record_poison,
-            on_recorded=count_chunk,
         )
         telemetry.reconciled(span, vars(done))
     log_event(_log, logging.INFO, "reconcile_run", past_due=timer.past_due, **vars(done))

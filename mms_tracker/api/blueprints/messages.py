@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
+from dataclasses import replace
 
 import azure.functions as func
 
@@ -30,22 +30,12 @@ async def send_message(req: Request) -> Response:
         settings.senders,
         SendLimits(settings.max_request_bytes, settings.max_attachment_bytes),
     )
-    store = RUNTIME.store()
     with telemetry.span("mms.send", {"mms.tag": request.tag, "mms.recipients": len(request.recipients)}) as span:
         try:
-            items = await send_mms(
-                request,
-                RUNTIME.acs(),
-                telemetry.stamping_traceparent(store),  # each record keeps this span's traceparent
-                store,
-                dt.datetime.now(dt.UTC),
-                dt.timedelta(hours=settings.expiry_window_hours),
-                dt.timedelta(days=settings.retention_days),
-                intents=store,
-                storage_budget=settings.storage_timeout_seconds,
-                claim=dt.timedelta(seconds=settings.send_deadline_seconds),
-                after_acs=_crash if settings.test_crash_after_acs else None,
-            )
+            deps = RUNTIME.send_deps()
+            # each record keeps this span's traceparent
+            deps = replace(deps, store=telemetry.stamping_traceparent(deps.store))
+            items = await send_mms(request, deps, dt.datetime.now(dt.UTC))
         except Exception as exc:
             telemetry.send_failed(len(request.recipients), exc)
             raise
@@ -54,11 +44,6 @@ async def send_message(req: Request) -> Response:
         span.set("mms.rejected", len(items) - accepted)
         telemetry.sent(items)
     return json_response({"value": items}, status=202)
-
-
-def _crash() -> None:
-    """The test-only fault hook (``MMS_TEST_CRASH_AFTER_ACS=1``): die as a killed worker would."""
-    os._exit(70)
 
 
 @blueprint.route(route="messages/{messageId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
