@@ -20,7 +20,7 @@ from ..http import Request, Response, body_within, header, params_of, route_para
 from ..models import Campaign, CampaignCreated, CampaignPage, CampaignSummary, dump
 from ..problems import Problem, json_response
 from ..validation import SendLimits, idempotency_key, parse_campaign_list_query, parse_campaign_request
-from .errors import answers_problems
+from .registration import declared
 from .tags import summary_of
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
@@ -48,8 +48,7 @@ def _clients() -> CampaignClients:
         ) from None
 
 
-@blueprint.route(route="campaigns", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def create_campaign(req: Request) -> Response:
     """Create a campaign (up to 100,000 recipients) and answer 202 with its id and ``Location``."""
     settings = RUNTIME.settings
@@ -80,8 +79,7 @@ async def create_campaign(req: Request) -> Response:
     return json_response(dump(body), status=202, headers={"Location": f"/api/campaigns/{campaign['campaignId']}"})
 
 
-@blueprint.route(route="campaigns", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def list_campaigns(req: Request) -> Response:
     """Campaigns, newest first, a page at a time (without their delivery summaries)."""
     query = parse_campaign_list_query(params_of(req))
@@ -121,8 +119,7 @@ async def _campaign_body(campaign: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-@blueprint.route(route="campaigns/{campaignId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def get_campaign(req: Request) -> Response:
     """A campaign's status, counters and its tag's delivery summary."""
     try:
@@ -132,8 +129,7 @@ async def get_campaign(req: Request) -> Response:
     return json_response(await _campaign_body(campaign))
 
 
-@blueprint.route(route="campaigns/{campaignId}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def cancel_campaign(req: Request) -> Response:
     """Cancel a campaign: chunks not yet sent are not sent."""
     try:

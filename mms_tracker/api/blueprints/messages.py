@@ -15,13 +15,12 @@ from ..http import Request, Response, body_within, params_of, route_param
 from ..models import MessagePage, MessageRecord, MessageSummary, dump
 from ..problems import Problem, json_response
 from ..validation import SendLimits, parse_list_query, parse_send_request
-from .errors import answers_problems
+from .registration import declared
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
 
 
-@blueprint.route(route="messages", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def send_message(req: Request) -> Response:
     """Send an MMS through ACS (the ACS ``MmsSendMessageRequest``), tracking every recipient."""
     settings = RUNTIME.settings
@@ -61,8 +60,7 @@ def _crash() -> None:
     os._exit(70)
 
 
-@blueprint.route(route="messages/{messageId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def get_message_status(req: Request) -> Response:
     """The tracking record of one message, with every distinct delivery report."""
     try:
@@ -72,8 +70,7 @@ async def get_message_status(req: Request) -> Response:
     return json_response(dump(MessageRecord.of(record)))
 
 
-@blueprint.route(route="messages", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def list_messages(req: Request) -> Response:
     """One page of a tag's messages (records without events), optionally filtered by status."""
     query = parse_list_query(params_of(req))
