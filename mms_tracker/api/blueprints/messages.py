@@ -13,7 +13,7 @@ from ...service import queries
 from ...service.sending import send_mms
 from ..http import Request, Response, body_within, params_of, route_param
 from ..models import MessagePage, MessageRecord, MessageSummary, dump
-from ..problems import Problem, json_response
+from ..problems import json_response
 from ..validation import SendLimits, parse_list_query, parse_send_request
 from .registration import declared
 
@@ -63,10 +63,7 @@ def _crash() -> None:
 @declared(blueprint)
 async def get_message_status(req: Request) -> Response:
     """The tracking record of one message, with every distinct delivery report."""
-    try:
-        record = await queries.get_message(RUNTIME.store(), route_param(req, "messageId"))
-    except queries.MessageNotFound:
-        raise Problem(404, "No message is tracked under this messageId.", "Message not found") from None
+    record = await queries.get_message(RUNTIME.store(), route_param(req, "messageId"))
     return json_response(dump(MessageRecord.of(record)))
 
 
