@@ -14,9 +14,6 @@ from typing import Any
 
 import azure.functions as func
 
-from ..domain import DeliveryReport
-from ..domain.reports import parse_envelope
-
 
 def event_envelope(event: func.EventGridEvent | func.CloudEvent) -> dict[str, Any]:
     """The event as a plain dict (for the poison record), whichever schema it came in."""
@@ -39,11 +36,6 @@ def event_envelope(event: func.EventGridEvent | func.CloudEvent) -> dict[str, An
         "dataVersion": event.data_version,
         "data": event.get_json(),
     }
-
-
-def parse_report(event: func.EventGridEvent | func.CloudEvent) -> DeliveryReport:
-    """Turn a trigger's event into a :class:`DeliveryReport`; raise :class:`PoisonEvent`."""
-    return parse_envelope(event_envelope(event))
 
 
 def _iso(value: dt.datetime | None) -> str | None:

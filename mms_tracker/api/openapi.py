@@ -38,6 +38,7 @@ from .models import (
     TagQuery,
     TagSummary,
 )
+from .routes import PROBLEM_TITLES, ROUTES
 
 _REQUESTS: tuple[type[BaseModel], ...] = (
     MmsSendMessageRequest,
@@ -140,7 +141,18 @@ _ERRORS = {
 
 
 def openapi_document() -> dict[str, Any]:
-    """The whole OpenAPI 3.1 document."""
+    """The whole OpenAPI 3.1 document: the operations below, with every problem status its route
+    declaration (``routes.py``) says it can answer."""
+    document = _document()
+    for route in ROUTES:
+        for method in route.documented_methods:
+            responses = document["paths"]["/" + route.path][method.lower()]["responses"]
+            for status in sorted(route.problems):
+                responses.setdefault(str(status), _problem_response(PROBLEM_TITLES[status]))
+    return document
+
+
+def _document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -162,6 +174,9 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "202": _json_response("One item per recipient, in request order.", MmsSendResult),
                         "400": _problem_response("The request is invalid; errors[] names each field."),
+                        "409": _problem_response(
+                            "A repeatabilityRequestId was already used for a different request; nothing was sent."
+                        ),
                         "413": _problem_response("The body is larger than MMS_MAX_REQUEST_BYTES."),
                         "429": _problem_response("ACS is throttling; see Retry-After."),
                         "502": _problem_response("ACS failed or refused the credentials."),
@@ -222,6 +237,9 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "202": _json_response("Queued; Location names the campaign.", CampaignCreated),
                         "400": _problem_response("The request is invalid; errors[] names each field."),
+                        "409": _problem_response(
+                            "This Idempotency-Key already created a campaign from a different request."
+                        ),
                         "413": _problem_response("The body is larger than CAMPAIGN_MAX_REQUEST_BYTES."),
                         **_ERRORS,
                     },

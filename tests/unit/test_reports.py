@@ -11,7 +11,7 @@ import pytest
 from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
 
-from mms_tracker.api.events import event_envelope, parse_report
+from mms_tracker.api.events import event_envelope
 from mms_tracker.domain import MAX_TAG_CHARS, DeliveryAttempt, DeliveryReport
 from mms_tracker.domain.reports import (
     MAX_DETAILS_CHARS,
@@ -27,6 +27,11 @@ from tests.support import fixture
 def decode(event: dict[str, object]) -> func.EventGridEvent | func.CloudEvent:
     """What the trigger receives: the azure-functions converter's output."""
     return EventGridEventInConverter.decode(meta.Datum(json.dumps(event), "json"), trigger_metadata={})
+
+
+def parse_report(event: func.EventGridEvent | func.CloudEvent) -> DeliveryReport:
+    """What the trigger does with its event: its envelope, through the one domain parser."""
+    return parse_envelope(event_envelope(event))
 
 
 def grid_fixture() -> dict[str, object]:

@@ -10,17 +10,16 @@ from typing import Any
 
 import azure.functions as func
 
-from ...adapters.campaigns import CAMPAIGN_POISON_QUEUE, CAMPAIGN_QUEUE, CampaignClients, CampaignNotConfigured
-from ...domain import FieldError
+from ...adapters.campaigns import CAMPAIGN_POISON_QUEUE, CAMPAIGN_QUEUE
 from ...logs import log_event
 from ...runtime import RUNTIME
 from ...service import campaigns, queries
 from ...service.campaign_ports import CampaignNotFound
 from ..http import Request, Response, body_within, header, params_of, route_param
 from ..models import Campaign, CampaignCreated, CampaignPage, CampaignSummary, dump
-from ..problems import Problem, json_response
+from ..problems import json_response
 from ..validation import SendLimits, idempotency_key, parse_campaign_list_query, parse_campaign_request
-from .errors import answers_problems
+from .registration import declared
 from .tags import summary_of
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
@@ -36,20 +35,7 @@ def _campaign_id(req: Request) -> str:
         raise CampaignNotFound(value) from None
 
 
-def _clients() -> CampaignClients:
-    try:
-        return RUNTIME.campaigns()
-    except CampaignNotConfigured:
-        raise Problem(
-            503,
-            "Campaigns need storage for their queue and attachments: set AzureWebJobsStorage "
-            "(or AzureWebJobsStorage__accountName for managed identity).",
-            "Service Unavailable",
-        ) from None
-
-
-@blueprint.route(route="campaigns", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def create_campaign(req: Request) -> Response:
     """Create a campaign (up to 100,000 recipients) and answer 202 with its id and ``Location``."""
     settings = RUNTIME.settings
@@ -59,33 +45,26 @@ async def create_campaign(req: Request) -> Response:
         settings.senders,
         SendLimits(settings.campaign_max_request_bytes, settings.max_attachment_bytes),
     )
-    clients = _clients()
-    try:
-        campaign = await campaigns.create_campaign(
-            request,
-            campaigns.campaign_id_for(key),
-            clients.table,
-            clients.queue,
-            clients.attachments,
-            dt.datetime.now(dt.UTC),
-        )
-    except campaigns.IdempotencyConflict:
-        raise Problem(
-            409,
-            "This Idempotency-Key already created a campaign from a different request; nothing was created.",
-            "Idempotency conflict",
-            errors=[FieldError("Idempotency-Key", "was already used for a different request")],
-        ) from None
+    clients = RUNTIME.campaigns()
+    campaign = await campaigns.create_campaign(
+        request,
+        campaigns.campaign_id_for(key),
+        clients.table,
+        clients.queue,
+        clients.attachments,
+        dt.datetime.now(dt.UTC),
+    )
     body = CampaignCreated(campaignId=campaign["campaignId"], status=campaign["status"], total=campaign["total"])
     return json_response(dump(body), status=202, headers={"Location": f"/api/campaigns/{campaign['campaignId']}"})
 
 
-@blueprint.route(route="campaigns", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def list_campaigns(req: Request) -> Response:
     """Campaigns, newest first, a page at a time (without their delivery summaries)."""
     query = parse_campaign_list_query(params_of(req))
-    found, cursor = await campaigns.list_campaigns(_clients().table, query.pageSize, _cursor(query.continuationToken))
+    found, cursor = await campaigns.list_campaigns(
+        RUNTIME.campaigns().table, query.pageSize, _cursor(query.continuationToken)
+    )
     items = [CampaignSummary.model_validate({k: c.get(k) for k in CampaignSummary.model_fields}) for c in found]
     token = base64.urlsafe_b64encode(cursor.encode()).decode() if cursor else None
     return json_response(dump(CampaignPage(items=items, continuationToken=token)))
@@ -121,25 +100,17 @@ async def _campaign_body(campaign: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-@blueprint.route(route="campaigns/{campaignId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def get_campaign(req: Request) -> Response:
     """A campaign's status, counters and its tag's delivery summary."""
-    try:
-        campaign, _ = await _clients().table.get_campaign(_campaign_id(req))
-    except CampaignNotFound:
-        raise Problem(404, "No campaign has this id.", "Campaign not found") from None
+    campaign, _ = await RUNTIME.campaigns().table.get_campaign(_campaign_id(req))
     return json_response(await _campaign_body(campaign))
 
 
-@blueprint.route(route="campaigns/{campaignId}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def cancel_campaign(req: Request) -> Response:
     """Cancel a campaign: chunks not yet sent are not sent."""
-    try:
-        campaign = await campaigns.cancel_campaign(_clients().table, _campaign_id(req), dt.datetime.now(dt.UTC))
-    except CampaignNotFound:
-        raise Problem(404, "No campaign has this id.", "Campaign not found") from None
+    campaign = await campaigns.cancel_campaign(RUNTIME.campaigns().table, _campaign_id(req), dt.datetime.now(dt.UTC))
     return json_response(await _campaign_body(campaign), status=202)
 
 

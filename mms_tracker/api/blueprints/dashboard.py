@@ -15,11 +15,10 @@ from importlib import resources
 
 import azure.functions as func
 
-from ...runtime import RUNTIME
 from ..http import Request, Response, params_of
 from ..models import DashboardQuery
 from ..validation import parse_query
-from .errors import answers_problems
+from .registration import declared
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
 
@@ -40,11 +39,9 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-@blueprint.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def dashboard(req: Request) -> Response:
     """The dashboard page; ``?tag=`` opens a tag's view, ``?view=poison`` the poison events."""
-    RUNTIME.settings  # noqa: B018  # misconfigured, the page says so as every route does: 503 naming each setting
     parse_query(DashboardQuery, params_of(req))  # a bad tag or view is a problem+json naming it
     return Response(
         PAGE,

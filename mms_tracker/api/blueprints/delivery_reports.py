@@ -21,7 +21,7 @@ from ...service.tracking import expire_due, ingest_event, retire_old
 from ..events import event_envelope
 from ..http import Request, Response
 from ..problems import Problem, json_response, problem_response
-from .errors import answers_problems
+from .registration import declared
 
 # A reconciler run is cut off after this long, well inside host.json's functionTimeout (5 minutes);
 # what it had not finished stays claimed a little longer, then the next run takes it up.
@@ -41,8 +41,7 @@ async def on_delivery_report(event: func.EventGridEvent) -> None:
     await ingest_event(RUNTIME.store(), event_envelope(event), dt.datetime.now(dt.UTC), _retire_after(), **_windows())
 
 
-@blueprint.route(route="events/delivery-reports", methods=["POST", "OPTIONS"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def receive_delivery_reports(req: Request) -> Response:
     """The batched ingest path: an Event Grid WebHook endpoint taking many events per request.
 
@@ -51,7 +50,6 @@ async def receive_delivery_reports(req: Request) -> Response:
     when all were recorded (poison included), 503 otherwise so Event Grid redelivers the batch,
     which is safe: recording is idempotent.
     """
-    RUNTIME.settings  # noqa: B018  # a misconfigured app answers 503 on every route, the handshake included
     if req.method == "OPTIONS":
         origin = req.headers.get("webhook-request-origin", "*")
         return Response(

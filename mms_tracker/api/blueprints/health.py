@@ -11,14 +11,14 @@ from ...runtime import RUNTIME, Misconfigured
 from ...service.ports import StorageUnavailable
 from ..http import Request, Response
 from ..problems import Problem, json_response, problem_response
-from .errors import answers_problems, misconfigured_response
+from .errors import misconfigured_response
+from .registration import declared
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
 _log = logging.getLogger(__name__)
 
 
-@blueprint.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@answers_problems  # anything unforeseen is still a problem+json 500
+@declared(blueprint)
 async def health(req: Request) -> Response:
     """200 ``{"status": "ok"}`` when table storage answers; 503 problem when it does not, or when settings are bad."""
     try:

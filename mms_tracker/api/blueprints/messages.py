@@ -13,15 +13,14 @@ from ...service import queries
 from ...service.sending import send_mms
 from ..http import Request, Response, body_within, params_of, route_param
 from ..models import MessagePage, MessageRecord, MessageSummary, dump
-from ..problems import Problem, json_response
+from ..problems import json_response
 from ..validation import SendLimits, parse_list_query, parse_send_request
-from .errors import answers_problems
+from .registration import declared
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
 
 
-@blueprint.route(route="messages", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def send_message(req: Request) -> Response:
     """Send an MMS through ACS (the ACS ``MmsSendMessageRequest``), tracking every recipient."""
     settings = RUNTIME.settings
@@ -46,19 +45,14 @@ async def send_message(req: Request) -> Response:
     return json_response({"value": items}, status=202)
 
 
-@blueprint.route(route="messages/{messageId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def get_message_status(req: Request) -> Response:
     """The tracking record of one message, with every distinct delivery report."""
-    try:
-        record = await queries.get_message(RUNTIME.store(), route_param(req, "messageId"))
-    except queries.MessageNotFound:
-        raise Problem(404, "No message is tracked under this messageId.", "Message not found") from None
+    record = await queries.get_message(RUNTIME.store(), route_param(req, "messageId"))
     return json_response(dump(MessageRecord.of(record)))
 
 
-@blueprint.route(route="messages", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def list_messages(req: Request) -> Response:
     """One page of a tag's messages (records without events), optionally filtered by status."""
     query = parse_list_query(params_of(req))

@@ -12,15 +12,14 @@ from ..http import Request, Response, params_of
 from ..models import PoisonItem, PoisonPage, PoisonQuery, dump
 from ..problems import json_response
 from ..validation import parse_query
-from .errors import answers_problems
+from .registration import declared
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
 
 DEFAULT_DAYS = 7  # without ``since``: the last week
 
 
-@blueprint.route(route="poison", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def list_poison(req: Request) -> Response:
     """Poison entries recorded on ``since`` (a UTC day) or later, with reason, type and the payload's start."""
     query = parse_query(PoisonQuery, params_of(req))

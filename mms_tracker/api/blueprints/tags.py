@@ -31,7 +31,7 @@ from ..models import (
 )
 from ..problems import json_response
 from ..validation import parse_query
-from .errors import answers_problems
+from .registration import declared
 
 _log = logging.getLogger("mms_tracker.export")
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
@@ -42,8 +42,7 @@ def _path_tag(req: Request) -> str:
     return parse_query(ListMessagesQuery, {"tag": route_param(req, "tag")}).tag
 
 
-@blueprint.route(route="tags/{tag}/summary", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def tag_summary(req: Request) -> Response:
     """Messages per status for one tag (zeros included), delivery latency, and the top failure reasons.
 
@@ -53,8 +52,7 @@ async def tag_summary(req: Request) -> Response:
     return await _summary(_path_tag(req))
 
 
-@blueprint.route(route="tags/summary", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def tag_summary_by_query(req: Request) -> Response:
     """:func:`tag_summary` with the tag in the query string (``?tag=``), where any tag a send accepts travels."""
     return await _summary(parse_query(TagQuery, params_of(req)).tag)
@@ -65,8 +63,7 @@ async def _summary(tag: str) -> Response:
     return json_response(dump(summary))
 
 
-@blueprint.route(route="tags", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def list_tags(req: Request) -> Response:
     """The tags, newest activity first, each with its counts; paged with a continuation token."""
     query = parse_query(ListTagsQuery, params_of(req))
@@ -83,8 +80,7 @@ async def list_tags(req: Request) -> Response:
     return json_response(dump(TagPage(items=items, continuationToken=listing.continuation_token)))
 
 
-@blueprint.route(route="tags/{tag}/messages.csv", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def export_tag_messages(req: Request) -> Response:
     """Every message of the tag as CSV (RFC 4180, UTF-8), streamed a page of records at a time.
 
@@ -98,8 +94,7 @@ async def export_tag_messages(req: Request) -> Response:
     return await _export(tag, parse_query(ExportQuery, params_of(req)).status)
 
 
-@blueprint.route(route="tags/messages.csv", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@answers_problems
+@declared(blueprint)
 async def export_tag_messages_by_query(req: Request) -> Response:
     """:func:`export_tag_messages` with the tag in the query string (``?tag=&status=``): any tag travels."""
     query = parse_query(TagExportQuery, params_of(req))
