@@ -21,6 +21,7 @@ from .adapters.acs import AcsClient, EntraSigner, HmacSigner, RetryPolicy, Signe
 from .adapters.campaigns import CAMPAIGN_TABLE, CampaignClients, CampaignNotConfigured
 from .adapters.eventgrid import EventGridStatusPublisher
 from .adapters.tables.store import TableStore
+from .domain.record import TrackingRecord
 from .logs import log_event
 from .service.campaigns import SendThrottle
 from .service.ports import (
@@ -149,15 +150,22 @@ class Runtime:
             return self._store_override
         if self._store is None:
             settings = self.settings
-            store = TableStore(
-                _table_service(settings), settings.table_prefix, settings.storage_timeout_seconds, _token_key(settings)
+            publishing = self.status_publisher() is not None
+            self._store = TableStore(
+                _table_service(settings),
+                settings.table_prefix,
+                settings.storage_timeout_seconds,
+                _token_key(settings),
+                status_listener=self._notify_status if publishing else None,
+                status_events_enabled=publishing,
             )
-            self._store = store
-            publishing = self.status_publishing()
-            if publishing is not None:
-                store.status_events_enabled = True
-                store.status_listener = publishing.notify
+            self.status_publishing()  # built now, over this store, so the listener has it to call
         return self._store
+
+    def _notify_status(self, record: TrackingRecord) -> None:
+        """The store's status listener: hand a record with pending events to the background publisher."""
+        if self._publishing is not None:
+            self._publishing.notify(record)
 
     def status_publisher(self) -> StatusEventPublisher | None:
         """The topic status changes are published to; None when ``STATUS_EVENTS_ENDPOINT`` is unset."""

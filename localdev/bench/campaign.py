@@ -296,12 +296,19 @@ async def _round_trips_with_status_events(stack: Stack, now: dt.datetime) -> dic
 
     transport = CountingTransport(use_env_settings=False)
     service = TableServiceClient.from_connection_string(stack.storage, transport=transport, use_env_settings=False)
-    store = TableStore(service, BENCH_PREFIX, 30.0, token_key=None)
     endpoint = simulator.topic_endpoint(stack.ports["ACS_SIMULATOR_PORT"])
     topic = _CountingTopic(EventGridStatusPublisher(endpoint, AzureKeyCredential(simulator.TOPIC_KEY)))
+    publishings: list[StatusPublishing] = []  # the listener is given to the store it publishes from
+    store = TableStore(
+        service,
+        BENCH_PREFIX,
+        30.0,
+        token_key=None,
+        status_listener=lambda record: publishings[0].notify(record),
+        status_events_enabled=True,
+    )
     publishing = StatusPublishing(store, topic, event_source(None))
-    store.status_events_enabled = True
-    store.status_listener = publishing.notify
+    publishings.append(publishing)
     await store.ensure_tables()
     tag = f"rt-events-{uuid.uuid4().hex[:8]}"
     ids: list[str] = []

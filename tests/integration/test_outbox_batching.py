@@ -62,8 +62,8 @@ async def counted(azurite: Azurite) -> AsyncIterator[tuple[TableStore, CountingT
     service = TableServiceClient.from_connection_string(
         azurite.connection_string, transport=transport, use_env_settings=False, retry_total=0
     )
-    store = TableStore(service, prefix, 30.0, token_key=None)
-    store.status_events_enabled = True  # a topic is configured; no publisher runs, so all stays pending
+    # A topic is configured; no publisher runs, so all stays pending.
+    store = TableStore(service, prefix, 30.0, token_key=None, status_events_enabled=True)
     await store.ensure_tables()
     yield store, transport
     await store.close()

@@ -1,78 +1,36 @@
-"""The expiry index: hourly buckets of due messages, and the timer's cursor."""
+"""The expiry index: hourly buckets of due messages, and the timer's cursor (a :class:`TimeIndex`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import unquote
-
-from azure.core.exceptions import (
-    AzureError,
-    ResourceNotFoundError,
-)
-from azure.data.tables import UpdateMode
+from typing import Any
 
 from .base import Tables
-from .encoding import (
-    CURSOR_PARTITION,
-    due_bucket,
-    iso,
-    parse_time,
-    table_key,
-)
+from .encoding import due_bucket
+from .time_index import TimeIndex, TimeIndexLayout
+
+EXPIRY = TimeIndexLayout(bucket=due_bucket, time_field="dueAt", cursor_row="expiry", cursor_field="hour")
 
 
 class ExpiryTables(Tables):
-    """The ``Due`` table."""
+    """The expiry rows of the ``Due`` table."""
 
-    # --- expiry index ------------------------------------------------------------------------
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._expiry = TimeIndex(self, EXPIRY)
 
     async def add_due(self, message_id: str, due_at: dt.datetime) -> None:
-        await self.ensure_tables()
-        entity = {
-            "PartitionKey": due_bucket(due_at),
-            "RowKey": table_key(message_id),
-            "messageId": message_id,
-            "dueAt": iso(due_at),
-        }
-        try:
-            await self.due_table.upsert_entity(entity, mode=UpdateMode.REPLACE)
-        except (AzureError, OSError) as exc:
-            raise self._lost(exc) from exc
+        await self._expiry.add(message_id, due_at)
 
     async def due(self, hour: dt.datetime) -> list[tuple[str, dt.datetime]]:
-        await self.ensure_tables()
-        found = []
-        try:
-            async for entity in self.due_table.query_entities(
-                "PartitionKey eq @pk", parameters={"pk": due_bucket(hour)}, results_per_page=1000
-            ):
-                found.append((entity.get("messageId") or unquote(entity["RowKey"]), parse_time(entity["dueAt"])))
-        except (AzureError, OSError) as exc:
-            raise self._lost(exc) from exc
-        return found
+        return await self._expiry.bucket(hour)
 
     async def remove_due(self, message_id: str, due_at: dt.datetime) -> None:
-        try:
-            await self.due_table.delete_entity(due_bucket(due_at), table_key(message_id))
-        except ResourceNotFoundError:
-            pass
-        except (AzureError, OSError) as exc:
-            raise self._lost(exc) from exc
+        await self._expiry.remove(message_id, due_at)
 
     async def due_cursor(self) -> dt.datetime | None:
         """The first hour bucket not yet fully handled by the expiry timer."""
-        await self.ensure_tables()
-        try:
-            entity = await self.due_table.get_entity(CURSOR_PARTITION, "expiry")
-        except ResourceNotFoundError:
-            return None
-        except (AzureError, OSError) as exc:
-            raise self._lost(exc) from exc
-        return parse_time(entity["hour"])
+        return await self._expiry.cursor()
 
     async def set_due_cursor(self, hour: dt.datetime) -> None:
-        entity = {"PartitionKey": CURSOR_PARTITION, "RowKey": "expiry", "hour": iso(hour)}
-        try:
-            await self.due_table.upsert_entity(entity, mode=UpdateMode.REPLACE)
-        except (AzureError, OSError) as exc:
-            raise self._lost(exc) from exc
+        await self._expiry.set_cursor(hour)

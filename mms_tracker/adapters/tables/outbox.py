@@ -70,14 +70,20 @@ def _settle(write: _IndexWrite, exc: BaseException | None) -> None:
 class OutboxTables(Tables):
     """The outbox index rows of ``Due``, and acknowledging what the topic accepted."""
 
-    # Set by the composition root: called with each record whose status events are pending, after
-    # its write (or when a no-op finds some still pending), to publish them off the caller's path.
-    status_listener: Callable[[TrackingRecord], None] | None = None
-    # False (no topic configured): status changes are counted but no event is kept pending.
-    status_events_enabled: bool = False
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        status_listener: Callable[[TrackingRecord], None] | None = None,
+        status_events_enabled: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """``status_listener``, given by the composition root, is called with each record whose
+        status events are pending, after its write (or when a no-op finds some still pending), to
+        publish them off the caller's path. ``status_events_enabled`` False (no topic configured):
+        status changes are counted but no event is kept pending."""
         super().__init__(*args, **kwargs)
+        self._status_listener = status_listener
+        self._status_events_enabled = status_events_enabled
         self._index_pending: dict[str, list[_IndexWrite]] = {}  # per o|<shard>: rows for the next transaction
         self._index_committing: set[str] = set()  # partitions whose queue a committer is draining
         self._index_tasks: set[asyncio.Task[None]] = set()

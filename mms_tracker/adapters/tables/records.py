@@ -127,13 +127,13 @@ class RecordTables(TagIndex, OutboxTables, GroupCommit):
             current = None if entity is None else decode_record(entity)
             change = decide(current)
             if change is None or not change.changed:
-                if current is not None and current.pending and self.status_events_enabled:
+                if current is not None and current.pending and self._status_events_enabled:
                     # Still pending: a publish failed, or the index row did (the caller then failed and
                     # this is the redelivery). The rows are written again (an upsert), so the retry
                     # timer finds the events even if no worker publishes them.
                     await self._add_outbox_entries(message_id, current.pending)
-                    if self.status_listener is not None:
-                        self.status_listener(current)
+                    if self._status_listener is not None:
+                        self._status_listener(current)
                 return change
             try:
                 if current is None:
@@ -145,8 +145,8 @@ class RecordTables(TagIndex, OutboxTables, GroupCommit):
                     await self._move(message_id, partition, entity, current, change.after)
                 else:
                     await self._write(partition, entity, current, change.after)
-                if change.after.pending and self.status_listener is not None and self.status_events_enabled:
-                    self.status_listener(change.after)
+                if change.after.pending and self._status_listener is not None and self._status_events_enabled:
+                    self._status_listener(change.after)
                 return change
             except RecordMoved:
                 pass
@@ -241,7 +241,7 @@ class RecordTables(TagIndex, OutboxTables, GroupCommit):
         """The record, and its shard's counters when its status moves: one entity-group transaction."""
         delta = counter_delta(before, after)  # the status, and a Delivered latency or a Failed reason
         etag = entity["__etag"] if entity is not None else None
-        if not self.status_events_enabled:  # no topic: revisions are counted, no event is kept pending
+        if not self._status_events_enabled:  # no topic: revisions are counted, no event is kept pending
             after = replace(after, published_revision=after.status_revision)
         new = tuple(c for c in after.pending if before is None or c.revision > before.status_revision)
         commit = self._commit(partition, upsert(encode_record(after, partition), etag), delta)
