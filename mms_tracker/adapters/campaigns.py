@@ -33,7 +33,8 @@ from azure.storage.blob.aio import ContainerClient
 from azure.storage.queue.aio import QueueClient
 
 from ..service.campaign_ports import CampaignChanged, CampaignNotFound
-from ..service.ports import InvalidContinuationToken, StorageUnavailable
+from ..service.ports import InvalidContinuationToken, StorageRejected, StorageUnavailable
+from .storage_errors import classify, table_missing
 
 CAMPAIGN_QUEUE = "campaign-chunks"
 CAMPAIGN_POISON_QUEUE = CAMPAIGN_QUEUE + "-poison"
@@ -68,6 +69,12 @@ class CampaignTable:
         with contextlib.suppress(ResourceExistsError):
             await self._table.create_table()
 
+    def _lost(self, exc: BaseException) -> StorageUnavailable | StorageRejected:
+        """Classified as the records' tables classify; a missing table is created again on the next call."""
+        if table_missing(exc):
+            self._ready = None
+        return classify(exc)
+
     async def create_campaign(self, campaign: Mapping[str, Any]) -> bool:
         await self._ensure()
         try:
@@ -75,7 +82,7 @@ class CampaignTable:
         except ResourceExistsError:
             return False
         except AzureError as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
         return True
 
     async def get_campaign(self, campaign_id: str) -> tuple[dict[str, Any], str]:
@@ -85,7 +92,7 @@ class CampaignTable:
         except ResourceNotFoundError:
             raise CampaignNotFound(campaign_id) from None
         except AzureError as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
         return _campaign(entity), str(entity.metadata["etag"])
 
     async def replace_campaign(self, campaign: Mapping[str, Any], etag: str) -> None:
@@ -96,7 +103,7 @@ class CampaignTable:
         except (ResourceModifiedError, ResourceNotFoundError):
             raise CampaignChanged(str(campaign["campaignId"])) from None
         except AzureError as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
 
     async def reserve_send_slot(self, sender: str, interval: float, now: float) -> float:
         """The next send slot of ``sender`` (epoch seconds) shared by every instance: one row per
@@ -109,7 +116,7 @@ class CampaignTable:
             except ResourceNotFoundError:
                 entity = None
             except AzureError as exc:
-                raise StorageUnavailable(type(exc).__name__) from exc
+                raise self._lost(exc) from exc
             slot = max(now, float(entity["next"])) if entity is not None else now
             row = {"PartitionKey": _THROTTLE, "RowKey": sender, "next": slot + interval}
             try:
@@ -126,7 +133,7 @@ class CampaignTable:
                 await asyncio.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 6)))
                 continue
             except AzureError as exc:
-                raise StorageUnavailable(type(exc).__name__) from exc
+                raise self._lost(exc) from exc
             return slot
         raise StorageUnavailable("the sender's send slot kept changing")
 
@@ -138,7 +145,7 @@ class CampaignTable:
         try:
             await self._table.upsert_entity(entity)
         except AzureError as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
 
     async def list_campaigns(self, page_size: int, after: str | None) -> tuple[list[str], str | None]:
         await self._ensure()
@@ -158,7 +165,7 @@ class CampaignTable:
                 if len(rows) > page_size:  # one more than a page: there is a next page
                     break
         except AzureError as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise self._lost(exc) from exc
         page = rows[:page_size]
         return [campaign_id for _, campaign_id in page], (page[-1][0] if len(rows) > page_size else None)
 
@@ -216,14 +223,14 @@ class ChunkQueueClient:
         try:
             await asyncio.gather(*(send(m) for m in messages))
         except AzureError as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise classify(exc) from exc
 
     async def poison(self, message: str) -> None:
         await self._ensure(self._poison)
         try:
             await self._poison.send_message(_b64(message))
         except AzureError as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise classify(exc) from exc
 
     async def close(self) -> None:
         await self._queue.close()
@@ -252,7 +259,7 @@ class AttachmentBlobs:
                 f"{campaign_id}/attachments.json", json.dumps(attachments).encode(), overwrite=True
             )
         except AzureError as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise classify(exc) from exc
 
     async def get_attachments(self, campaign_id: str) -> list[dict[str, str]]:
         if campaign_id in self._cache:
@@ -262,7 +269,7 @@ class AttachmentBlobs:
             download = await self._container.download_blob(f"{campaign_id}/attachments.json")
             attachments: list[dict[str, str]] = json.loads(await download.readall())
         except AzureError as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise classify(exc) from exc
         self._cache[campaign_id] = attachments
         if len(self._cache) > _CACHED_ATTACHMENTS:
             self._cache.popitem(last=False)

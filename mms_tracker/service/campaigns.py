@@ -13,7 +13,6 @@ was counted). A chunk counted ``failedToSend`` is marked too (a second bit), and
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
 import email.utils
 import json
@@ -26,6 +25,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..domain import campaign as rules
+from ..domain.campaign import CampaignStatus, chunk_done
 from ..domain.phone import MAX_STORED_NUMBER_CHARS, is_e164
 from ..domain.text import content_fingerprint
 from ..logs import log_event
@@ -59,14 +60,6 @@ MAX_STORED_TO_CHARS = MAX_STORED_NUMBER_CHARS + 1
 _ID_NAMESPACE = uuid.UUID("8e0c7c1e-2f7c-4d55-9b0e-5b1f1c3a6d21")  # this app's own uuid5 namespace
 _ETAG_RETRIES = 30
 _ETAG_BACKOFF_CAP_SECONDS = 0.5
-
-QUEUED, SENDING, COMPLETED, COMPLETED_WITH_ERRORS, CANCELLED = (
-    "Queued",
-    "Sending",
-    "Completed",
-    "CompletedWithErrors",
-    "Cancelled",
-)
 
 
 @dataclass(frozen=True)
@@ -134,46 +127,6 @@ def campaign_id_for(idempotency_key: str | None) -> str:
         return str(uuid.uuid5(_ID_NAMESPACE, "idempotency-bytes:" + raw.hex()))
 
 
-# --- chunk bookkeeping: one bit per chunk, set when the chunk was counted -------------------------
-# ``chunksDone``: the chunk was counted. ``chunksFailed``: it was counted ``failedToSend`` and has
-# not been found sent since (cleared when :func:`count_recorded_chunk` moves it). ``chunksSkipped``:
-# it was skipped as cancelled (counted as nothing) and has not been found sent since.
-
-
-def _bits(campaign: Mapping[str, Any], field: str = "chunksDone") -> bytearray:
-    raw = str(campaign.get(field) or "")
-    bits = bytearray(base64.b64decode(raw)) if raw else bytearray()
-    size = math.ceil(int(campaign["chunks"]) / 8)
-    return bits + bytearray(size - len(bits))
-
-
-def _bit(campaign: Mapping[str, Any], field: str, index: int) -> bool:
-    return bool(_bits(campaign, field)[index // 8] & (1 << (index % 8)))
-
-
-def _set_bit(campaign: dict[str, Any], field: str, index: int, on: bool) -> None:
-    bits = _bits(campaign, field)
-    if on:
-        bits[index // 8] |= 1 << (index % 8)
-    else:
-        bits[index // 8] &= ~(1 << (index % 8)) & 0xFF
-    campaign[field] = base64.b64encode(bytes(bits)).decode()
-
-
-def chunk_done(campaign: Mapping[str, Any], index: int) -> bool:
-    return _bit(campaign, "chunksDone", index)
-
-
-def chunk_failed(campaign: Mapping[str, Any], index: int) -> bool:
-    """Counted ``failedToSend``, and not found sent since."""
-    return _bit(campaign, "chunksFailed", index)
-
-
-def _mark_done(campaign: dict[str, Any], index: int) -> None:
-    _set_bit(campaign, "chunksDone", index, True)
-    campaign["chunksCounted"] = int(campaign.get("chunksCounted", 0)) + 1
-
-
 # --- create, read, cancel ---------------------------------------------------------------------------
 
 
@@ -203,7 +156,7 @@ async def create_campaign(
         "tag": request.tag or campaign_id,
         "from": request.from_,
         "message": request.message,
-        "status": QUEUED,
+        "status": CampaignStatus.QUEUED.value,
         "total": len(request.recipients),
         "chunks": len(all_chunks),
         "chunksCounted": 0,
@@ -236,7 +189,7 @@ async def create_campaign(
     await attachments.put_attachments(campaign_id, list(request.attachments))
     await store.index_campaign(campaign_id, (existing or campaign)["createdAt"])
     await queue.enqueue([c.to_message() for c in all_chunks])
-    return await _update(store, campaign_id, _set_enqueued)
+    return await _update(store, campaign_id, rules.mark_enqueued)
 
 
 class IdempotencyConflict(ValueError):
@@ -247,13 +200,6 @@ def request_fingerprint(request: CampaignRequest) -> str:
     """What an ``Idempotency-Key`` stands for: this sender, message, tag, recipients and attachments."""
     parts = [request.from_, request.message, request.tag, list(request.recipients)]
     return content_fingerprint(parts, request.attachments)
-
-
-def _set_enqueued(campaign: dict[str, Any]) -> bool:
-    if campaign.get("enqueued"):
-        return False
-    campaign["enqueued"] = True
-    return True
 
 
 async def list_campaigns(
@@ -274,26 +220,22 @@ async def list_campaigns(
 
 async def cancel_campaign(store: CampaignStore, campaign_id: str, now: dt.datetime) -> dict[str, Any]:
     """Chunks not yet sent are not sent; a job already finished stays as it finished."""
-
-    def cancel(campaign: dict[str, Any]) -> bool:
-        if campaign["status"] in (COMPLETED, COMPLETED_WITH_ERRORS, CANCELLED):
-            return False
-        campaign["status"] = CANCELLED
-        campaign["reason"] = "Cancelled by the client."
-        return True
-
-    return await _update(store, campaign_id, cancel)
+    return await _update(store, campaign_id, rules.cancel)
 
 
-async def _update(store: CampaignStore, campaign_id: str, change: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-    """Apply ``change`` to the campaign under its ETag, again on a conflict; ``change`` returns False for no write."""
+async def _update(
+    store: CampaignStore, campaign_id: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
+) -> dict[str, Any]:
+    """Apply the transition ``change`` to the campaign under its ETag, again on a conflict; ``change``
+    returns the new state, or None for no write."""
     for attempt in range(_ETAG_RETRIES):
         campaign, etag = await store.get_campaign(campaign_id)
-        if not change(campaign):
+        changed = change(campaign)
+        if changed is None:
             return campaign
         try:
-            await store.replace_campaign(campaign, etag)
-            return campaign
+            await store.replace_campaign(changed, etag)
+            return changed
         except CampaignChanged:
             # Chunks of one campaign finish together and all write its entity: back off with jitter so
             # that they spread out instead of colliding again on every try.
@@ -405,7 +347,7 @@ async def send_chunk(
         return ChunkOutcome("skipped")
     if chunk_done(campaign, chunk.index):
         return ChunkOutcome("skipped")
-    if campaign["status"] == CANCELLED:
+    if campaign["status"] == CampaignStatus.CANCELLED:
         await _count(context.campaigns, chunk, now(), {}, skipped=True)
         return ChunkOutcome("skipped")
     created_at: dt.datetime = campaign["createdAt"]
@@ -470,47 +412,10 @@ async def _count(
     reason: str | None = None,
     skipped: bool = False,
 ) -> None:
-    def change(campaign: dict[str, Any]) -> bool:
-        return _counted(campaign, chunk.index, now, counters, reason, skipped)
+    def change(campaign: dict[str, Any]) -> dict[str, Any] | None:
+        return rules.count_chunk(campaign, chunk.index, now, counters, reason, skipped)
 
     await _update(store, chunk.campaign_id, change)
-
-
-def _counted(
-    campaign: dict[str, Any],
-    index: int,
-    now: dt.datetime,
-    counters: Mapping[str, int],
-    reason: str | None = None,
-    skipped: bool = False,
-) -> bool:
-    """Count chunk ``index`` into ``campaign`` unless it was counted; False when nothing changed.
-    A chunk counted ``failedToSend``, or ``skipped`` (cancelled before a delivery sent it), is
-    marked, so that if ACS had accepted it after all it is counted sent once (:func:`count_recorded_chunk`)."""
-    if chunk_done(campaign, index):
-        return False
-    _mark_done(campaign, index)
-    for name, n in counters.items():
-        campaign[name] = int(campaign.get(name, 0)) + n
-    if counters.get("failedToSend"):
-        _set_bit(campaign, "chunksFailed", index, True)
-    if skipped:
-        _set_bit(campaign, "chunksSkipped", index, True)
-    if reason and not campaign.get("reason"):
-        campaign["reason"] = reason
-    _settle_status(campaign, now)
-    return True
-
-
-def _settle_status(campaign: dict[str, Any], now: dt.datetime) -> None:
-    finished = campaign["chunksCounted"] >= campaign["chunks"]
-    if campaign["status"] != CANCELLED:
-        if finished:
-            campaign["status"] = COMPLETED_WITH_ERRORS if campaign["failedToSend"] else COMPLETED
-        else:
-            campaign["status"] = SENDING
-    if finished and campaign.get("completedAt") is None:
-        campaign["completedAt"] = now.astimezone(dt.UTC)
 
 
 # --- a chunk found sent after all -------------------------------------------------------------------
@@ -534,33 +439,12 @@ async def count_recorded_chunk(
     ids = [repeatability_request_id(campaign_id, index, i) for i in range(size)]
     stored = await results.get_send_results(ids)
     accepted = sum(1 for rid in ids if (stored.get(rid) or {}).get("item", {}).get("successful"))
-    counters = {"sent": size, "accepted": accepted, "rejected": size - accepted}
     moved = False
 
-    def change(campaign: dict[str, Any]) -> bool:
+    def change(campaign: dict[str, Any]) -> dict[str, Any] | None:
         nonlocal moved
-        moved = False  # again on each try under a fresh ETag
-        if not 0 <= index < int(campaign["chunks"]):
-            return False
-        if _bit(campaign, "chunksSkipped", index):
-            # Cancelled while its answer was lost: what ACS accepted is counted; the job stays Cancelled.
-            _set_bit(campaign, "chunksSkipped", index, False)
-            for name, n in counters.items():
-                campaign[name] = int(campaign.get(name, 0)) + n
-            moved = True
-            return True
-        if not chunk_failed(campaign, index):
-            return _counted(campaign, index, now, counters)
-        _set_bit(campaign, "chunksFailed", index, False)
-        campaign["failedToSend"] = max(0, int(campaign.get("failedToSend", 0)) - size)
-        for name, n in counters.items():
-            campaign[name] = int(campaign.get(name, 0)) + n
-        campaign["recovered"] = int(campaign.get("recovered", 0)) + size
-        if campaign["status"] != CANCELLED:
-            campaign["reason"] = _recovered_reason(campaign)
-        _settle_status(campaign, now)
-        moved = True
-        return True
+        changed, moved = rules.count_found_sent(campaign, index, size, accepted, now)  # again on each try
+        return changed
 
     try:
         await _update(store, campaign_id, change)
@@ -577,16 +461,3 @@ async def count_recorded_chunk(
             accepted=accepted,
             recipients=size,
         )
-
-
-def _recovered_reason(campaign: dict[str, Any]) -> str:
-    """What the job says once chunks counted ``failedToSend`` were found sent (the first failure's
-    reason is kept in ``firstReason``)."""
-    first = campaign.setdefault("firstReason", campaign.get("reason"))
-    said = (
-        f"{campaign['recovered']} recipients first counted failedToSend were found sent by ACS later"
-        " and are counted accepted or rejected"
-    )
-    if campaign["failedToSend"]:
-        said += f"; {campaign['failedToSend']} still failed to send (first failure: {first})"
-    return said + "."

@@ -5,21 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from azure.core.exceptions import (
-    AzureError,
-    HttpResponseError,
-    ResourceExistsError,
-)
+from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from ...service.ports import (
     StorageRejected,
     StorageUnavailable,
 )
+from ..storage_errors import classify, table_missing
 from .encoding import SCHEMA
-
-_TRANSIENT_STATUS = frozenset({404, 408, 409, 412, 429})  # 404: a table gone (recreated on the next try)
-
 
 # Every table the app uses, after TRACKING_TABLE_PREFIX: records with their counters, the id
 # pointers, the expiry index, poison events, send results, sends in flight, and the tags by
@@ -46,13 +40,9 @@ class Tables:
 
     def _lost(self, exc: BaseException) -> StorageUnavailable | StorageRejected:
         """Classify a storage error; a missing table means the "tables exist" cache is wrong: drop it."""
-        if getattr(exc, "error_code", None) == "TableNotFound" or "TableNotFound" in str(exc):
+        if table_missing(exc):
             self._ready = None
-        status = getattr(exc, "status_code", None)
-        permanent = isinstance(status, int) and 400 <= status < 500 and status not in _TRANSIENT_STATUS
-        if isinstance(exc, HttpResponseError) and permanent:
-            return StorageRejected(str(getattr(exc, "error_code", None) or status))
-        return StorageUnavailable(type(exc).__name__)
+        return classify(exc)
 
     async def ping(self) -> None:
         """One cheap round trip (the first page of the table list); raise :class:`StorageUnavailable`."""
