@@ -22,8 +22,8 @@ import pytest
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline.transport import AioHttpTransport
-from azure.data.tables import EdmType, TableEntity, UpdateMode
-from azure.data.tables.aio import TableClient
+from azure.data.tables import EdmType, RequestTooLargeError, TableEntity, TableTransactionError, UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
 
 from mms_tracker.adapters.tables.transaction import submit_transaction
 from tests.support import Azurite
@@ -177,3 +177,117 @@ async def test_lean_request_is_the_sdks_byte_for_byte(
     assert len(sdk_sent.requests) == len(lean_sent.requests) == (0 if case in REFUSED_BEFORE_SENDING else 1)
     assert [_normalised(r) for r in lean_sent.requests] == [_normalised(r) for r in sdk_sent.requests]
     assert _error(lean_error.value) == _error(sdk_error.value)
+
+
+@pytest.fixture
+async def twin_tables(azurite: Azurite) -> AsyncIterator[tuple[TableClient, TableClient]]:
+    """Two fresh tables on the real Azurite: one for the SDK, one for the lean transaction."""
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    names = [f"lean{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    tables = [await service.create_table(name) for name in names]
+    yield tables[0], tables[1]
+    for name in names:
+        await service.delete_table(name)
+    await service.close()
+
+
+def _stored(entity: TableEntity) -> dict[str, Any]:
+    return dict(entity)
+
+
+async def _both(
+    tables: tuple[TableClient, TableClient],
+    setup: list[tuple[Any, ...]],
+    operations: Callable[[list[dict[str, Any]]], list[tuple[Any, ...]]],
+) -> tuple[Any, Any]:
+    """Run ``setup`` with the SDK on both tables, then ``operations`` (built from the setup's
+    results) with the SDK on one and the lean transaction on the other; each outcome is its
+    results' keys or its error."""
+    outcomes = []
+    for table, submit in zip(tables, (lambda t, o: t.submit_transaction(o), submit_transaction), strict=True):
+        prepared = await table.submit_transaction(setup) if setup else []
+        try:
+            results = await submit(table, operations(prepared))
+        except (HttpResponseError, ValueError) as exc:
+            outcomes.append(_error(exc))
+        else:
+            assert all(re.fullmatch(r'W/"datetime\'[^\']+\'"', r["etag"]) for r in results if "etag" in r)
+            outcomes.append([sorted(r) for r in results])
+    stored = [sorted((_stored(e) for e in [x async for x in t.list_entities()]), key=str) for t in tables]
+    assert stored[0] == stored[1]
+    return outcomes[0], outcomes[1]
+
+
+def _row(row: str, **values: Any) -> dict[str, Any]:
+    return {"PartitionKey": "p", "RowKey": row, **values}
+
+
+SETUP = [("create", _row("a", n=1)), ("create", _row("b", n=2)), ("create", _row("c", n=3))]
+
+
+async def test_a_committed_transaction_answers_each_operations_etag_as_the_sdk(
+    twin_tables: tuple[TableClient, TableClient],
+) -> None:
+    def operations(prepared: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [
+            (
+                "update",
+                _row("a", n=10),
+                {"etag": prepared[0]["etag"], "match_condition": MatchConditions.IfNotModified},
+            ),
+            ("upsert", _row("b", text="é😀"), {"mode": "replace"}),
+            ("delete", _row("c"), {"etag": prepared[2]["etag"], "match_condition": MatchConditions.IfNotModified}),
+            ("create", _row("d", when=dt.datetime(2026, 12, 4, tzinfo=dt.UTC), big=(2**40, EdmType.INT64))),
+            ("upsert", _row("e", blob=b"\x00\x01")),
+        ]
+
+    sdk, lean = await _both(twin_tables, SETUP, operations)
+    assert lean == sdk == [["etag"], ["etag"], [], ["etag"], ["etag"]]  # a delete answers no ETag
+
+
+@pytest.mark.parametrize("failing", [0, 2])
+async def test_a_stale_etag_on_operation_n_raises_the_sdks_412_naming_n(
+    failing: int, twin_tables: tuple[TableClient, TableClient]
+) -> None:
+    def operations(prepared: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        etags = [r["etag"] for r in prepared]
+        etags[failing] = "W/\"datetime'2000-01-01T00%3A00%3A00.0000000Z'\""
+        return [
+            ("update", _row(row, n=0), {"etag": etag, "match_condition": MatchConditions.IfNotModified})
+            for row, etag in zip("abc", etags, strict=True)
+        ]
+
+    sdk, lean = await _both(twin_tables, SETUP, operations)
+    assert lean == sdk
+    assert sdk[0] is TableTransactionError
+    assert sdk[1:4] == (412, "UpdateConditionNotSatisfied", failing)
+
+
+@pytest.mark.parametrize(
+    ("case", "operations", "status"),
+    [
+        ("create of an existing entity", [("upsert", _row("x")), ("create", _row("a"))], 409),
+        ("update of a missing entity", [("upsert", _row("x")), ("update", _row("missing"))], 404),
+        ("delete of a missing entity", [("delete", _row("missing"))], 404),
+        ("too large", [("upsert", _row(f"r{i}", a="x" * 30_000, b="y" * 30_000)) for i in range(100)], 413),
+    ],
+)
+async def test_a_refused_transaction_raises_what_the_sdk_raises(
+    case: str, operations: list[tuple[Any, ...]], status: int, twin_tables: tuple[TableClient, TableClient]
+) -> None:
+    sdk, lean = await _both(twin_tables, SETUP, lambda _: operations)
+    assert lean == sdk
+    assert sdk[1] == status, case
+    assert sdk[0] is (RequestTooLargeError if status == 413 else TableTransactionError)
+
+
+async def test_a_missing_table_raises_what_the_sdk_raises(azurite: Azurite) -> None:
+    table = TableClient.from_connection_string(azurite.connection_string, f"gone{uuid.uuid4().hex[:12]}")
+    operations: list[tuple[Any, ...]] = [("upsert", _row("a")), ("delete", _row("b"))]
+    async with table:
+        with pytest.raises(HttpResponseError) as sdk_error:
+            await table.submit_transaction(operations)
+        with pytest.raises(HttpResponseError) as lean_error:
+            await submit_transaction(table, operations)
+    assert _error(lean_error.value) == _error(sdk_error.value)
+    assert _error(sdk_error.value)[1:3] == (404, "TableNotFound")
