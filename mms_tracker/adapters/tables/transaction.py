@@ -21,6 +21,7 @@ from wsgiref.handlers import format_date_time
 from azure.core import MatchConditions
 from azure.core.rest import HttpRequest
 from azure.core.serialization import AzureJSONEncoder
+from azure.core.tracing.decorator_async import distributed_trace_async
 from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables._base_client import extract_batch_part_metadata
 from azure.data.tables._error import (
@@ -56,6 +57,11 @@ async def submit_transaction(table: TableClient, operations: Iterable[tuple[Any,
     operations = list(operations)
     if not operations or table._cosmos_endpoint or not all(map(_lean, operations)):
         return await table.submit_transaction(operations)
+    return await _submit(table, operations)
+
+
+@distributed_trace_async(name_of_span="TableClient.submit_transaction")  # the span the SDK's method makes
+async def _submit(table: TableClient, operations: list[tuple[Any, ...]]) -> list[Mapping[str, Any]]:
     base = f"{table.scheme}://{table._primary_hostname}"
     path = base + "/" + quote(table.table_name, safe="")
     date = format_date_time(time.time())
