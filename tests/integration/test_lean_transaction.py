@@ -90,7 +90,8 @@ CASES: dict[str, list[tuple[Any, ...]]] = {
         ("delete", ENTITY_WITH_ETAG, {"match_condition": MatchConditions.IfNotModified})
     ],
     "two partitions": [("upsert", _entity("a")), ("upsert", {"PartitionKey": "other", "RowKey": "b"})],
-    "unknown kind": [("merge", _entity("a"))],
+    "unknown kind": [("upsert", _entity("a")), ("merge", {"PartitionKey": "other", "RowKey": "b"})],
+    "missing key": [("upsert", {"PartitionKey": PK})],
     "int64 too large": [("upsert", _entity("a", n=2**40))],
     "delete no etag": [("delete", _entity("d"))],
     "delete etag": [("delete", _entity("d"), {"etag": ETAG, "match_condition": MatchConditions.IfNotModified})],
@@ -106,7 +107,13 @@ CASES: dict[str, list[tuple[Any, ...]]] = {
     ],
 }
 
-REFUSED_BEFORE_SENDING = {"update etag from entity metadata", "two partitions", "unknown kind", "int64 too large"}
+REFUSED_BEFORE_SENDING = {
+    "update etag from entity metadata",
+    "two partitions",
+    "unknown kind",
+    "missing key",
+    "int64 too large",
+}
 
 _VOLATILE = re.compile(
     rb"(batch|changeset)_[0-9a-f-]{36}|(?<=[Dd]ate: )[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT"

@@ -40,6 +40,7 @@ _CRLF = "\r\n"
 _ACCEPT_JSON = "application/json"
 _ACCEPT_MINIMAL = "application/json;odata=minimalmetadata"
 _OPTIONS = frozenset({"mode", "etag", "match_condition"})
+_KINDS = frozenset({"create", "update", "upsert", "delete"})
 
 
 async def submit_transaction(table: TableClient, operations: Iterable[tuple[Any, ...]]) -> list[Mapping[str, Any]]:
@@ -71,14 +72,14 @@ async def _submit(table: TableClient, operations: list[tuple[Any, ...]]) -> list
     for index, operation in enumerate(operations):
         kind, entity = operation[0], operation[1]
         options = operation[2] if len(operation) == 3 else {}
+        if not isinstance(kind, str) or kind.lower() not in _KINDS:  # checked first, as the SDK does
+            raise ValueError(f"Unrecognized operation: {kind}")
         if "PartitionKey" not in entity or "RowKey" not in entity:
             raise ValueError("PartitionKey and/or RowKey were not provided in entity")
         if index == 0:
             partition = entity["PartitionKey"]
         elif entity["PartitionKey"] != partition:
             raise ValueError("Partition Keys in the batch must all be the same.")
-        if not isinstance(kind, str):
-            raise ValueError(f"Unrecognized operation: {kind}")
         try:
             request = _part(kind.lower(), entity, options, path, date)
         except TypeError as exc:
@@ -131,8 +132,6 @@ def _part(kind: str, entity: Mapping[str, Any], options: Mapping[str, Any], path
     match_condition = options.get("match_condition")
     if kind == "create":
         return _request("POST", path, _ACCEPT_MINIMAL, None, _add_entity_properties(entity), date)
-    if kind not in ("update", "upsert", "delete"):
-        raise ValueError(f"Unrecognized operation: {kind}")
     if kind == "delete" and match_condition and not etag and isinstance(entity, TableEntity):
         etag = entity.metadata.get("etag")  # the SDK's update never reaches its own copy of this
     url = _entity_url(path, entity)
