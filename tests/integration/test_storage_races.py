@@ -11,6 +11,7 @@ from typing import Any
 
 from azure.core.exceptions import ServiceRequestError
 
+from mms_tracker.adapters.tables import commit
 from mms_tracker.adapters.tables.encoding import shard_of
 from mms_tracker.adapters.tables.store import TableStore
 from mms_tracker.domain import DeliveryReport, Send, Status
@@ -241,14 +242,14 @@ async def test_cancelled_writers_and_a_dead_committer_leave_no_hang_and_exact_co
     async def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("committer dies")
 
-    original = store.records.submit_transaction
-    monkeypatch.setattr(store.records, "submit_transaction", boom)
+    original = commit.submit_transaction
+    monkeypatch.setattr(commit, "submit_transaction", boom)
     more = same_shard("dead", 5)
     results = await asyncio.wait_for(
         asyncio.gather(*(record_sends(store, [send(m, "dead")], T0, WINDOW) for m in more), return_exceptions=True),
         HANG,
     )
     assert all(isinstance(r, RuntimeError) for r in results)
-    monkeypatch.setattr(store.records, "submit_transaction", original)
+    monkeypatch.setattr(commit, "submit_transaction", original)
     await asyncio.wait_for(record_sends(store, [send(m, "dead") for m in more], T0, WINDOW), HANG)
     assert nonzero(await store.tag_counts("dead")) == {"Accepted": 5}

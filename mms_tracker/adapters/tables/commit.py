@@ -22,6 +22,7 @@ from azure.data.tables import TableTransactionError, UpdateMode
 from ...service.ports import StorageConflict
 from .base import Tables
 from .encoding import COUNTER_ROW, counter_entity, counts_of
+from .transaction import submit_transaction
 
 Entity = dict[str, Any]
 # A shard's counters are shared by every message of the shard, so under a burst their ETag moves
@@ -146,7 +147,7 @@ class GroupCommit(Tables):
                 counter_op = upsert(counter_entity(partition, counts), counter_etag)
             operations = [w.operation for w in batch] + ([counter_op] if counter_op else [])
             try:
-                results = await self.records.submit_transaction(operations)
+                results = await submit_transaction(self.records, operations)
             except TableTransactionError as exc:
                 if exc.status_code not in (404, 409, 412) or getattr(exc, "error_code", None) == "TableNotFound":
                     for write in batch:

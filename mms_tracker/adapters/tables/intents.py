@@ -26,6 +26,7 @@ from azure.data.tables import TableTransactionError, UpdateMode
 from ...service.ports import IntentTooLarge, SendIntent
 from .base import Tables
 from .encoding import iso, json_safe, parse_time, time_key
+from .transaction import submit_transaction
 
 CHUNK_BYTES = 64_000  # a binary property holds at most 64 KiB
 CHUNKS_PER_ROW = 15  # 15 x 64,000 bytes stays under the 1 MiB entity limit with the metadata
@@ -126,7 +127,7 @@ class IntentTables(Tables):
             if len(rows) == 1:
                 await self.intents.create_entity(rows[0])
             else:
-                await self.intents.submit_transaction([("create", row) for row in rows])
+                await submit_transaction(self.intents, [("create", row) for row in rows])
         except ResourceExistsError:
             return  # a retry of a write that landed: the intent is the same one
         except TableTransactionError as exc:
@@ -145,8 +146,8 @@ class IntentTables(Tables):
             if count == 1:
                 await self.intents.delete_entity(partition, intent.intent_id)
             else:
-                await self.intents.submit_transaction(
-                    [("delete", {"PartitionKey": partition, "RowKey": key}) for key in keys]
+                await submit_transaction(
+                    self.intents, [("delete", {"PartitionKey": partition, "RowKey": key}) for key in keys]
                 )
         except ResourceNotFoundError:
             pass

@@ -31,6 +31,7 @@ from ...domain.timestamps import shifted
 from ...service.ports import PendingEntry, StorageRejected, StorageUnavailable
 from .base import Tables
 from .encoding import SEPARATOR, SHARDS, iso, parse_time, record_partition, record_row, shard_of, table_key
+from .transaction import submit_transaction
 
 Entity = dict[str, Any]
 MAX_TRANSACTION_ENTITIES = 100  # an entity-group transaction's limit
@@ -166,8 +167,8 @@ class OutboxTables(Tables):
         while batch:
             tries += 1
             try:
-                await self.due_table.submit_transaction(
-                    [("upsert", w.entity, {"mode": UpdateMode.REPLACE}) for w in batch]
+                await submit_transaction(
+                    self.due_table, [("upsert", w.entity, {"mode": UpdateMode.REPLACE}) for w in batch]
                 )
             except (AzureError, OSError) as exc:
                 lost = self._lost(exc)
@@ -284,7 +285,7 @@ class OutboxTables(Tables):
             options: dict[str, Any] = {"mode": UpdateMode.MERGE} if kind == "update" else {}
             try:
                 if len(group) > 1:
-                    await table.submit_transaction([(kind, e, options) for e in group])
+                    await submit_transaction(table, [(kind, e, options) for e in group])
                     continue
             except TableTransactionError:
                 pass  # one entity missing (published meanwhile, or retired) fails them all: go one by one
