@@ -13,13 +13,17 @@
 - It also hosts an Event Grid custom topic for the app's status-change events (``topic``):
   ``POST /eventgrid/api/events`` with ``aeg-sas-key`` (``TOPIC_KEY``), ``GET /simulator/published``,
   and ``publishUnavailable`` on ``/simulator/faults``.
+- Replies: ``POST /simulator/inbound {from, to, message}`` publishes an ``SMSReceived`` event
+  (Event Grid schema) to the same webhook; a recipient ending ``7867`` replies STOP to every MMS.
+- ACS's Opt-Out Management API (``optouts``): ``POST /sms/optouts:add|remove|check?api-version=
+  2024-12-10-preview``, HMAC-signed like ``/mms``.
 - Inspection: ``GET /simulator/messages``, ``/simulator/deliveries``, ``/simulator/dead-letters``,
   ``/simulator/stats``; ``POST /simulator/reset``.
 
 The package: ``mms_api`` (the MMS API, its auth, validation, answers and faults), ``eventgrid``
 (the report events, the steering rules and the delivery engine), ``admin`` (``/simulator/*``),
-``topic`` (the status-events topic), ``server`` (the application that joins them, and ``main``),
-``config`` (settings, credentials).
+``topic`` (the status-events topic), ``optouts`` (the Opt-Out Management API), ``server`` (the
+application that joins them, and ``main``), ``config`` (settings, credentials).
 
 Run it with ``python -m localdev.simulator``; settings are environment variables
 (docs/development.md, "The ACS simulator").

@@ -86,6 +86,16 @@ def add_admin_routes(app: web.Application, simulator: Simulator) -> None:
             dataclasses.asdict(simulator.faults) | {"publishUnavailable": simulator.topic.unavailable}
         )
 
+    async def inbound(request: web.Request) -> web.Response:
+        try:
+            body = strict_json(await request.read())
+            if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in ("from", "to", "message")):
+                raise ValueError("The body is not a JSON object with from, to and message strings")
+        except ValueError as exc:
+            return acs_error(400, "BadRequest", str(exc))
+        event = simulator.engine.schedule_inbound(body["from"], body["to"], body["message"])
+        return web.json_response({"id": event["id"], "messageId": event["data"]["messageId"]}, status=202)
+
     async def reset(request: web.Request) -> web.Response:
         simulator.reset()
         return web.Response(status=204)
@@ -96,4 +106,5 @@ def add_admin_routes(app: web.Application, simulator: Simulator) -> None:
     app.router.add_get("/simulator/stats", stats)
     app.router.add_get("/simulator/rules", rules)
     app.router.add_post("/simulator/faults", set_faults)
+    app.router.add_post("/simulator/inbound", inbound)
     app.router.add_post("/simulator/reset", reset)

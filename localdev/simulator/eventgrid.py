@@ -23,6 +23,10 @@ TOPIC = (
     "microsoft.communication/communicationservices/mms-tracker-simulator"
 )
 REPORT_EVENT_TYPE = "Microsoft.Communication.SMSDeliveryReportReceived"
+# Replies: AcsSmsReceivedEventData in Azure/azure-rest-api-specs,
+# specification/eventgrid/data-plane/Microsoft.Communication/ (messageId, from, to, message, receivedTimestamp).
+INBOUND_EVENT_TYPE = "Microsoft.Communication.SMSReceived"
+STOP_REPLIER = "7867"  # S-T-O-P on a phone keypad: this recipient replies STOP to every MMS
 # Event Grid's retry schedule (seconds), scaled by ``SimulatorConfig.retry_scale``.
 EVENT_GRID_BACKOFF = (10, 30, 60, 300, 600, 1800, 3600)
 
@@ -32,6 +36,7 @@ RULES = {
     "2002": "duplicated: the report is delivered twice under one event id and once more under another",
     "3003": "out of order: Failed (received first) and Delivered (received later) arrive newest first",
     "8008": "slow: the report comes after slow_report_seconds instead of report_delay_seconds",
+    STOP_REPLIER: "replies STOP: an SMSReceived event from the recipient to the sender follows its report",
 }
 
 
@@ -102,6 +107,8 @@ class DeliveryEngine:
         now = self._clock()
         delay = self.config.slow_report_seconds if rule == "8008" else self.config.report_delay_seconds
         received = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
+        if rule == STOP_REPLIER:
+            self.schedule_inbound(to, sender, "STOP", delay + 0.1)
         if rule == "4044":
             return
         if rule == "3003":
@@ -120,6 +127,12 @@ class DeliveryEngine:
         if rule == "2002":
             self._enqueue(event, now + delay + 0.1)
             self._enqueue(event | {"id": str(uuid.uuid4())}, now + delay + 0.2)
+
+    def schedule_inbound(self, from_: str, to: str, message: str, delay: float = 0.0) -> dict[str, Any]:
+        """Queue an ``SMSReceived`` event: ``from_`` (a recipient) replied ``message`` to our number ``to``."""
+        event = inbound_event(from_, to, message, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay))
+        self._enqueue(event, self._clock() + delay)
+        return event
 
     # --- delivery ---------------------------------------------------------------------------------
 
@@ -259,9 +272,31 @@ def report_event(
     }
 
 
+def inbound_event(from_: str, to: str, message: str, received: dt.datetime) -> dict[str, Any]:
+    """A ``SMSReceived`` event in Event Grid schema, shaped as ACS publishes it."""
+    message_id = f"Incoming_{received.strftime('%Y%m%d%H%M%S%f')}{uuid.uuid4()}"
+    return {
+        "id": str(uuid.uuid4()),
+        "topic": TOPIC,
+        "subject": f"/phonenumber/{from_.lstrip('+')}",
+        "data": {
+            "messageId": message_id,
+            "from": from_,
+            "to": to,
+            "message": message,
+            "receivedTimestamp": _iso(received),
+        },
+        "eventType": INBOUND_EVENT_TYPE,
+        "dataVersion": "1.0",
+        "metadataVersion": "1",
+        "eventTime": _iso(received),
+    }
+
+
 def _delivery(item: _Pending, outcome: str, status: int | None, reason: str | None = None) -> Delivery:
     data = item.event["data"]
-    return Delivery(item.event["id"], data["messageId"], data["deliveryStatus"], item.attempts, outcome, status, reason)
+    status_name = data.get("deliveryStatus", item.event["eventType"])  # a reply has no delivery status
+    return Delivery(item.event["id"], data["messageId"], status_name, item.attempts, outcome, status, reason)
 
 
 def _iso(moment: dt.datetime) -> str:

@@ -15,6 +15,7 @@ from .admin import add_admin_routes
 from .config import SimulatorConfig
 from .eventgrid import Delivery, DeliveryEngine
 from .mms_api import Faults, MmsApi
+from .optouts import OptOutApi
 from .topic import Topic
 
 
@@ -37,11 +38,13 @@ class Simulator:
         self.engine = DeliveryEngine(config, self.stats, clock or (lambda: asyncio.get_running_loop().time()))
         self.api = MmsApi(config, self.stats, self.engine.schedule_reports)
         self.topic = Topic(self.stats)
+        self.optouts = OptOutApi(self.api)
 
     def build(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/mms", self.api.send)
         self.topic.add_routes(app)
+        self.optouts.add_routes(app)
         add_admin_routes(app, self)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
@@ -80,6 +83,7 @@ class Simulator:
         self.api.reset()
         self.engine.reset()
         self.topic.reset()
+        self.optouts.reset()
         for key in self.stats:
             self.stats[key] = 0
 
