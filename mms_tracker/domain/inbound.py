@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .optout import Keyword, OptOut, OptOutSource, classify
-from .reports import MAX_ID_CHARS, MAX_PHONE_CHARS, PoisonEvent, _bounded, _identifier, _phone, parse_instant
+from .reports import MAX_ID_CHARS, MAX_PHONE_CHARS, PoisonEvent, _identifier, _phone, parse_instant
+from .text import clip
 
 # The Event Grid system-event schema (Azure/azure-rest-api-specs,
 # specification/eventgrid/data-plane/Microsoft.Communication/, AcsSmsReceivedEventData) names this type
@@ -89,7 +90,7 @@ def inbound_from(event_id: str, event_type: str, data: Any) -> InboundReply:
         raise PoisonEvent("no receivedTimestamp")
     message = fields.get("message")
     return InboundReply(
-        event_id=_bounded(event_id, MAX_ID_CHARS),
+        event_id=clip(event_id, MAX_ID_CHARS),
         message_id=message_id,
         sender=sender,
         recipient=recipient,
