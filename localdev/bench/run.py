@@ -23,21 +23,53 @@ from .export import SIZES, export_memory
 from .job import campaign_job_phase
 from .mix import raw_mix_batched, raw_mix_per_event, record_templates
 from .report import save_and_print
-from .stack import Stack, on_fresh_stack, peak_rss_mib, report_event, run_concurrently, seed_records, summary
+from .stack import (
+    Stack,
+    cpu_seconds,
+    on_fresh_stack,
+    peak_rss_mib,
+    report_event,
+    run_concurrently,
+    seed_records,
+    summary,
+)
+
+STATUS_EVENTS = {"on": (True,), "off": (False,), "both": (True, False)}
 
 
 async def bench(
-    reports: int, concurrency: int, batch: int, campaign: int, job: int = 10_000, export_rows: bool = True
+    reports: int,
+    concurrency: int,
+    batch: int,
+    campaign: int,
+    job: int = 10_000,
+    export_rows: bool = True,
+    status_events: str = "both",
 ) -> dict[str, Any]:
     """Each ingest path on a fresh stack with its own raw baseline: Azurite slows as it fills, so
-    paths measured one after the other on one stack would not be compared on equal terms."""
+    paths measured one after the other on one stack would not be compared on equal terms.
+
+    With status events on (``make run`` as shipped: the simulator's topic) the results sit at the
+    top level; with them off (``STATUS_EVENTS_ENDPOINT`` empty) under ``status_events_off``."""
     results: dict[str, Any] = {}
-    per_event = await on_fresh_stack(lambda stack, http, raw: _per_event_phase(stack, http, raw, reports, concurrency))
-    results.update(per_event)
-    batched = await on_fresh_stack(
-        lambda stack, http, raw: _batched_phase(stack, http, raw, reports, concurrency, batch)
-    )
-    results.update(batched)
+    for events_on in STATUS_EVENTS[status_events]:
+        paths: dict[str, Any] = {"status_events": events_on}
+        paths.update(
+            await on_fresh_stack(
+                lambda stack, http, raw: _per_event_phase(stack, http, raw, reports, concurrency),
+                status_events=events_on,
+            )
+        )
+        paths.update(
+            await on_fresh_stack(
+                lambda stack, http, raw: _batched_phase(stack, http, raw, reports, concurrency, batch),
+                status_events=events_on,
+            )
+        )
+        if events_on:
+            results.update(paths)
+        else:
+            results["status_events_off"] = paths
     results.update(
         await on_fresh_stack(lambda stack, http, raw: campaign_phase(stack, http, raw, campaign, concurrency))
     )
@@ -73,8 +105,11 @@ async def _per_event_phase(
         response = await http.post(webhook, json=[report_event(ids[i])], headers={"aeg-event-type": "Notification"})
         response.raise_for_status()
 
+    host = stack.host_pid()
+    cpu_before = cpu_seconds(host)
     wall, lat = await run_concurrently(reports, concurrency, post_one)
     results["ingest_per_event"] = summary(reports, wall, lat) | {
+        "host_cpu_ms_per_report": round((cpu_seconds(host) - cpu_before) * 1000 / reports, 2),
         "ratio_to_raw": round(reports / wall / results["raw_upsert"]["per_second"], 3),
         "ratio_to_raw_mix": round(reports / wall / results["raw_mix_per_event"]["per_second"], 3),
     }
@@ -114,7 +149,10 @@ async def _batched_phase(
         )
         response.raise_for_status()
 
+    host = stack.host_pid()
+    cpu_before = cpu_seconds(host)
     wall, lat = await run_concurrently(len(batches), in_flight, post_batch)
+    cpu_ms = round((cpu_seconds(host) - cpu_before) * 1000 / reports, 2)
     return {
         "raw_upsert_batched_stack": baseline,
         "raw_mix_batched": mix,
@@ -122,6 +160,7 @@ async def _batched_phase(
         | {
             "batch": batch,
             "requests_in_flight": in_flight,
+            "host_cpu_ms_per_report": cpu_ms,
             "ratio_to_raw": round(reports / wall / baseline["per_second"], 3),
             "ratio_to_raw_mix": round(reports / wall / mix["per_second"], 3),
         },
@@ -178,9 +217,17 @@ def main() -> int:
     parser.add_argument("--campaign", type=int, default=20000)
     parser.add_argument("--job", type=int, default=10_000, help="recipients of the campaign job (0 skips it)")
     parser.add_argument("--no-export", action="store_true", help="skip the CSV export's memory at up to 1,000,000 rows")
+    parser.add_argument(
+        "--status-events",
+        choices=sorted(STATUS_EVENTS),
+        default="both",
+        help="the ingest paths with status-change events on (make run as shipped), off, or both (default)",
+    )
     args = parser.parse_args()
     results = asyncio.run(
-        bench(args.reports, args.concurrency, args.batch, args.campaign, args.job, not args.no_export)
+        bench(
+            args.reports, args.concurrency, args.batch, args.campaign, args.job, not args.no_export, args.status_events
+        )
     )
     save_and_print(vars(args), results)
     return 0

@@ -91,7 +91,8 @@ def report_event(message_id: str, status: str = "Delivered", tag: str = "bench")
 
 
 class Stack:
-    def __init__(self) -> None:
+    def __init__(self, *, status_events: bool = True) -> None:
+        self.status_events = status_events  # False: STATUS_EVENTS_ENDPOINT empty, no topic, no outbox
         self.ports = {
             k: free_port()
             for k in (
@@ -117,6 +118,7 @@ class Stack:
             os.environ
             | {k: str(v) for k, v in self.ports.items()}
             | {"AZURITE_LOCATION": "memory", "SIM_REPORT_DELAY_SECONDS": "3600", "TRACKING_TABLE_PREFIX": BENCH_PREFIX}
+            | ({} if self.status_events else {"STATUS_EVENTS_ENDPOINT": "", "STATUS_EVENTS_KEY": ""})
         )
         self.process = subprocess.Popen(
             [sys.executable, "-m", "localdev.stack"],
@@ -151,6 +153,35 @@ class Stack:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 stop_group(self.process)
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) of ``pid`` and every process under it, from ``/proc`` (0 if gone).
+
+    The host runs the app in its own process; its children (none today) are counted too, so a
+    worker process split off later is still billed here, as Flex Consumption bills it."""
+    if pid is None:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after the command: state, ppid, ... utime is field 14 and stime 15 of proc(5), here 11 and 12
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        stats[int(entry.name)] = (int(fields[11]), int(fields[12]))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        utime, stime = stats.get(current, (0, 0))
+        total += utime + stime
+        todo.extend(children.get(current, []))
+    return total / tick
 
 
 def reset_peak(pid: int | str = "self") -> None:
@@ -210,8 +241,10 @@ async def seed_records(stack: Stack, ids: list[str], concurrency: int, tag: str 
 
 async def on_fresh_stack(
     phase: Callable[[Stack, httpx.AsyncClient, Any], Awaitable[dict[str, Any]]],
+    *,
+    status_events: bool = True,
 ) -> dict[str, Any]:
-    stack = Stack()
+    stack = Stack(status_events=status_events)
     stack.start()
     try:
         service = TableServiceClient.from_connection_string(stack.storage)
