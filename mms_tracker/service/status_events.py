@@ -245,20 +245,8 @@ async def retry_pending(
         oldest = min(e.since for e in overdue)
         log_event(_log, logging.WARNING, "status_events_overdue", count=len(overdue), oldest_since=_iso(oldest))
     records = await asyncio.gather(*(outbox.get(m) for m in by_message))
-    settled = 0
-    publishable: list[TrackingRecord] = []
-    pending_of: dict[str, set[int]] = {}
-    for message_id, record in zip(by_message, records, strict=True):
-        pending = {c.revision for c in record.pending} if record is not None else set()
-        pending_of[message_id] = pending
-        for entry in by_message[message_id]:
-            if entry.revision not in pending:
-                await outbox.drop_status_entry(message_id, entry.revision)
-                settled += 1
-        if record is not None and record.pending:
-            publishable.append(record)
+    settled, publishable, done = await _settle(outbox, by_message, records)
     published = failed = 0
-    done = {(e.message_id, e.revision) for e in entries if e.revision not in pending_of.get(e.message_id, set())}
     for batch in _batches(publishable, source):
         try:
             await _publish_batch(outbox, publisher, batch)
@@ -274,3 +262,25 @@ async def retry_pending(
     remaining = sum(1 for e in entries if (e.message_id, e.revision) not in done)
     telemetry.observe_outbox_pending("timer", remaining)
     return RetryRun(published=published, failed=failed, settled=settled, overdue=len(overdue), remaining=remaining)
+
+
+async def _settle(
+    outbox: StatusOutbox, by_message: dict[str, list[PendingEntry]], records: list[TrackingRecord | None]
+) -> tuple[int, list[TrackingRecord], set[tuple[str, int]]]:
+    """Drop the index rows whose event is no longer pending (published, or the record is gone).
+
+    Returns how many were dropped, the records with events to publish, and the (message, revision)
+    pairs already settled."""
+    settled = 0
+    publishable: list[TrackingRecord] = []
+    done: set[tuple[str, int]] = set()
+    for message_id, record in zip(by_message, records, strict=True):
+        pending = {c.revision for c in record.pending} if record is not None else set()
+        for entry in by_message[message_id]:
+            if entry.revision not in pending:
+                await outbox.drop_status_entry(message_id, entry.revision)
+                settled += 1
+                done.add((message_id, entry.revision))
+        if record is not None and record.pending:
+            publishable.append(record)
+    return settled, publishable, done
