@@ -124,55 +124,23 @@ async def send_mms(
     chose (a campaign's, derived from the campaign, chunk and position). ``campaign_chunk`` (campaign
     id, chunk index, recipients in the chunk) goes on the intent, for the reconciler's ``on_recorded``.
     """
-    results_log, intents = deps.results_log, deps.intents
-    items: list[dict[str, Any] | None] = [None] * len(request.recipients)
-    client_ids = [r.repeatability_request_id for r in request.recipients if r.valid and r.repeatability_request_id]
-    async with _storage_phase(deps.storage_budget):
-        known = await results_log.get_send_results(client_ids) if client_ids else {}
-        _refuse_reused_ids(request, known)  # a claim held for another request refuses too
-        answered_ids = {k: v for k, v in known.items() if "item" in v}
-        pending: list[tuple[int, Recipient]] = []
-        refused: list[int] = []
-        for i, recipient in enumerate(request.recipients):
-            if not recipient.valid:
-                items[i] = {
-                    "to": recipient.to,
-                    "httpStatusCode": 400,
-                    "successful": False,
-                    "errorMessage": INVALID_NUMBER,
-                }
-                refused.append(i)
-            elif recipient.repeatability_request_id in answered_ids:
-                items[i] = dict(answered_ids[recipient.repeatability_request_id]["item"])
-            else:
-                pending.append((i, _with_repeatability(recipient, now)))
-        intent = _intent_for(request, pending, refused, now, deps, campaign_chunk) if pending else None
-        claims = await _claim(results_log, request, pending, known) if claim_client_ids else {}
-        if intent is not None and intents is not None:
-            # A failed intent write may still have landed (and the reconciler would send it), so
-            # the claims stay: the same request still goes through, another one under the ids is a 409.
-            await intents.put_intent(intent)
-
+    plan = await _prepare(request, deps, now, claim_client_ids=claim_client_ids, campaign_chunk=campaign_chunk)
+    intent, pending, items = plan.intent, plan.pending, plan.items
     # Each recipient as sent (with the pair made here), so a refused one gets the same
     # ``rejected-...`` id from this path and from the reconciler's.
     as_sent = list(request.recipients)
     if intent is not None:
-        for (i, recipient), item in zip(pending, await _call_acs(deps, intent, pending, claims), strict=True):
+        for (i, recipient), item in zip(pending, await _call_acs(deps, intent, pending, plan.claims), strict=True):
             as_sent[i] = recipient
             items[i] = item
 
     answered = [item for item in items if item is not None]
     assert len(answered) == len(request.recipients)
     sends = [
-        _send_for(request, r, item, now, _refused_id(intent, i) if i in refused else None)
+        _send_for(request, r, item, now, _refused_id(intent, i) if i in plan.refused else None)
         for i, (r, item) in enumerate(zip(as_sent, answered, strict=True))
     ]
-    fresh = {
-        client_id: {"item": answered[i], "request": request_fingerprint(request, request.recipients[i])}
-        for i, client_id in ((i, request.recipients[i].repeatability_request_id) for i, _ in pending)
-        if client_id
-    }
-    await _record(deps, intent, sends, fresh, now)
+    await _record(deps, intent, sends, _fresh_results(request, pending, answered), now)
     log_event(
         _log,
         logging.INFO,
@@ -180,9 +148,83 @@ async def send_mms(
         recipients=len(answered),
         accepted=sum(1 for s in sends if s.accepted),
         sent_to_acs=len(pending),
-        reused=len(answered_ids),
+        reused=plan.reused,
     )
     return answered
+
+
+@dataclass
+class _Plan:
+    """A send once validated, reused and claimed: ``items`` holds each answer known before the call
+    (None: still to send), ``pending`` the recipients to send (position, as sent), ``refused`` the
+    positions refused as not E.164, ``reused`` how many client ids already had a result."""
+
+    items: list[dict[str, Any] | None]
+    pending: list[tuple[int, Recipient]]
+    refused: list[int]
+    reused: int
+    intent: SendIntent | None
+    claims: dict[str, str]
+
+
+async def _prepare(
+    request: MmsRequest,
+    deps: SendDeps,
+    now: dt.datetime,
+    *,
+    claim_client_ids: bool,
+    campaign_chunk: tuple[str, int, int] | None,
+) -> _Plan:
+    """The storage phase before the call: look up the client ids' results (refusing one reused for
+    another request), sort the recipients, claim the client ids and keep the intent."""
+    client_ids = [r.repeatability_request_id for r in request.recipients if r.valid and r.repeatability_request_id]
+    async with _storage_phase(deps.storage_budget):
+        known = await deps.results_log.get_send_results(client_ids) if client_ids else {}
+        _refuse_reused_ids(request, known)  # a claim held for another request refuses too
+        answered_ids = {k: v for k, v in known.items() if "item" in v}
+        items, pending, refused = _sort_recipients(request, answered_ids, now)
+        intent = _intent_for(request, pending, refused, now, deps, campaign_chunk) if pending else None
+        claims = await _claim(deps.results_log, request, pending, known) if claim_client_ids else {}
+        if intent is not None and deps.intents is not None:
+            # A failed intent write may still have landed (and the reconciler would send it), so
+            # the claims stay: the same request still goes through, another one under the ids is a 409.
+            await deps.intents.put_intent(intent)
+    return _Plan(items, pending, refused, len(answered_ids), intent, claims)
+
+
+def _sort_recipients(
+    request: MmsRequest, answered_ids: dict[str, dict[str, Any]], now: dt.datetime
+) -> tuple[list[dict[str, Any] | None], list[tuple[int, Recipient]], list[int]]:
+    """Each recipient refused (not E.164: ACS's own 400 item), answered by its client id's earlier
+    result, or pending (with a repeatability pair made here when the client gave none)."""
+    items: list[dict[str, Any] | None] = [None] * len(request.recipients)
+    pending: list[tuple[int, Recipient]] = []
+    refused: list[int] = []
+    for i, recipient in enumerate(request.recipients):
+        if not recipient.valid:
+            items[i] = {
+                "to": recipient.to,
+                "httpStatusCode": 400,
+                "successful": False,
+                "errorMessage": INVALID_NUMBER,
+            }
+            refused.append(i)
+        elif recipient.repeatability_request_id in answered_ids:
+            items[i] = dict(answered_ids[recipient.repeatability_request_id]["item"])
+        else:
+            pending.append((i, _with_repeatability(recipient, now)))
+    return items, pending, refused
+
+
+def _fresh_results(
+    request: MmsRequest, pending: list[tuple[int, Recipient]], answered: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The results to keep for the client ids sent in this call: each item and its request's fingerprint."""
+    return {
+        client_id: {"item": answered[i], "request": request_fingerprint(request, request.recipients[i])}
+        for i, client_id in ((i, request.recipients[i].repeatability_request_id) for i, _ in pending)
+        if client_id
+    }
 
 
 async def _call_acs(
