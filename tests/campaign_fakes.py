@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
+import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from mms_tracker.service.campaign_ports import CampaignChanged, CampaignNotFound
@@ -122,3 +124,22 @@ class RepeatableAcs:
             lost, self.lose_response = self.lose_response, None
             raise lost
         return {"value": value}
+
+
+class LocalThrottle:
+    """A ``Throttle`` for one process: at most ``per_second`` requests per second per sender, on
+    ``clock``, with no storage (the app's ``SendThrottle`` shares its slots through the table)."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / per_second
+        self.clock = clock
+        self._next: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, sender: str, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        async with self._lock:
+            now = self.clock()
+            slot = max(now, self._next.get(sender, now))
+            self._next[sender] = slot + self.interval
+        if slot > now:
+            await sleep(slot - now)

@@ -252,39 +252,33 @@ class SendSlots(Protocol):
     async def reserve_send_slot(self, sender: str, interval: float, now: float) -> float: ...
 
 
+class Throttle(Protocol):
+    """Waits until ``sender`` may send its next request (``SendThrottle`` in the app)."""
+
+    async def acquire(self, sender: str) -> None: ...
+
+
 class SendThrottle:
     """At most ``per_second`` requests per second per sender number.
 
-    With ``slots`` (the deployed app), the slots are shared by every instance through storage, so
-    the rate holds however far the queue trigger scales out: a chunk reserves the sender's next
-    slot (one read and one conditional write) and waits for it. Without, per worker process.
+    The slots are shared by every instance through storage, so the rate holds however far the
+    queue trigger scales out: a chunk reserves the sender's next slot (one read and one
+    conditional write) and waits for it.
     """
 
     def __init__(
         self,
         per_second: float,
-        clock: Callable[[], float] = time.monotonic,
-        slots: SendSlots | None = None,
+        slots: SendSlots,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.interval = 1.0 / per_second
-        self.clock = clock
         self.slots = slots
         self.wall_clock = wall_clock
-        self._next: dict[str, float] = {}
-        self._lock = asyncio.Lock()
 
     async def acquire(self, sender: str, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        if self.slots is not None:
-            now = self.wall_clock()
-            slot = await self.slots.reserve_send_slot(sender, self.interval, now)
-            if slot > now:
-                await sleep(slot - now)
-            return
-        async with self._lock:
-            now = self.clock()
-            slot = max(now, self._next.get(sender, now))
-            self._next[sender] = slot + self.interval
+        now = self.wall_clock()
+        slot = await self.slots.reserve_send_slot(sender, self.interval, now)
         if slot > now:
             await sleep(slot - now)
 
@@ -306,7 +300,7 @@ class ChunkContext:
     campaigns: CampaignStore
     queue: ChunkQueue
     attachments: AttachmentStore
-    throttle: SendThrottle
+    throttle: Throttle
     expiry_window: dt.timedelta
     retention: dt.timedelta | None = None
     # The send path's intents (issue 19): with them, a chunk ACS accepted whose records could not

@@ -19,7 +19,6 @@ from mms_tracker.service import campaigns
 from mms_tracker.service.campaigns import (
     Chunk,
     ChunkContext,
-    SendThrottle,
     count_recorded_chunk,
     create_campaign,
     send_chunk,
@@ -27,7 +26,7 @@ from mms_tracker.service.campaigns import (
 from mms_tracker.service.ports import AcsUnavailable, SendIntent
 from mms_tracker.service.reconciler import ReconcileDeps, reconcile_sends
 from mms_tracker.settings import Settings
-from tests.campaign_fakes import Attachments, Queue, RepeatableAcs
+from tests.campaign_fakes import Attachments, LocalThrottle, Queue, RepeatableAcs
 from tests.integration.test_storage_races import second_worker
 from tests.support import Azurite
 from tests.unit.test_campaigns import T0, numbers, request
@@ -61,7 +60,7 @@ async def test_a_chunk_sent_with_every_answer_lost_is_moved_to_accepted_once_by_
         campaigns=tables[0],
         queue=queue,
         attachments=attachments,
-        throttle=SendThrottle(1000.0),
+        throttle=LocalThrottle(1000.0),
         expiry_window=dt.timedelta(hours=72),
         intents=store,
     )

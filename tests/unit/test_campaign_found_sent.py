@@ -12,10 +12,11 @@ import pytest
 
 from mms_tracker.domain import DeliveryReport
 from mms_tracker.service import campaigns
-from mms_tracker.service.campaigns import ChunkContext, SendThrottle, cancel_campaign, count_recorded_chunk
+from mms_tracker.service.campaigns import ChunkContext, cancel_campaign, count_recorded_chunk
 from mms_tracker.service.ports import AcsUnavailable, SendIntent
 from mms_tracker.service.reconciler import ReconcileDeps, reconcile_sends
 from mms_tracker.service.tracking import record_report
+from tests.campaign_fakes import LocalThrottle
 from tests.unit.test_campaigns import T0, World, numbers
 
 LATER = T0 + dt.timedelta(minutes=10)
@@ -39,7 +40,7 @@ class IntentWorld(World):
             campaigns=self.campaigns,
             queue=self.queue,
             attachments=self.attachments,
-            throttle=SendThrottle(per_second),
+            throttle=LocalThrottle(per_second),
             expiry_window=dt.timedelta(hours=72),
             intents=self.tracking,
         )

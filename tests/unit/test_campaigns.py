@@ -16,7 +16,6 @@ from mms_tracker.service.campaigns import (
     CampaignRequest,
     Chunk,
     ChunkContext,
-    SendThrottle,
     campaign_id_for,
     cancel_campaign,
     chunks,
@@ -26,7 +25,7 @@ from mms_tracker.service.campaigns import (
     send_chunk,
 )
 from mms_tracker.service.ports import AcsRequestRejected, AcsThrottled, AcsUnavailable
-from tests.campaign_fakes import Attachments, Campaigns, Queue, RepeatableAcs
+from tests.campaign_fakes import Attachments, Campaigns, LocalThrottle, Queue, RepeatableAcs
 from tests.fakes import InMemoryStore
 
 T0 = dt.datetime(2026, 11, 29, 12, 0, 0, 123456, tzinfo=dt.UTC)
@@ -62,7 +61,7 @@ class World:
             campaigns=self.campaigns,
             queue=self.queue,
             attachments=self.attachments,
-            throttle=SendThrottle(per_second),
+            throttle=LocalThrottle(per_second),
             expiry_window=dt.timedelta(hours=72),
         )
 
@@ -407,7 +406,7 @@ async def test_the_throttle_spaces_requests_per_sender() -> None:
     async def sleep(seconds: float) -> None:
         slept.append(round(seconds, 6))
 
-    throttle = SendThrottle(4, clock=lambda: now[0])
+    throttle = LocalThrottle(4, clock=lambda: now[0])
     for _ in range(3):
         await throttle.acquire(SENDER, sleep)
     await throttle.acquire("+18005550100", sleep)  # another sender has its own budget
