@@ -42,7 +42,7 @@ async def on_delivery_report(event: func.EventGridEvent) -> None:
 
 
 @declared(blueprint)
-async def receive_delivery_reports(req: Request) -> Response:  # noqa: C901  issue 26: to split (tests/unit/test_code_shape.py PENDING)
+async def receive_delivery_reports(req: Request) -> Response:
     """The batched ingest path: an Event Grid WebHook endpoint taking many events per request.
 
     Speaks the webhook protocol (validation handshake, CloudEvents OPTIONS), processes every event
@@ -51,19 +51,41 @@ async def receive_delivery_reports(req: Request) -> Response:  # noqa: C901  iss
     which is safe: recording is idempotent.
     """
     if req.method == "OPTIONS":
-        origin = req.headers.get("webhook-request-origin", "*")
-        return Response(
-            status_code=200,
-            headers={"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*", "Allow": "POST, OPTIONS"},
-        )
+        return _webhook_options(req)
     kind = (req.headers.get("aeg-event-type") or "").lower()
+    events = _parse_events(await req.body())
+    if isinstance(events, Response):
+        return events
+    if kind != "notification":
+        return _control_response(kind, events)
+    failures = await _ingest_batch(events)
+    return _batch_response(len(events), failures)
+
+
+def _webhook_options(req: Request) -> Response:
+    """The CloudEvents abuse-protection handshake: allow the asking origin at any rate."""
+    origin = req.headers.get("webhook-request-origin", "*")
+    return Response(
+        status_code=200,
+        headers={"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*", "Allow": "POST, OPTIONS"},
+    )
+
+
+def _parse_events(body: bytes | None) -> list[object] | Response:
+    """The request's events (one event or an array of them), or the 400 that answers a bad body."""
     try:
-        payload = json.loads(await req.body() or b"null")
+        payload = json.loads(body or b"null")
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return problem_response(Problem(400, "The body is not JSON.", "Bad Request"))
     events = [payload] if isinstance(payload, dict) else payload
     if not isinstance(events, list):
         return problem_response(Problem(400, "Expected an event or an array of events.", "Bad Request"))
+    return events
+
+
+def _control_response(kind: str, events: list[object]) -> Response:
+    """The answer to a request that is not a notification: the validation handshake, an unsubscribe,
+    or a 400 for a missing or unknown ``aeg-event-type``."""
     if kind == "subscriptionvalidation":
         code = _validation_code(events)
         if code is None:
@@ -71,8 +93,12 @@ async def receive_delivery_reports(req: Request) -> Response:  # noqa: C901  iss
         return json_response({"validationResponse": code})
     if kind == "unsubscribe":
         return Response(status_code=202)
-    if kind != "notification":
-        return problem_response(Problem(400, "Missing or unknown aeg-event-type header.", "Bad Request"))
+    return problem_response(Problem(400, "Missing or unknown aeg-event-type header.", "Bad Request"))
+
+
+async def _ingest_batch(events: list[object]) -> list[Exception]:
+    """Record every event of a batch, ``BATCH_CONCURRENCY`` at a time; the exceptions of those that
+    failed (anything that is not an ``Exception``, a cancellation say, is raised)."""
     now = dt.datetime.now(dt.UTC)
     store = RUNTIME.store()
     retire_after, windows = _retire_after(), _windows()
@@ -88,24 +114,29 @@ async def receive_delivery_reports(req: Request) -> Response:  # noqa: C901  iss
     for failure in failures:
         if not isinstance(failure, Exception):
             raise failure
-    if failures:
-        log_event(
-            _log,
-            logging.WARNING,
-            "delivery_batch_failed",
-            events=len(events),
-            failed=len(failures),
-            reason=type(failures[0]).__name__,
+    return [f for f in failures if isinstance(f, Exception)]
+
+
+def _batch_response(count: int, failures: list[Exception]) -> Response:
+    """200 when every event was recorded; otherwise the failure is logged and 503 asks for redelivery."""
+    if not failures:
+        return Response(status_code=200)
+    log_event(
+        _log,
+        logging.WARNING,
+        "delivery_batch_failed",
+        events=count,
+        failed=len(failures),
+        reason=type(failures[0]).__name__,
+    )
+    return problem_response(
+        Problem(
+            503,
+            "Some events could not be recorded; Event Grid will redeliver.",
+            "Retry later",
+            headers={"Retry-After": "5"},
         )
-        return problem_response(
-            Problem(
-                503,
-                "Some events could not be recorded; Event Grid will redeliver.",
-                "Retry later",
-                headers={"Retry-After": "5"},
-            )
-        )
-    return Response(status_code=200)
+    )
 
 
 def _validation_code(events: list[object]) -> str | None:
