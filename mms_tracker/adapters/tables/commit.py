@@ -99,7 +99,7 @@ class GroupCommit(Tables):
             task.add_done_callback(self._commit_tasks.discard)
         await write.done
 
-    async def _commit_pending(self, partition: str) -> None:  # noqa: C901  issue 26: to split (tests/unit/test_code_shape.py PENDING)
+    async def _commit_pending(self, partition: str) -> None:  # noqa: C901  issue 26: a shared PartitionBatcher is to split it
         try:
             while queue := self._pending.get(partition):
                 batch: list[_Write] = []
@@ -132,7 +132,7 @@ class GroupCommit(Tables):
             if not self._pending.get(partition):
                 self._pending.pop(partition, None)  # no empty queue is kept for every partition ever written
 
-    async def _commit_batch(self, partition: str, batch: list[_Write]) -> None:  # noqa: C901  issue 26: to split (tests/unit/test_code_shape.py PENDING)
+    async def _commit_batch(self, partition: str, batch: list[_Write]) -> None:  # noqa: C901  issue 26: a shared PartitionBatcher is to split it
         attempt = 0
         while batch:
             delta: dict[str, int] = {}

@@ -124,7 +124,7 @@ class OutboxTables(Tables):
             if isinstance(outcome, BaseException):
                 raise outcome
 
-    async def _commit_index_rows(self, partition: str) -> None:  # noqa: C901  issue 26: to split (tests/unit/test_code_shape.py PENDING)
+    async def _commit_index_rows(self, partition: str) -> None:  # noqa: C901  issue 26: a shared PartitionBatcher is to split it
         """Drain the partition's queue: up to 100 rows per transaction, until it is empty."""
         try:
             while queue := self._index_pending.get(partition):
