@@ -21,6 +21,7 @@ from azure.data.tables import TableTransactionError, UpdateMode
 
 from ...service.ports import StorageConflict
 from .base import Tables
+from .batcher import PartitionBatcher
 from .encoding import COUNTER_ROW, counter_entity, counts_of
 from .transaction import submit_transaction
 
@@ -77,9 +78,15 @@ class GroupCommit(Tables):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._pending: dict[str, list[_Write]] = {}  # per partition: writes waiting for the next transaction
-        self._committing: set[str] = set()  # partitions whose queue a committer is draining
-        self._commit_tasks: set[asyncio.Task[None]] = set()
+        self._batcher: PartitionBatcher[_Write] = PartitionBatcher(
+            self._commit_batch,
+            row=lambda write: write.row,
+            fail=_fail,
+            max_items=MAX_BATCH_RECORDS,
+            weight=lambda write: len(repr(write.operation)),
+            max_weight=MAX_BATCH_CHARS,
+        )
+        self._commit_tasks = self._batcher.tasks  # the committers running (the race tests wait for them)
 
     async def _commit(self, partition: str, operation: tuple[Any, ...], delta: Mapping[str, int]) -> None:
         """Join the partition's next transaction (group commit) and wait for it.
@@ -91,95 +98,72 @@ class GroupCommit(Tables):
         :class:`RecordMoved` and decides again; the others are submitted again without it.
         """
         write = _Write(operation[1]["RowKey"], operation, dict(delta), asyncio.get_running_loop().create_future())
-        self._pending.setdefault(partition, []).append(write)
-        if partition not in self._committing:
-            self._committing.add(partition)
-            task = asyncio.ensure_future(self._commit_pending(partition))
-            self._commit_tasks.add(task)
-            task.add_done_callback(self._commit_tasks.discard)
+        self._batcher.enqueue(partition, [write])
         await write.done
 
-    async def _commit_pending(self, partition: str) -> None:  # noqa: C901  issue 26: a shared PartitionBatcher is to split it
-        try:
-            while queue := self._pending.get(partition):
-                batch: list[_Write] = []
-                rows: set[str] = set()
-                size = 0
-                for write in list(queue):
-                    weight = len(repr(write.operation))
-                    if len(batch) == MAX_BATCH_RECORDS or (batch and size + weight > MAX_BATCH_CHARS):
-                        break
-                    if write.row in rows:
-                        continue  # one entity appears once in a transaction: it goes in the next one
-                    batch.append(write)
-                    rows.add(write.row)
-                    size += weight
-                    queue.remove(write)
-                try:
-                    await self._commit_batch(partition, batch)
-                except BaseException as exc:
-                    for write in batch:  # every writer of the batch hears of it, whatever it is
-                        _fail(write, exc)
-                    raise
-        except BaseException as exc:
-            for write in self._pending.pop(partition, []):
-                _fail(write, exc)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-        finally:
-            # No await since the queue was last seen empty, so no writer can have queued unseen.
-            self._committing.discard(partition)
-            if not self._pending.get(partition):
-                self._pending.pop(partition, None)  # no empty queue is kept for every partition ever written
-
-    async def _commit_batch(self, partition: str, batch: list[_Write]) -> None:  # noqa: C901  issue 26: a shared PartitionBatcher is to split it
-        attempt = 0
-        while batch:
-            delta: dict[str, int] = {}
-            for write in batch:
-                for status, n in write.delta.items():
-                    delta[status] = delta.get(status, 0) + n
-            counter_op: tuple[Any, ...] | None = None
-            counts: dict[str, int] = {}
-            if any(delta.values()):
-                counts, counter_etag = await self._counter(partition)
-                counts = {key: counts.get(key, 0) + delta.get(key, 0) for key in counts.keys() | delta.keys()}
-                counter_op = upsert(counter_entity(partition, counts), counter_etag)
+    async def _commit_batch(self, partition: str, batch: list[_Write]) -> None:
+        """Submit ``batch`` with the counters' change; a writer whose record moved leaves and the rest go again."""
+        attempt: int | None = 0
+        while batch and attempt is not None:
+            counts, counter_op = await self._counter_update(partition, batch)
             operations = [w.operation for w in batch] + ([counter_op] if counter_op else [])
             try:
                 results = await submit_transaction(self.records, operations)
             except TableTransactionError as exc:
-                if exc.status_code not in (404, 409, 412) or getattr(exc, "error_code", None) == "TableNotFound":
-                    for write in batch:
-                        _fail(write, self._lost(exc))
-                    return
-                if exc.index < len(batch):
-                    _fail(batch.pop(exc.index), RecordMoved())
-                    continue
-                self._counters.pop(partition, None)  # the counters moved: another worker wrote them
-                attempt += 1
-                if attempt >= MAX_COUNTER_RETRIES:
-                    for write in batch:
-                        _fail(write, StorageConflict("the shard's counters kept changing"))
-                    return
-                await asyncio.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 7)))
+                attempt = await self._after_refusal(partition, batch, exc, attempt)
                 continue
             except (AzureError, OSError) as exc:
                 for write in batch:
                     _fail(write, self._lost(exc))
                 return
             if counter_op is not None:
-                etag = results[-1].get("etag")
-                if etag:
-                    if len(self._counters) >= MAX_CACHED_COUNTERS:
-                        self._counters.clear()  # a cache, not a record: a stale or missing entry costs one read
-                    self._counters[partition] = (counts, etag)
-                else:
-                    self._counters.pop(partition, None)
+                self._remember_counters(partition, counts, results[-1].get("etag"))
             for write in batch:
                 if not write.done.done():
                     write.done.set_result(None)
             return
+
+    async def _counter_update(
+        self, partition: str, batch: list[_Write]
+    ) -> tuple[dict[str, int], tuple[Any, ...] | None]:
+        """The shard's counters after the batch's changes, and the guarded write of them (None: no change)."""
+        delta: dict[str, int] = {}
+        for write in batch:
+            for status, n in write.delta.items():
+                delta[status] = delta.get(status, 0) + n
+        if not any(delta.values()):
+            return {}, None
+        counts, counter_etag = await self._counter(partition)
+        counts = {key: counts.get(key, 0) + delta.get(key, 0) for key in counts.keys() | delta.keys()}
+        return counts, upsert(counter_entity(partition, counts), counter_etag)
+
+    async def _after_refusal(
+        self, partition: str, batch: list[_Write], exc: TableTransactionError, attempt: int
+    ) -> int | None:
+        """What a refused transaction leaves to try: the next attempt's number, or None when every writer was told."""
+        if exc.status_code not in (404, 409, 412) or getattr(exc, "error_code", None) == "TableNotFound":
+            for write in batch:
+                _fail(write, self._lost(exc))
+            return None
+        if exc.index < len(batch):
+            _fail(batch.pop(exc.index), RecordMoved())
+            return attempt
+        self._counters.pop(partition, None)  # the counters moved: another worker wrote them
+        attempt += 1
+        if attempt >= MAX_COUNTER_RETRIES:
+            for write in batch:
+                _fail(write, StorageConflict("the shard's counters kept changing"))
+            return None
+        await asyncio.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 7)))
+        return attempt
+
+    def _remember_counters(self, partition: str, counts: dict[str, int], etag: str | None) -> None:
+        if etag:
+            if len(self._counters) >= MAX_CACHED_COUNTERS:
+                self._counters.clear()  # a cache, not a record: a stale or missing entry costs one read
+            self._counters[partition] = (counts, etag)
+        else:
+            self._counters.pop(partition, None)
 
     async def _counter(self, partition: str) -> tuple[dict[str, int], str | None]:
         """The shard's counters and their ETag: this worker's last known copy, or a fresh read."""

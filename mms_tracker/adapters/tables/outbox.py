@@ -30,6 +30,7 @@ from ...domain import StatusChange, TrackingRecord
 from ...domain.timestamps import shifted
 from ...service.ports import PendingEntry, StorageRejected, StorageUnavailable
 from .base import Tables
+from .batcher import PartitionBatcher
 from .encoding import SEPARATOR, SHARDS, iso, parse_time, record_partition, record_row, shard_of, table_key
 from .transaction import submit_transaction
 
@@ -85,9 +86,12 @@ class OutboxTables(Tables):
         super().__init__(*args, **kwargs)
         self._status_listener = status_listener
         self._status_events_enabled = status_events_enabled
-        self._index_pending: dict[str, list[_IndexWrite]] = {}  # per o|<shard>: rows for the next transaction
-        self._index_committing: set[str] = set()  # partitions whose queue a committer is draining
-        self._index_tasks: set[asyncio.Task[None]] = set()
+        self._index_batcher: PartitionBatcher[_IndexWrite] = PartitionBatcher(
+            lambda _partition, batch: self._submit_index_rows(batch),
+            row=lambda write: str(write.entity["RowKey"]),
+            fail=_settle,
+            max_items=MAX_TRANSACTION_ENTITIES,
+        )
 
     async def _add_outbox_entries(self, message_id: str, changes: tuple[StatusChange, ...]) -> None:
         """Index rows for new pending events (written beside the record's transaction).
@@ -113,47 +117,11 @@ class OutboxTables(Tables):
             )
             for change in changes
         ]
-        self._index_pending.setdefault(partition, []).extend(writes)
-        if partition not in self._index_committing:
-            self._index_committing.add(partition)
-            task = asyncio.ensure_future(self._commit_index_rows(partition))
-            self._index_tasks.add(task)
-            task.add_done_callback(self._index_tasks.discard)
+        self._index_batcher.enqueue(partition, writes)
         outcomes = await asyncio.gather(*(w.done for w in writes), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-
-    async def _commit_index_rows(self, partition: str) -> None:  # noqa: C901  issue 26: a shared PartitionBatcher is to split it
-        """Drain the partition's queue: up to 100 rows per transaction, until it is empty."""
-        try:
-            while queue := self._index_pending.get(partition):
-                batch: list[_IndexWrite] = []
-                rows: set[str] = set()
-                for write in list(queue):
-                    if len(batch) == MAX_TRANSACTION_ENTITIES:
-                        break
-                    if write.entity["RowKey"] in rows:
-                        continue  # one entity appears once in a transaction: it goes in the next one
-                    batch.append(write)
-                    rows.add(write.entity["RowKey"])
-                    queue.remove(write)
-                try:
-                    await self._submit_index_rows(batch)
-                except BaseException as exc:
-                    for write in batch:  # every writer of the batch hears of it, whatever it is
-                        _settle(write, exc)
-                    raise
-        except BaseException as exc:
-            for write in self._index_pending.pop(partition, []):
-                _settle(write, exc)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-        finally:
-            # No await since the queue was last seen empty, so no writer can have queued unseen.
-            self._index_committing.discard(partition)
-            if not self._index_pending.get(partition):
-                self._index_pending.pop(partition, None)
 
     async def _submit_index_rows(self, batch: list[_IndexWrite]) -> None:
         """One transaction of replace-upserts (idempotent, so a retry is safe), classified as base.py does.
