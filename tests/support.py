@@ -258,3 +258,13 @@ async def serve_function_app(monkeypatch: pytest.MonkeyPatch, env: dict[str, str
     client: TestClient[Any, Any] = TestClient(TestServer(host.build()))
     await client.start_server()
     return client
+
+
+async def poison_rows(store: Any, day: dt.datetime) -> list[dict[str, Any]]:
+    """The Poison table's rows of ``day`` as stored: what a test inspects (the app pages them through
+    ``poison_page``; reading a whole day at once is for tests only, so it lives here)."""
+    from mms_tracker.adapters.tables.encoding import time_key  # only the storage tests need it
+
+    await store.ensure_tables()
+    pages = store.poison.query_entities("PartitionKey eq @pk", parameters={"pk": time_key(day, 8)})
+    return [dict(e) async for e in pages]

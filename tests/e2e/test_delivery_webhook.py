@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mms_tracker.runtime import RUNTIME
-from tests.support import Azurite, app_environment, fixture, free_port, nonzero, serve_function_app
+from tests.support import Azurite, app_environment, fixture, free_port, nonzero, poison_rows, serve_function_app
 
 pytestmark = pytest.mark.e2e
 
@@ -103,7 +103,7 @@ async def test_poison_event_is_acknowledged_and_kept_for_inspection(app_client: 
     event["id"] = "poison-1"
     response = await app_client.post(WEBHOOK, json=[event], headers=NOTIFY)
     assert response.status == 202
-    entries = await RUNTIME.store().poison_entries(dt.datetime.now(dt.UTC))
+    entries = await poison_rows(RUNTIME.store(), dt.datetime.now(dt.UTC))
     assert [(e["eventId"], e["reason"]) for e in entries] == [("poison-1", "no messageId")]
 
 
@@ -158,7 +158,7 @@ async def test_batched_endpoint_records_every_event_of_a_batch_and_acknowledges_
     assert nonzero(await RUNTIME.store().tag_counts("batched")) == {"Delivered": 40}
     record = await get_record(app_client, "batched-0")
     assert len(record["events"]) == 1
-    entries = await RUNTIME.store().poison_entries(dt.datetime.now(dt.UTC))
+    entries = await poison_rows(RUNTIME.store(), dt.datetime.now(dt.UTC))
     assert [e["eventId"] for e in entries] == ["batch-poison"]
 
 
@@ -219,7 +219,7 @@ async def test_an_unreadable_event_time_fails_the_trigger_as_in_azure_and_the_ba
     assert (response.status, cloud_response.status) == (500, 500)
     assert (await app_client.get(f"/api/messages/{report['data']['messageId']}")).status == 404
     assert (await app_client.get("/api/messages/m-odd-ce-time")).status == 404
-    assert await RUNTIME.store().poison_entries(dt.datetime.now(dt.UTC)) == []
+    assert await poison_rows(RUNTIME.store(), dt.datetime.now(dt.UTC)) == []
 
     batched = await app_client.post(BATCHED, json=[report, cloud], headers=NOTIFY)
     assert batched.status == 200

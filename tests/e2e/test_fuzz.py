@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from mms_tracker.runtime import RUNTIME
 from tests.fakes import accept_all
-from tests.support import Azurite, app_environment, fixture, serve_function_app
+from tests.support import Azurite, app_environment, fixture, poison_rows, serve_function_app
 
 pytestmark = pytest.mark.e2e
 
@@ -233,7 +233,7 @@ async def readable(client: Any, message_id: str) -> bool:
 
 
 async def poison_count() -> int:
-    return len(await RUNTIME.store().poison_entries(dt.datetime.now(dt.UTC)))
+    return len(await poison_rows(RUNTIME.store(), dt.datetime.now(dt.UTC)))
 
 
 async def test_hostile_sends_never_5xx_and_every_accepted_recipient_is_readable(api: Any) -> None:

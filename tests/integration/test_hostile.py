@@ -23,7 +23,7 @@ from mms_tracker.runtime import RUNTIME
 from mms_tracker.service.ports import StorageRejected
 from mms_tracker.service.tracking import ingest_event
 from tests.fakes import InMemoryStore
-from tests.support import Azurite, app_environment, fixture, serve_function_app
+from tests.support import Azurite, app_environment, fixture, poison_rows, serve_function_app
 
 WEBHOOK = "/runtime/webhooks/eventgrid?functionName=on_delivery_report"
 BATCH = "/api/events/delivery-reports"
@@ -118,7 +118,7 @@ async def test_reports_beyond_storage_limits_are_acknowledged_and_what_is_accept
         record = await record_of(client, event["data"]["messageId"])
         assert record["status"] == "Delivered"
     else:
-        entries = await RUNTIME.store().poison_entries(dt.datetime.now(dt.UTC))
+        entries = await poison_rows(RUNTIME.store(), dt.datetime.now(dt.UTC))
         assert len(entries) == 1
 
 

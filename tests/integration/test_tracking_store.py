@@ -11,7 +11,7 @@ from mms_tracker.domain import DeliveryReport, Send, Status
 from mms_tracker.runtime import RUNTIME
 from mms_tracker.service.tracking import expire_due, record_report, record_sends, retire_old
 from mms_tracker.settings import Settings
-from tests.support import nonzero
+from tests.support import nonzero, poison_rows
 
 T0 = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 WINDOW = dt.timedelta(hours=72)
@@ -103,7 +103,7 @@ async def test_poison_is_recorded_with_reason_and_capped_payload(runtime: Settin
     }
     await store.record_poison(envelope, "no messageId", T0)
     await store.record_poison(envelope, "no messageId", T0)  # a redelivery overwrites, not duplicates
-    [entry] = await store.poison_entries(T0)
+    [entry] = await poison_rows(store, T0)
     assert entry["reason"] == "no messageId"
     assert entry["truncated"] is True and len(entry["payload"]) <= 16_000
 
@@ -123,7 +123,7 @@ async def test_two_poison_events_under_one_id_are_two_entries_and_a_redelivery_i
     for envelope, reason in ((first, "no messageId"), (second, "unknown event type"), (first, "no messageId")):
         await store.record_poison(envelope, reason, T0)
     await store.record_poison(dict(reversed(list(first.items()))), "no messageId", T0)  # same content, keys reordered
-    entries = await store.poison_entries(T0)
+    entries = await poison_rows(store, T0)
     assert sorted(e["reason"] for e in entries) == ["no messageId", "unknown event type"]
     assert all(len(e["RowKey"]) <= 512 and not set(e["RowKey"]) & set("/\\#?") for e in entries)
     listed, token = await store.poison_page(T0.date(), 1, None)

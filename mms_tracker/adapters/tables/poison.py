@@ -69,13 +69,6 @@ class PoisonTables(TokenSealing):
         except (AzureError, OSError) as exc:
             raise self._lost(exc) from exc
 
-    async def poison_entries(self, day: dt.datetime) -> list[dict[str, Any]]:
-        await self.ensure_tables()
-        return [
-            dict(e)
-            async for e in self.poison.query_entities("PartitionKey eq @pk", parameters={"pk": time_key(day, 8)})
-        ]
-
     async def poison_page(
         self, since: dt.date, page_size: int, continuation_token: str | None
     ) -> tuple[list[PoisonEntry], str | None]:
