@@ -77,7 +77,7 @@ if ($ingestPath -eq 'trigger') {
 
 $properties = [ordered]@{
   destination = $destination
-  filter = @{ includedEventTypes = @('Microsoft.Communication.SMSDeliveryReportReceived', 'Microsoft.Communication.SMSReceived') }
+  filter = @{ includedEventTypes = @('Microsoft.Communication.SMSDeliveryReportReceived') }
   eventDeliverySchema = 'EventGridSchema'
   retryPolicy = @{ maxDeliveryAttempts = 30; eventTimeToLiveInMinutes = 1440 }
 }
@@ -117,4 +117,4 @@ for ($attempt = 1; ; $attempt++) {
   if ($attempt -ge 30) { Fail "Event Grid subscription $SubscriptionName on $topic is still $state after 5 minutes" }
   Start-Sleep -Seconds 10
 }
-Write-Host "postdeploy: Event Grid subscription $SubscriptionName on $topic delivers delivery reports and inbound replies to $functionName"
+Write-Host "postdeploy: Event Grid subscription $SubscriptionName on $topic delivers delivery reports to $functionName"

@@ -84,7 +84,7 @@ trap 'rm -f "$body"' EXIT
 cat >"$body" <<JSON
 {"properties": {
   "destination": $destination,
-  "filter": {"includedEventTypes": ["Microsoft.Communication.SMSDeliveryReportReceived", "Microsoft.Communication.SMSReceived"]},
+  "filter": {"includedEventTypes": ["Microsoft.Communication.SMSDeliveryReportReceived"]},
   "eventDeliverySchema": "EventGridSchema",
   "retryPolicy": {"maxDeliveryAttempts": 30, "eventTimeToLiveInMinutes": 1440}$dead_letter
 }}
@@ -105,4 +105,4 @@ while :; do
   [ "$attempt" -lt 30 ] || fail "Event Grid subscription $SUBSCRIPTION_NAME on $topic is still $state after 5 minutes"
   sleep 10
 done
-echo "postdeploy: Event Grid subscription $SUBSCRIPTION_NAME on $topic delivers delivery reports and inbound replies to $function_name"
+echo "postdeploy: Event Grid subscription $SUBSCRIPTION_NAME on $topic delivers delivery reports to $function_name"

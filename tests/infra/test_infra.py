@@ -14,7 +14,6 @@ import pytest
 
 from mms_tracker.adapters.campaigns import CAMPAIGN_CONTAINER, CAMPAIGN_POISON_QUEUE, CAMPAIGN_QUEUE, CAMPAIGN_TABLE
 from mms_tracker.adapters.tables.base import TABLES
-from mms_tracker.domain.inbound import INBOUND_EVENT_TYPES
 from mms_tracker.domain.reports import REPORT_EVENT_TYPES
 from tests.infra import bicep_check
 from tests.support import EXPECTED_FUNCTIONS, ROOT
@@ -136,16 +135,6 @@ def test_both_postdeploy_hooks_write_the_subscription_main_bicep_used_to_declare
         read = set(re.findall(r"(?:value|Get-AzdValue) '?([A-Z][A-Z0-9_]+)", text))
         assert read - {"AZURE_SUBSCRIPTION_ID"} <= outputs, name  # azd sets the subscription itself
         assert {"EVENT_GRID_SYSTEM_TOPIC_NAME", "AZURE_FUNCTION_APP_ID"} <= read, name
-
-
-def test_both_postdeploy_hooks_subscribe_the_inbound_replies_with_the_reports() -> None:
-    # Issue 27: ACS publishes replies as Microsoft.Communication.SMSReceived on the same system topic as
-    # the delivery reports (Learn, "Azure Communication Services as an Event Grid source": SMS events).
-    for name, text in hook_texts("postdeploy").items():
-        filters = re.findall(r"includedEventTypes\W+(.*)", text)
-        assert len(filters) == 1, name
-        subscribed = set(re.findall(r"Microsoft\.Communication\.[A-Za-z]+", filters[0]))
-        assert subscribed == REPORT_EVENT_TYPES | INBOUND_EVENT_TYPES, name
 
 
 def test_main_bicep_declares_the_system_topic_and_the_subscription_switch_is_gone() -> None:
