@@ -18,6 +18,7 @@ from mms_tracker.adapters.acs import AcsClient, HmacSigner
 
 from .. import simulator
 from ..stack import ROOT
+from .backlog import backlog_phase, summary_line
 from .campaign import campaign_phase
 from .export import SIZES, export_memory
 from .job import campaign_job_phase
@@ -45,6 +46,7 @@ async def bench(
     job: int = 10_000,
     export_rows: bool = True,
     status_events: str = "both",
+    backlog: int = 0,
 ) -> dict[str, Any]:
     """Each ingest path on a fresh stack with its own raw baseline: Azurite slows as it fills, so
     paths measured one after the other on one stack would not be compared on equal terms.
@@ -75,6 +77,10 @@ async def bench(
     )
     if job:
         results.update(await on_fresh_stack(lambda stack, http, raw: campaign_job_phase(stack, http, raw, job)))
+    if backlog:  # a read by id while a publish backlog drains (issue 28), status events on
+        results.update(
+            await on_fresh_stack(lambda stack, http, raw: backlog_phase(stack, http, raw, backlog, concurrency))
+        )
     if export_rows:
         results["csv_export_memory"] = await asyncio.to_thread(export_memory, SIZES)
     return results
@@ -223,11 +229,23 @@ def main() -> int:
         default="both",
         help="the ingest paths with status-change events on (make run as shipped), off, or both (default)",
     )
+    parser.add_argument(
+        "--backlog", type=int, default=20_000, help="status events in the publish-backlog phase (0 skips it)"
+    )
     args = parser.parse_args()
     results = asyncio.run(
         bench(
-            args.reports, args.concurrency, args.batch, args.campaign, args.job, not args.no_export, args.status_events
+            args.reports,
+            args.concurrency,
+            args.batch,
+            args.campaign,
+            args.job,
+            not args.no_export,
+            args.status_events,
+            args.backlog,
         )
     )
     save_and_print(vars(args), results)
+    if "backlog" in results:
+        print(summary_line(results["backlog"]))
     return 0
